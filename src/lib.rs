@@ -1,0 +1,2 @@
+//! An embeddable OCI container registry.
+pub use registry_core as core;
