@@ -68,7 +68,10 @@ impl Digest {
     /// stray characters are errors.
     pub fn parse(s: &str) -> Result<Self> {
         let invalid = |why: &str| {
-            Error::new(ErrorKind::DigestInvalid, format!("invalid digest {s:?}: {why}"))
+            Error::new(
+                ErrorKind::DigestInvalid,
+                format!("invalid digest {s:?}: {why}"),
+            )
         };
         let (alg, hex) = s.split_once(':').ok_or_else(|| invalid("missing ':'"))?;
         let algorithm = Algorithm::parse(alg).ok_or_else(|| invalid("unsupported algorithm"))?;

@@ -76,7 +76,9 @@ impl ErrorKind {
             ErrorKind::BlobUploadUnknown => "blob upload unknown to registry",
             ErrorKind::RangeInvalid => "requested range not satisfiable",
             ErrorKind::DigestInvalid => "provided digest did not match uploaded content",
-            ErrorKind::ManifestBlobUnknown => "manifest references a manifest or blob unknown to registry",
+            ErrorKind::ManifestBlobUnknown => {
+                "manifest references a manifest or blob unknown to registry"
+            }
             ErrorKind::ManifestInvalid => "manifest invalid",
             ErrorKind::ManifestUnknown => "manifest unknown to registry",
             ErrorKind::NameInvalid => "invalid repository name",
@@ -213,7 +215,10 @@ mod tests {
     fn display_includes_kind_message_and_source() {
         let io = std::io::Error::other("disk on fire");
         let e = Error::new(ErrorKind::Storage, "writing blob").with_source(io);
-        assert_eq!(e.to_string(), "storage backend error: writing blob (disk on fire)");
+        assert_eq!(
+            e.to_string(),
+            "storage backend error: writing blob (disk on fire)"
+        );
         assert!(std::error::Error::source(&e).is_some());
         assert!(e.kind().is_server_side());
     }

@@ -1,5 +1,29 @@
-//! Core of an embeddable OCI registry.
+//! Core of an embeddable OCI registry: validated domain types, manifest
+//! parsing and validation, the store traits and the digest-verifying upload
+//! state machine.
+//!
+//! This crate does no I/O and knows nothing of HTTP or of any storage
+//! backend: `registry-storage` implements the [`store`] traits and
+//! `registry-http` serves them.
+#![deny(missing_docs)]
+
 pub mod digest;
 pub mod error;
+pub mod manifest;
+pub mod media_type;
+pub mod name;
+pub mod range;
+pub mod store;
+pub mod upload;
+
 pub use digest::{Algorithm, Digest, Hasher};
 pub use error::{Error, ErrorKind, Result};
+pub use manifest::{Descriptor, Manifest, ManifestLimits};
+pub use media_type::ManifestKind;
+pub use name::{Reference, RepositoryName, Tag};
+pub use range::ByteRange;
+pub use store::{
+    BlobInfo, BlobRead, BlobStore, ByteStream, Listing, ManifestPut, ManifestStore, Page,
+    RegistryStore, StoredManifest, UploadStatus, UploadStore,
+};
+pub use upload::{Upload, UploadId, UploadState};

@@ -1,0 +1,237 @@
+//! Every storage path of the registry, in one place.
+//!
+//! The layout is CNCF distribution's, so a directory or bucket written by
+//! distribution is served as is and both can run on one store:
+//!
+//! ```text
+//! <root>/docker/registry/v2/
+//! ├── blobs/<alg>/<hex[0..2]>/<hex>/data                    blob (and manifest) bytes
+//! └── repositories/<name>/
+//!     ├── _layers/<alg>/<hex>/link                          blob linked into the repo
+//!     ├── _manifests/
+//!     │   ├── revisions/<alg>/<hex>/link                    manifest in the repo
+//!     │   └── tags/<tag>/
+//!     │       ├── current/link                              what the tag points to
+//!     │       └── index/<alg>/<hex>/link                    every digest it ever pointed to
+//!     ├── _referrers/<alg>/<subject hex>/<alg>/<hex>/link   (ours) manifests whose subject is it
+//!     └── _uploads/<id>/
+//!         ├── startedat                                     RFC 3339 start time
+//!         ├── parts/<offset, 20 digits>                     (ours) one accepted chunk's record
+//!         └── chunks/<offset>-<nonce>                       (ours) that chunk's bytes
+//! ```
+//!
+//! A link file holds the digest string with no newline. Directories of
+//! repositories, tags and uploads are listed with a trailing `/`.
+//!
+//! Names, tags, digests and upload ids are validated types, so no path built
+//! here can contain `..`, an empty component or a leading `/`.
+
+use registry_core::{Digest, RepositoryName, Tag, UploadId};
+
+/// The prefix every key lives under, below the store's root.
+pub const PREFIX: &str = "docker/registry/v2/";
+
+/// One object (or directory, for the `*Dir` variants) of the layout.
+#[derive(Debug, Clone, Copy)]
+pub enum Key<'a> {
+    /// `blobs/<alg>/<xx>/<hex>/data`
+    BlobData(&'a Digest),
+    /// `repositories/`: the root of all repositories.
+    RepositoriesDir,
+    /// `repositories/<name>/`
+    RepositoryDir(&'a RepositoryName),
+    /// `repositories/<name>/_layers/<alg>/<hex>/link`
+    LayerLink(&'a RepositoryName, &'a Digest),
+    /// `repositories/<name>/_manifests/revisions/<alg>/<hex>/link`
+    RevisionLink(&'a RepositoryName, &'a Digest),
+    /// `repositories/<name>/_manifests/tags/`
+    TagsDir(&'a RepositoryName),
+    /// `repositories/<name>/_manifests/tags/<tag>/`
+    TagDir(&'a RepositoryName, &'a Tag),
+    /// `repositories/<name>/_manifests/tags/<tag>/current/link`
+    TagCurrentLink(&'a RepositoryName, &'a Tag),
+    /// `repositories/<name>/_manifests/tags/<tag>/index/<alg>/<hex>/link`
+    TagIndexLink(&'a RepositoryName, &'a Tag, &'a Digest),
+    /// `repositories/<name>/_referrers/<alg>/<subject hex>/`
+    ReferrersDir(&'a RepositoryName, &'a Digest),
+    /// `repositories/<name>/_referrers/<alg>/<subject hex>/<alg>/<hex>/link`
+    ReferrerLink(&'a RepositoryName, &'a Digest, &'a Digest),
+    /// `repositories/<name>/_uploads/<id>/`
+    UploadDir(&'a RepositoryName, &'a UploadId),
+    /// `repositories/<name>/_uploads/<id>/startedat`
+    UploadStartedAt(&'a RepositoryName, &'a UploadId),
+    /// `repositories/<name>/_uploads/<id>/parts/`
+    UploadPartsDir(&'a RepositoryName, &'a UploadId),
+    /// `repositories/<name>/_uploads/<id>/parts/<offset>`
+    UploadPart(&'a RepositoryName, &'a UploadId, u64),
+    /// `repositories/<name>/_uploads/<id>/chunks/<offset>-<nonce>`
+    UploadChunk(&'a RepositoryName, &'a UploadId, u64, &'a str),
+    /// `_registry/probe-<nonce>`: start-up checks of the backend (ours,
+    /// outside the distribution tree).
+    Probe(&'a str),
+}
+
+impl Key<'_> {
+    /// The key's path relative to the store's root.
+    pub fn path(&self) -> String {
+        let repo = |n: &RepositoryName| format!("{PREFIX}repositories/{n}/");
+        let dig = |d: &Digest| format!("{}/{}", d.algorithm(), d.hex());
+        match *self {
+            Key::BlobData(d) => {
+                format!(
+                    "{PREFIX}blobs/{}/{}/{}/data",
+                    d.algorithm(),
+                    &d.hex()[..2],
+                    d.hex()
+                )
+            }
+            Key::RepositoriesDir => format!("{PREFIX}repositories/"),
+            Key::RepositoryDir(n) => repo(n),
+            Key::LayerLink(n, d) => format!("{}_layers/{}/link", repo(n), dig(d)),
+            Key::RevisionLink(n, d) => {
+                format!("{}_manifests/revisions/{}/link", repo(n), dig(d))
+            }
+            Key::TagsDir(n) => format!("{}_manifests/tags/", repo(n)),
+            Key::TagDir(n, t) => format!("{}_manifests/tags/{t}/", repo(n)),
+            Key::TagCurrentLink(n, t) => format!("{}_manifests/tags/{t}/current/link", repo(n)),
+            Key::TagIndexLink(n, t, d) => {
+                format!("{}_manifests/tags/{t}/index/{}/link", repo(n), dig(d))
+            }
+            Key::ReferrersDir(n, s) => format!("{}_referrers/{}/", repo(n), dig(s)),
+            Key::ReferrerLink(n, s, d) => {
+                format!("{}_referrers/{}/{}/link", repo(n), dig(s), dig(d))
+            }
+            Key::UploadDir(n, id) => format!("{}_uploads/{id}/", repo(n)),
+            Key::UploadStartedAt(n, id) => format!("{}_uploads/{id}/startedat", repo(n)),
+            Key::UploadPartsDir(n, id) => format!("{}_uploads/{id}/parts/", repo(n)),
+            Key::UploadPart(n, id, off) => format!("{}_uploads/{id}/parts/{off:020}", repo(n)),
+            Key::UploadChunk(n, id, off, nonce) => {
+                format!("{}_uploads/{id}/chunks/{off:020}-{nonce}", repo(n))
+            }
+            Key::Probe(nonce) => format!("_registry/probe-{nonce}"),
+        }
+    }
+}
+
+/// Parse the offset back out of an upload part's file name.
+pub fn part_offset(name: &str) -> Option<u64> {
+    let name = name.trim_end_matches('/');
+    if name.len() == 20 && name.bytes().all(|b| b.is_ascii_digit()) {
+        name.parse().ok()
+    } else {
+        None
+    }
+}
+
+/// The repository name encoded in a path under `repositories/` that ends in
+/// `/_manifests/`, as found when walking the tree for the catalog.
+pub fn repository_of_manifests_dir(path: &str) -> Option<RepositoryName> {
+    let rest = path.strip_prefix(PREFIX)?.strip_prefix("repositories/")?;
+    let name = rest.strip_suffix("/_manifests/")?;
+    RepositoryName::parse(name).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEX: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
+    #[test]
+    fn every_path_kind() {
+        let d = Digest::parse(&format!("sha256:{HEX}")).unwrap();
+        let s = Digest::sha256_of(b"subject");
+        let n = RepositoryName::parse("library/alpine").unwrap();
+        let t = Tag::parse("latest").unwrap();
+        let id = UploadId::parse("0123456789abcdef0123456789abcdef").unwrap();
+        let r = "docker/registry/v2/repositories/library/alpine/";
+        let cases: Vec<(Key, String)> = vec![
+            (
+                Key::BlobData(&d),
+                format!("docker/registry/v2/blobs/sha256/e3/{HEX}/data"),
+            ),
+            (
+                Key::RepositoriesDir,
+                "docker/registry/v2/repositories/".into(),
+            ),
+            (Key::RepositoryDir(&n), r.into()),
+            (
+                Key::LayerLink(&n, &d),
+                format!("{r}_layers/sha256/{HEX}/link"),
+            ),
+            (
+                Key::RevisionLink(&n, &d),
+                format!("{r}_manifests/revisions/sha256/{HEX}/link"),
+            ),
+            (Key::TagsDir(&n), format!("{r}_manifests/tags/")),
+            (Key::TagDir(&n, &t), format!("{r}_manifests/tags/latest/")),
+            (
+                Key::TagCurrentLink(&n, &t),
+                format!("{r}_manifests/tags/latest/current/link"),
+            ),
+            (
+                Key::TagIndexLink(&n, &t, &d),
+                format!("{r}_manifests/tags/latest/index/sha256/{HEX}/link"),
+            ),
+            (
+                Key::ReferrersDir(&n, &s),
+                format!("{r}_referrers/sha256/{}/", s.hex()),
+            ),
+            (
+                Key::ReferrerLink(&n, &s, &d),
+                format!("{r}_referrers/sha256/{}/sha256/{HEX}/link", s.hex()),
+            ),
+            (Key::UploadDir(&n, &id), format!("{r}_uploads/{id}/")),
+            (
+                Key::UploadStartedAt(&n, &id),
+                format!("{r}_uploads/{id}/startedat"),
+            ),
+            (
+                Key::UploadPartsDir(&n, &id),
+                format!("{r}_uploads/{id}/parts/"),
+            ),
+            (
+                Key::UploadPart(&n, &id, 42),
+                format!("{r}_uploads/{id}/parts/00000000000000000042"),
+            ),
+            (
+                Key::UploadChunk(&n, &id, 7, "ab"),
+                format!("{r}_uploads/{id}/chunks/00000000000000000007-ab"),
+            ),
+            (Key::Probe("x1"), "_registry/probe-x1".into()),
+        ];
+        for (key, want) in cases {
+            assert_eq!(key.path(), want, "{key:?}");
+            assert!(!key.path().contains(".."));
+            assert!(!key.path().starts_with('/'));
+        }
+    }
+
+    #[test]
+    fn sha512_blob_path() {
+        let d = Digest::parse(&format!("sha512:{}", "ab".repeat(64))).unwrap();
+        assert_eq!(
+            Key::BlobData(&d).path(),
+            format!(
+                "docker/registry/v2/blobs/sha512/ab/{}/data",
+                "ab".repeat(64)
+            )
+        );
+    }
+
+    #[test]
+    fn paths_parse_back() {
+        assert_eq!(part_offset("00000000000000000042"), Some(42));
+        assert_eq!(part_offset("00000000000000000042/"), Some(42));
+        assert_eq!(part_offset("42"), None);
+        assert_eq!(part_offset("0000000000000000004x"), None);
+        let n = RepositoryName::parse("a/b").unwrap();
+        let dir = format!("{}_manifests/", Key::RepositoryDir(&n).path());
+        assert_eq!(repository_of_manifests_dir(&dir), Some(n));
+        assert_eq!(
+            repository_of_manifests_dir("docker/registry/v2/repositories/A/_manifests/"),
+            None
+        );
+        assert_eq!(repository_of_manifests_dir("elsewhere/_manifests/"), None);
+    }
+}

@@ -1,0 +1,228 @@
+//! The `registry-core` store traits on [Apache OpenDAL](https://opendal.apache.org):
+//! one implementation, [`OpendalStore`], over any `opendal::Operator`, so every
+//! OpenDAL service can hold a registry.
+//!
+//! The on-store layout is CNCF distribution's (see [`layout`]): a directory
+//! or bucket written by distribution is served as is, and both can run on
+//! one store.
+//!
+//! # Features
+//! - `fs` (default): local filesystem, [`OpendalStore::fs`].
+//! - `memory`: process memory, [`OpendalStore::memory`].
+//! - `s3`: S3 and S3-compatible servers, [`OpendalStore::s3`].
+//!
+//! Any other OpenDAL service works through [`OpendalStore::from_operator`].
+//!
+//! # Guarantees
+//! - Blob bytes stream in and out; memory use does not grow with blob size
+//!   (except on the memory backend, which holds everything by definition).
+//! - A blob becomes visible under its digest only after its content was
+//!   verified, and atomically (rename on the filesystem, a single completed
+//!   object put on object stores).
+//! - Upload state lives in the store, not in process memory: any process on
+//!   the same store can continue any upload. Each accepted chunk is claimed
+//!   with a create-if-absent write, so two writers racing for one offset
+//!   cannot both win.
+//!
+//! This crate is not an HTTP server and knows nothing of HTTP.
+#![deny(missing_docs)]
+
+mod blobs;
+mod error;
+pub mod layout;
+mod links;
+mod manifests;
+mod uploads;
+mod url;
+
+use std::sync::Arc;
+
+use opendal::Operator;
+use registry_core::manifest::ManifestLimits;
+use registry_core::{Error, ErrorKind, Result};
+
+pub use url::{S3Options, StorageUrl};
+
+/// A registry store on an OpenDAL operator. Cheap to clone.
+#[derive(Clone)]
+pub struct OpendalStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    /// Whole-object writes are atomic through this operator (on the
+    /// filesystem it writes a temporary file and renames it).
+    op: Operator,
+    /// Create-if-absent writes go through this operator. On the filesystem
+    /// it opens with `O_EXCL` in place; elsewhere it is `op`.
+    exclusive: Operator,
+    /// Whether the backend renames (the filesystem): a single-chunk upload
+    /// then becomes its blob with no copy.
+    can_rename: bool,
+    limits: ManifestLimits,
+    write_chunk_size: Option<usize>,
+}
+
+impl std::fmt::Debug for OpendalStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpendalStore")
+            .field("backend", &self.inner.op.info().scheme())
+            .field("root", &self.inner.op.info().root())
+            .finish()
+    }
+}
+
+impl OpendalStore {
+    /// A store on any OpenDAL operator. The backend must support
+    /// create-if-absent writes (`write_with_if_not_exists`) for uploads to be
+    /// safe with several writers.
+    pub fn from_operator(op: Operator) -> Self {
+        Self::build(op.clone(), op, None)
+    }
+
+    fn build(op: Operator, exclusive: Operator, write_chunk_size: Option<usize>) -> Self {
+        let can_rename = op.info().capability().rename;
+        OpendalStore {
+            inner: Arc::new(Inner {
+                op,
+                exclusive,
+                can_rename,
+                limits: ManifestLimits::default(),
+                write_chunk_size,
+            }),
+        }
+    }
+
+    /// Set the manifest limits (size) used when validating pushes.
+    pub fn with_manifest_limits(mut self, limits: ManifestLimits) -> Self {
+        match Arc::get_mut(&mut self.inner) {
+            Some(inner) => inner.limits = limits,
+            None => {
+                let i = &self.inner;
+                self.inner = Arc::new(Inner {
+                    op: i.op.clone(),
+                    exclusive: i.exclusive.clone(),
+                    can_rename: i.can_rename,
+                    limits,
+                    write_chunk_size: i.write_chunk_size,
+                });
+            }
+        }
+        self
+    }
+
+    /// A store in a local directory, created if missing. Temporary files
+    /// live in `<root>/_registry/tmp`, on the same filesystem, so that every
+    /// write lands by rename.
+    #[cfg(feature = "fs")]
+    pub fn fs(root: impl AsRef<std::path::Path>) -> Result<Self> {
+        let root = root.as_ref();
+        std::fs::create_dir_all(root).map_err(|e| {
+            Error::new(
+                ErrorKind::Storage,
+                format!("cannot create {}", root.display()),
+            )
+            .with_source(e)
+        })?;
+        let root = std::fs::canonicalize(root).map_err(|e| {
+            Error::new(
+                ErrorKind::Storage,
+                format!("cannot resolve {}", root.display()),
+            )
+            .with_source(e)
+        })?;
+        let root_str = root
+            .to_str()
+            .ok_or_else(|| Error::new(ErrorKind::InvalidArgument, "storage path is not UTF-8"))?;
+        let tmp = root.join("_registry").join("tmp");
+        let build = |atomic: bool| -> Result<Operator> {
+            let mut b = opendal::services::Fs::default().root(root_str);
+            if atomic {
+                b = b.atomic_write_dir(tmp.to_str().unwrap_or(root_str));
+            }
+            Operator::new(b).map_err(error::storage("configuring filesystem"))
+        };
+        Ok(Self::build(build(true)?, build(false)?, None))
+    }
+
+    /// A store in process memory.
+    #[cfg(feature = "memory")]
+    pub fn memory() -> Self {
+        // Building the memory service cannot fail.
+        let op = Operator::new(opendal::services::Memory::default())
+            .unwrap_or_else(|e| unreachable!("memory backend: {e}"));
+        Self::from_operator(op)
+    }
+
+    /// A store in an S3 bucket (or an S3-compatible server). Credentials come
+    /// from the environment.
+    #[cfg(feature = "s3")]
+    pub fn s3(opts: &S3Options) -> Result<Self> {
+        let mut b = opendal::services::S3::default()
+            .bucket(&opts.bucket)
+            .root(&format!("/{}", opts.prefix))
+            .region(opts.region.as_deref().unwrap_or("us-east-1"));
+        if let Some(ep) = &opts.endpoint {
+            b = b.endpoint(ep);
+        }
+        let op = Operator::new(b).map_err(error::storage("configuring S3"))?;
+        Ok(Self::build(op.clone(), op, Some(16 * 1024 * 1024)))
+    }
+
+    /// A store from a storage URL (see [`StorageUrl`]). A backend whose
+    /// feature is not compiled in is refused with a clear error.
+    pub fn from_url(url: &str) -> Result<Self> {
+        let parsed = StorageUrl::parse(url)?;
+        let disabled = |f: &str| {
+            Error::new(
+                ErrorKind::Unsupported,
+                format!("storage {url:?} needs the `{f}` feature of registry-storage"),
+            )
+        };
+        match parsed {
+            #[cfg(feature = "fs")]
+            StorageUrl::Fs { path } => Self::fs(path),
+            #[cfg(feature = "memory")]
+            StorageUrl::Memory => Ok(Self::memory()),
+            #[cfg(feature = "s3")]
+            StorageUrl::S3(opts) => Self::s3(&opts),
+            #[allow(unreachable_patterns)]
+            StorageUrl::Fs { .. } => Err(disabled("fs")),
+            #[allow(unreachable_patterns)]
+            StorageUrl::Memory => Err(disabled("memory")),
+            #[allow(unreachable_patterns)]
+            StorageUrl::S3(_) => Err(disabled("s3")),
+        }
+    }
+
+    /// The operator whole-object writes go through, for callers that want to
+    /// inspect the store directly (tests, tools).
+    pub fn operator(&self) -> &Operator {
+        &self.inner.op
+    }
+
+    pub(crate) fn op(&self) -> &Operator {
+        &self.inner.op
+    }
+}
+
+/// 16 random bytes from the operating system.
+pub(crate) fn random_bytes() -> Result<[u8; 16]> {
+    let mut b = [0u8; 16];
+    getrandom::fill(&mut b)
+        .map_err(|e| Error::new(ErrorKind::Internal, format!("no randomness: {e}")))?;
+    Ok(b)
+}
+
+/// A short random nonce for unique object names.
+pub(crate) fn nonce() -> Result<String> {
+    Ok(hex::encode(&random_bytes()?[..8]))
+}
+
+#[cfg(test)]
+mod tests {
+    fn _assert_send_sync() {
+        fn f<T: Send + Sync + Clone + 'static>() {}
+        f::<super::OpendalStore>();
+    }
+}

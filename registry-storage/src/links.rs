@@ -1,0 +1,100 @@
+//! Link files: small objects that hold a digest string, the way
+//! distribution records that a repository has a blob, a manifest revision or
+//! a tag.
+
+use registry_core::{Digest, Error, ErrorKind, Result};
+
+use crate::OpendalStore;
+use crate::error::{is_not_found, storage};
+use crate::layout::Key;
+
+impl OpendalStore {
+    /// The digest a link holds, or `None` if there is no link.
+    pub(crate) async fn read_link(&self, key: Key<'_>) -> Result<Option<Digest>> {
+        match self.op().read(&key.path()).await {
+            Ok(buf) => {
+                let bytes = buf.to_vec();
+                let text = std::str::from_utf8(&bytes).map_err(|_| corrupt(&key))?;
+                Digest::parse(text.trim())
+                    .map(Some)
+                    .map_err(|_| corrupt(&key))
+            }
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) => Err(storage("reading link")(e)),
+        }
+    }
+
+    /// Write (or overwrite, atomically) a link.
+    pub(crate) async fn write_link(&self, key: Key<'_>, digest: &Digest) -> Result<()> {
+        self.op()
+            .write(&key.path(), digest.to_string())
+            .await
+            .map_err(storage("writing link"))?;
+        Ok(())
+    }
+
+    /// Whether an object exists.
+    pub(crate) async fn exists(&self, key: Key<'_>) -> Result<bool> {
+        match self.op().stat(&key.path()).await {
+            Ok(_) => Ok(true),
+            Err(e) if is_not_found(&e) => Ok(false),
+            Err(e) => Err(storage("checking existence")(e)),
+        }
+    }
+
+    /// Size of an object, or `None` if absent.
+    pub(crate) async fn size_of(&self, key: Key<'_>) -> Result<Option<u64>> {
+        match self.op().stat(&key.path()).await {
+            Ok(m) => Ok(Some(m.content_length())),
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) => Err(storage("reading size")(e)),
+        }
+    }
+
+    /// Delete an object; absent is fine.
+    pub(crate) async fn delete_key(&self, key: Key<'_>) -> Result<()> {
+        match self.op().delete(&key.path()).await {
+            Ok(()) => Ok(()),
+            Err(e) if is_not_found(&e) => Ok(()),
+            Err(e) => Err(storage("deleting")(e)),
+        }
+    }
+
+    /// Delete a directory and everything under it; absent is fine.
+    pub(crate) async fn delete_dir(&self, key: Key<'_>) -> Result<()> {
+        self.delete_dir_at(&key.path()).await
+    }
+
+    /// Delete the directory at `dir` and everything under it; absent is fine.
+    pub(crate) async fn delete_dir_at(&self, dir: &str) -> Result<()> {
+        match self.op().delete_with(dir).recursive(true).await {
+            Ok(()) => Ok(()),
+            Err(e) if is_not_found(&e) => Ok(()),
+            Err(e) => Err(storage("deleting directory")(e)),
+        }
+    }
+
+    /// Names of the direct children of a directory (directories end in `/`).
+    pub(crate) async fn list_names(&self, key: Key<'_>) -> Result<Vec<String>> {
+        self.list_names_at(&key.path()).await
+    }
+
+    pub(crate) async fn list_names_at(&self, dir: &str) -> Result<Vec<String>> {
+        match self.op().list(dir).await {
+            Ok(entries) => Ok(entries
+                .into_iter()
+                .filter(|e| e.path() != dir)
+                .map(|e| e.name().to_owned())
+                .collect()),
+            Err(e) if is_not_found(&e) => Ok(Vec::new()),
+            Err(e) => Err(storage("listing")(e)),
+        }
+    }
+}
+
+fn corrupt(key: &Key<'_>) -> Error {
+    Error::new(
+        ErrorKind::Storage,
+        format!("corrupt link at {}", key.path()),
+    )
+}

@@ -1,0 +1,269 @@
+//! Manifests, tags, referrers and the catalog, in distribution's layout.
+//!
+//! A manifest's bytes are stored as a blob (`blobs/.../data`) and linked
+//! from `_manifests/revisions`; a tag is a `current/link` file replaced
+//! atomically, plus an `index/` entry per digest it ever pointed to.
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use registry_core::manifest::{Descriptor, Manifest, detect_media_type};
+use registry_core::{
+    Digest, Error, ErrorKind, Listing, ManifestPut, ManifestStore, Page, Reference, RepositoryName,
+    Result, StoredManifest, Tag,
+};
+
+use crate::OpendalStore;
+use crate::error::{is_not_found, storage};
+use crate::layout::{Key, PREFIX, repository_of_manifests_dir};
+
+fn manifest_unknown(what: impl std::fmt::Display) -> Error {
+    Error::new(
+        ErrorKind::ManifestUnknown,
+        format!("manifest {what} unknown to repository"),
+    )
+}
+
+impl OpendalStore {
+    /// The digest a reference resolves to in `repo`.
+    async fn resolve(&self, repo: &RepositoryName, reference: &Reference) -> Result<Digest> {
+        let digest = match reference {
+            Reference::Digest(d) => d.clone(),
+            Reference::Tag(t) => self
+                .read_link(Key::TagCurrentLink(repo, t))
+                .await?
+                .ok_or_else(|| manifest_unknown(t))?,
+        };
+        if !self.exists(Key::RevisionLink(repo, &digest)).await? {
+            return Err(manifest_unknown(&digest));
+        }
+        Ok(digest)
+    }
+
+    async fn read_manifest_bytes(&self, digest: &Digest) -> Result<Bytes> {
+        match self.op().read(&Key::BlobData(digest).path()).await {
+            Ok(buf) => Ok(buf.to_bytes()),
+            Err(e) if is_not_found(&e) => Err(manifest_unknown(digest)),
+            Err(e) => Err(storage("reading manifest")(e)),
+        }
+    }
+
+    /// Every referenced blob must be linked in `repo`, every referenced
+    /// manifest must be a revision of `repo`.
+    async fn check_references(&self, repo: &RepositoryName, m: &Manifest) -> Result<()> {
+        for d in m.blob_references() {
+            // Foreign layers (with `urls`) live elsewhere by design.
+            if !d.urls().is_empty() {
+                continue;
+            }
+            if !self.exists(Key::LayerLink(repo, d.digest())).await?
+                || !self.exists(Key::BlobData(d.digest())).await?
+            {
+                return Err(Error::new(
+                    ErrorKind::ManifestBlobUnknown,
+                    format!("blob {} is not in repository {repo}", d.digest()),
+                )
+                .with_detail(serde_json::json!({ "digest": d.digest() })));
+            }
+        }
+        for d in m.manifest_references() {
+            if !self.exists(Key::RevisionLink(repo, d.digest())).await? {
+                return Err(Error::new(
+                    ErrorKind::ManifestBlobUnknown,
+                    format!("manifest {} is not in repository {repo}", d.digest()),
+                )
+                .with_detail(serde_json::json!({ "digest": d.digest() })));
+            }
+        }
+        Ok(())
+    }
+
+    /// Names of the repository's tags, unsorted.
+    async fn tag_names(&self, repo: &RepositoryName) -> Result<Vec<Tag>> {
+        Ok(self
+            .list_names(Key::TagsDir(repo))
+            .await?
+            .iter()
+            .filter_map(|n| n.strip_suffix('/'))
+            .filter_map(|n| Tag::parse(n).ok())
+            .collect())
+    }
+}
+
+#[async_trait]
+impl ManifestStore for OpendalStore {
+    async fn put_manifest(
+        &self,
+        repo: &RepositoryName,
+        reference: &Reference,
+        content_type: Option<&str>,
+        bytes: Bytes,
+    ) -> Result<ManifestPut> {
+        let manifest = Manifest::parse(&bytes, content_type, &self.inner.limits)?;
+        let digest = match reference {
+            Reference::Digest(want) => {
+                let actual = Digest::compute(want.algorithm(), &bytes);
+                if &actual != want {
+                    return Err(Error::new(
+                        ErrorKind::DigestInvalid,
+                        format!("manifest digest is {actual}, not {want}"),
+                    ));
+                }
+                actual
+            }
+            Reference::Tag(_) => manifest.digest().clone(),
+        };
+        self.check_references(repo, &manifest).await?;
+
+        // Bytes first, then the revision link, then the tag: a reader never
+        // finds a link to bytes that are not there.
+        if !self.exists(Key::BlobData(&digest)).await? {
+            self.op()
+                .write(&Key::BlobData(&digest).path(), bytes.clone())
+                .await
+                .map_err(storage("writing manifest"))?;
+        }
+        self.write_link(Key::RevisionLink(repo, &digest), &digest)
+            .await?;
+        let subject = manifest.subject().map(|s| s.digest().clone());
+        if let Some(s) = &subject {
+            self.write_link(Key::ReferrerLink(repo, s, &digest), &digest)
+                .await?;
+        }
+        if let Reference::Tag(tag) = reference {
+            self.write_link(Key::TagIndexLink(repo, tag, &digest), &digest)
+                .await?;
+            self.write_link(Key::TagCurrentLink(repo, tag), &digest)
+                .await?;
+        }
+        Ok(ManifestPut { digest, subject })
+    }
+
+    async fn get_manifest(
+        &self,
+        repo: &RepositoryName,
+        reference: &Reference,
+    ) -> Result<StoredManifest> {
+        let digest = self.resolve(repo, reference).await?;
+        let bytes = self.read_manifest_bytes(&digest).await?;
+        let media_type = detect_media_type(&bytes)
+            .unwrap_or_else(|| registry_core::media_type::OCI_IMAGE_MANIFEST.to_owned());
+        Ok(StoredManifest {
+            digest,
+            media_type,
+            bytes,
+        })
+    }
+
+    async fn delete_manifest(&self, repo: &RepositoryName, reference: &Reference) -> Result<()> {
+        match reference {
+            Reference::Tag(tag) => {
+                if !self.exists(Key::TagCurrentLink(repo, tag)).await? {
+                    return Err(manifest_unknown(tag));
+                }
+                self.delete_dir(Key::TagDir(repo, tag)).await
+            }
+            Reference::Digest(digest) => {
+                if !self.exists(Key::RevisionLink(repo, digest)).await? {
+                    return Err(manifest_unknown(digest));
+                }
+                // Tags pointing at it go with it, as in distribution.
+                for tag in self.tag_names(repo).await? {
+                    if self
+                        .read_link(Key::TagCurrentLink(repo, &tag))
+                        .await?
+                        .as_ref()
+                        == Some(digest)
+                    {
+                        self.delete_dir(Key::TagDir(repo, &tag)).await?;
+                    }
+                }
+                if let Ok(bytes) = self.read_manifest_bytes(digest).await
+                    && let Ok(m) = Manifest::parse(&bytes, None, &Default::default())
+                    && let Some(s) = m.subject()
+                {
+                    self.delete_key(Key::ReferrerLink(repo, s.digest(), digest))
+                        .await?;
+                }
+                let path = Key::RevisionLink(repo, digest).path();
+                self.delete_dir_at(path.trim_end_matches("link")).await
+            }
+        }
+    }
+
+    async fn list_tags(&self, repo: &RepositoryName, page: Page<'_>) -> Result<Listing<Tag>> {
+        let mut tags = self.tag_names(repo).await?;
+        if tags.is_empty() && self.list_names(Key::RepositoryDir(repo)).await?.is_empty() {
+            return Err(Error::new(
+                ErrorKind::NameUnknown,
+                format!("repository {repo} not known to registry"),
+            ));
+        }
+        tags.sort_unstable_by(|a, b| a.as_str().cmp(b.as_str()));
+        tags.dedup();
+        Ok(Listing::paginate(tags, page))
+    }
+
+    async fn list_referrers(
+        &self,
+        repo: &RepositoryName,
+        subject: &Digest,
+        artifact_type: Option<&str>,
+    ) -> Result<Vec<Descriptor>> {
+        let base = Key::ReferrersDir(repo, subject).path();
+        let mut out = Vec::new();
+        for alg in self.list_names_at(&base).await? {
+            let alg_dir = format!("{base}{alg}");
+            for hex in self.list_names_at(&alg_dir).await? {
+                let text = format!(
+                    "{}:{}",
+                    alg.trim_end_matches('/'),
+                    hex.trim_end_matches('/')
+                );
+                let Ok(digest) = Digest::parse(&text) else {
+                    continue;
+                };
+                // A deleted revision is no longer a referrer.
+                if !self.exists(Key::RevisionLink(repo, &digest)).await? {
+                    continue;
+                }
+                let Ok(bytes) = self.read_manifest_bytes(&digest).await else {
+                    continue;
+                };
+                let Ok(m) = Manifest::parse(&bytes, None, &Default::default()) else {
+                    continue;
+                };
+                let d = m.referrer_descriptor();
+                if artifact_type.is_none_or(|want| d.artifact_type() == Some(want)) {
+                    out.push(d);
+                }
+            }
+        }
+        out.sort_by(|a, b| a.digest().cmp(b.digest()));
+        Ok(out)
+    }
+
+    async fn list_repositories(&self, page: Page<'_>) -> Result<Listing<RepositoryName>> {
+        // Walk the tree: a directory holding `_manifests/` is a repository;
+        // directories starting with `_` are never descended into.
+        let mut found = Vec::new();
+        let mut pending = vec![format!("{PREFIX}repositories/")];
+        while let Some(dir) = pending.pop() {
+            for name in self.list_names_at(&dir).await? {
+                let Some(child) = name.strip_suffix('/') else {
+                    continue;
+                };
+                let path = format!("{dir}{name}");
+                if child == "_manifests" {
+                    if let Some(repo) = repository_of_manifests_dir(&path) {
+                        found.push(repo);
+                    }
+                } else if !child.starts_with('_') {
+                    pending.push(path);
+                }
+            }
+        }
+        found.sort_unstable_by(|a, b| a.as_str().cmp(b.as_str()));
+        found.dedup();
+        Ok(Listing::paginate(found, page))
+    }
+}

@@ -1,0 +1,357 @@
+//! Uploads whose state lives in the store, so any process can continue any
+//! upload.
+//!
+//! Each accepted chunk is two objects under `_uploads/<id>/`:
+//! - `chunks/<start>-<nonce>`: the chunk's bytes, under a name no other
+//!   writer can pick;
+//! - `parts/<start>`: the chunk's record (where it ends, where its bytes are,
+//!   the running hash state after it), created with create-if-absent *after*
+//!   the bytes are stored.
+//!
+//! The record is the claim: two writers racing for one offset both store
+//! their bytes, but only one creates the record; the other deletes its bytes
+//! and is told the range is invalid (HTTP 416). A process that dies
+//! mid-chunk leaves an orphan chunk object and no record, so the upload
+//! stays where it was. Because a record can only be created at the current
+//! end of the chain, the sorted records always form one contiguous chain
+//! from offset 0, and the last one holds the offset and hash state to
+//! continue from: nothing already received is read again.
+
+use async_trait::async_trait;
+use futures::StreamExt;
+use registry_core::upload::Chunk;
+use registry_core::{
+    Algorithm, BlobInfo, ByteStream, Digest, Error, ErrorKind, Hasher, RepositoryName, Result,
+    Upload, UploadId, UploadStatus, UploadStore,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::OpendalStore;
+use crate::error::{is_condition_failed, is_not_found, storage};
+use crate::layout::{Key, part_offset};
+
+/// The record of one accepted chunk (`parts/<start>`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct PartRecord {
+    /// Offset of the chunk's first byte.
+    pub start: u64,
+    /// Offset after its last byte.
+    pub end: u64,
+    /// Path of the chunk's bytes.
+    pub chunk: String,
+    /// Algorithm of the running hash.
+    pub alg: String,
+    /// Running hash state after this chunk, hex.
+    pub state: String,
+}
+
+/// An upload as found in the store.
+pub(crate) struct Loaded {
+    pub upload: Upload,
+    pub parts: Vec<PartRecord>,
+}
+
+fn unknown() -> Error {
+    Error::new(ErrorKind::BlobUploadUnknown, "upload unknown")
+}
+
+impl OpendalStore {
+    /// Load an upload: check it exists, then read its part records (all of
+    /// them when `all`, else only the last).
+    pub(crate) async fn load_upload(
+        &self,
+        repo: &RepositoryName,
+        id: &UploadId,
+        all: bool,
+    ) -> Result<Loaded> {
+        if !self.exists(Key::UploadStartedAt(repo, id)).await? {
+            return Err(unknown());
+        }
+        let mut offsets: Vec<u64> = self
+            .list_names(Key::UploadPartsDir(repo, id))
+            .await?
+            .iter()
+            .filter_map(|n| part_offset(n))
+            .collect();
+        offsets.sort_unstable();
+        let wanted: &[u64] = if all {
+            &offsets
+        } else {
+            offsets.last().map(std::slice::from_ref).unwrap_or(&[])
+        };
+        let mut parts = Vec::with_capacity(wanted.len());
+        for &off in wanted {
+            parts.push(self.read_part(repo, id, off).await?);
+        }
+        if all {
+            let mut expect = 0;
+            for p in &parts {
+                if p.start != expect || p.end < p.start {
+                    return Err(Error::new(
+                        ErrorKind::BlobUploadInvalid,
+                        format!("upload {id} has a broken chunk chain at {expect}"),
+                    ));
+                }
+                expect = p.end;
+            }
+        }
+        let upload = match parts.last() {
+            None => Upload::start(Algorithm::Sha256),
+            Some(last) => {
+                let alg = match last.alg.as_str() {
+                    "sha256" => Algorithm::Sha256,
+                    "sha512" => Algorithm::Sha512,
+                    _ => return Err(corrupt_part(id, last.start)),
+                };
+                let state = hex::decode(&last.state).map_err(|_| corrupt_part(id, last.start))?;
+                Upload::resume(alg, last.end, &state)?
+            }
+        };
+        Ok(Loaded { upload, parts })
+    }
+
+    async fn read_part(
+        &self,
+        repo: &RepositoryName,
+        id: &UploadId,
+        off: u64,
+    ) -> Result<PartRecord> {
+        let buf = self
+            .op()
+            .read(&Key::UploadPart(repo, id, off).path())
+            .await
+            .map_err(|e| {
+                if is_not_found(&e) {
+                    unknown()
+                } else {
+                    storage("reading upload part")(e)
+                }
+            })?;
+        serde_json::from_slice(&buf.to_vec()).map_err(|_| corrupt_part(id, off))
+    }
+
+    /// Stream `body` into a new object at `path`, feeding `chunk` as bytes
+    /// arrive and checking `expected_len`. On any failure the object is
+    /// aborted (or removed) and the error returned.
+    pub(crate) async fn stream_to_object(
+        &self,
+        path: &str,
+        mut body: ByteStream,
+        chunk: &mut Chunk,
+        expected_len: Option<u64>,
+    ) -> Result<()> {
+        let mut w = self.writer(&self.inner.exclusive, path).await?;
+        let result: Result<()> = async {
+            while let Some(item) = body.next().await {
+                let bytes = item?;
+                if let Some(max) = expected_len
+                    && chunk.len() + bytes.len() as u64 > max
+                {
+                    return Err(size_mismatch(max));
+                }
+                chunk.update(&bytes);
+                w.write(bytes)
+                    .await
+                    .map_err(storage("writing upload chunk"))?;
+            }
+            if let Some(want) = expected_len
+                && chunk.len() != want
+            {
+                return Err(size_mismatch(want));
+            }
+            w.close().await.map_err(storage("closing upload chunk"))?;
+            Ok(())
+        }
+        .await;
+        if result.is_err() {
+            let _ = w.abort().await;
+            let _ = self.inner.exclusive.delete(path).await;
+        }
+        result
+    }
+
+    pub(crate) async fn writer(
+        &self,
+        op: &opendal::Operator,
+        path: &str,
+    ) -> Result<opendal::Writer> {
+        let mut fut = op.writer_with(path);
+        if let Some(size) = self.inner.write_chunk_size {
+            fut = fut.chunk(size);
+        }
+        fut.await.map_err(storage("opening writer"))
+    }
+
+    /// Receive one chunk and claim its offset. Returns the new offset.
+    async fn receive_chunk(
+        &self,
+        repo: &RepositoryName,
+        id: &UploadId,
+        upload: &mut Upload,
+        start: Option<u64>,
+        body: ByteStream,
+        expected_len: Option<u64>,
+    ) -> Result<Option<PartRecord>> {
+        let mut chunk = upload.begin_chunk(start)?;
+        let nonce = crate::nonce()?;
+        let path = Key::UploadChunk(repo, id, chunk.start(), &nonce).path();
+        self.stream_to_object(&path, body, &mut chunk, expected_len)
+            .await?;
+        if chunk.is_empty() {
+            let _ = self.inner.exclusive.delete(&path).await;
+            return Ok(None);
+        }
+        let record = PartRecord {
+            start: chunk.start(),
+            end: chunk.end(),
+            chunk: path.clone(),
+            alg: upload
+                .algorithm()
+                .unwrap_or(Algorithm::Sha256)
+                .as_str()
+                .to_owned(),
+            state: hex::encode(chunk.save_hash_state()),
+        };
+        let json = serde_json::to_vec(&record)
+            .map_err(|e| Error::new(ErrorKind::Internal, "encoding part record").with_source(e))?;
+        let claimed = self
+            .inner
+            .exclusive
+            .write_with(&Key::UploadPart(repo, id, record.start).path(), json)
+            .if_not_exists(true)
+            .await;
+        match claimed {
+            Ok(_) => {
+                upload.commit_chunk(chunk)?;
+                Ok(Some(record))
+            }
+            Err(e) => {
+                let _ = self.inner.exclusive.delete(&path).await;
+                if is_condition_failed(&e) {
+                    Err(Error::new(
+                        ErrorKind::RangeInvalid,
+                        format!(
+                            "another writer already stored the chunk at offset {}",
+                            record.start
+                        ),
+                    ))
+                } else {
+                    Err(storage("claiming upload chunk")(e))
+                }
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl UploadStore for OpendalStore {
+    async fn start_upload(&self, repo: &RepositoryName) -> Result<UploadStatus> {
+        let id = UploadId::from_random(crate::random_bytes()?);
+        let now = humantime::format_rfc3339(std::time::SystemTime::now()).to_string();
+        self.inner
+            .exclusive
+            .write_with(&Key::UploadStartedAt(repo, &id).path(), now)
+            .if_not_exists(true)
+            .await
+            .map_err(storage("starting upload"))?;
+        Ok(UploadStatus { id, offset: 0 })
+    }
+
+    async fn upload_status(&self, repo: &RepositoryName, id: &UploadId) -> Result<UploadStatus> {
+        let loaded = self.load_upload(repo, id, false).await?;
+        Ok(UploadStatus {
+            id: id.clone(),
+            offset: loaded.upload.offset(),
+        })
+    }
+
+    async fn write_chunk(
+        &self,
+        repo: &RepositoryName,
+        id: &UploadId,
+        start: Option<u64>,
+        body: ByteStream,
+        expected_len: Option<u64>,
+    ) -> Result<UploadStatus> {
+        let mut loaded = self.load_upload(repo, id, false).await?;
+        self.receive_chunk(repo, id, &mut loaded.upload, start, body, expected_len)
+            .await?;
+        Ok(UploadStatus {
+            id: id.clone(),
+            offset: loaded.upload.offset(),
+        })
+    }
+
+    async fn complete_upload(
+        &self,
+        repo: &RepositoryName,
+        id: &UploadId,
+        digest: &Digest,
+        last_chunk: Option<(ByteStream, Option<u64>)>,
+    ) -> Result<BlobInfo> {
+        if let Some((body, len)) = last_chunk {
+            let mut loaded = self.load_upload(repo, id, false).await?;
+            self.receive_chunk(repo, id, &mut loaded.upload, None, body, len)
+                .await?;
+        }
+        let Loaded { mut upload, parts } = self.load_upload(repo, id, true).await?;
+        let verified = if upload.algorithm() == Some(digest.algorithm()) {
+            upload.finish(digest)
+        } else {
+            // The client chose another algorithm than the running hash: the
+            // one case where stored bytes are read again.
+            let actual = self.rehash(&parts, digest.algorithm()).await?;
+            upload.finish_with(actual, digest)
+        };
+        let completed = match verified {
+            Ok(c) => c,
+            Err(e) => {
+                self.delete_dir(Key::UploadDir(repo, id)).await?;
+                return Err(e);
+            }
+        };
+        self.commit_blob(&completed.digest, completed.size, &parts)
+            .await?;
+        self.write_link(Key::LayerLink(repo, &completed.digest), &completed.digest)
+            .await?;
+        self.delete_dir(Key::UploadDir(repo, id)).await?;
+        Ok(BlobInfo {
+            digest: completed.digest,
+            size: completed.size,
+        })
+    }
+
+    async fn cancel_upload(&self, repo: &RepositoryName, id: &UploadId) -> Result<()> {
+        if !self.exists(Key::UploadStartedAt(repo, id)).await? {
+            return Err(unknown());
+        }
+        self.delete_dir(Key::UploadDir(repo, id)).await
+    }
+}
+
+impl OpendalStore {
+    async fn rehash(&self, parts: &[PartRecord], alg: Algorithm) -> Result<Digest> {
+        let mut h = Hasher::new(alg);
+        for p in parts {
+            let mut s = self.read_object_stream(&p.chunk, None).await?;
+            while let Some(b) = s.next().await {
+                h.update(&b?);
+            }
+        }
+        Ok(h.finish())
+    }
+}
+
+fn corrupt_part(id: &UploadId, off: u64) -> Error {
+    Error::new(
+        ErrorKind::BlobUploadInvalid,
+        format!("upload {id} has a corrupt record at offset {off}"),
+    )
+}
+
+fn size_mismatch(want: u64) -> Error {
+    Error::new(
+        ErrorKind::SizeInvalid,
+        format!("body length does not match the declared {want} bytes"),
+    )
+}

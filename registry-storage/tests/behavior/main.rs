@@ -1,0 +1,69 @@
+//! One behaviour suite for every backend: each test is generic over a
+//! [`Backend`] that makes fresh stores, and the `suite!` macro instantiates
+//! it for memory and fs (and S3 when `REGISTRY_TEST_S3_URL` is set).
+
+mod blobs;
+mod manifests;
+mod support;
+mod uploads;
+
+macro_rules! suite {
+    ($($test:ident),* $(,)?) => {
+        mod memory {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $test() { super::$test(&super::support::Memory::new()).await }
+            )*
+        }
+        mod fs {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $test() { super::$test(&super::support::Fs::new()).await }
+            )*
+        }
+        /// Run with `REGISTRY_TEST_S3_URL=s3://bucket?endpoint=... cargo test
+        /// -p registry-storage --all-features --test behavior -- --ignored s3::`
+        /// (the test script does, against a local S3 server).
+        mod s3 {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            #[ignore = "needs an S3 server: set REGISTRY_TEST_S3_URL"]
+            async fn $test() {
+                let b = super::support::S3::from_env()
+                    .expect("REGISTRY_TEST_S3_URL must be set for the S3 suite");
+                super::$test(&b).await
+            }
+            )*
+        }
+    };
+}
+
+use blobs::*;
+use manifests::*;
+use uploads::*;
+
+suite!(
+    blob_put_stat_read,
+    blob_range_reads,
+    blob_wrong_digest_leaves_nothing,
+    blob_wrong_length_is_size_invalid,
+    blob_put_is_idempotent,
+    blob_delete_unlinks_only,
+    blob_mount,
+    blob_empty,
+    blob_sha512,
+    upload_chunked_in_order,
+    upload_wrong_offset,
+    upload_racing_writers_one_wins,
+    upload_continued_by_another_store,
+    upload_cancel,
+    upload_unknown_ids,
+    upload_failed_stream_keeps_offset,
+    upload_digest_mismatch_ends_session,
+    manifest_put_get_by_tag_and_digest,
+    manifest_missing_references,
+    manifest_digest_reference_must_match,
+    manifest_tag_race,
+    manifest_delete,
+    tags_listing_and_pagination,
+    referrers,
+    catalog,
+    layout_is_distributions,
+);

@@ -1,0 +1,253 @@
+//! Upload behaviour: chunk order, races, continuation by another process.
+
+use bytes::Bytes;
+use futures::StreamExt;
+use registry_core::{BlobStore, Digest, ErrorKind, UploadId, UploadStore};
+
+use crate::support::*;
+
+pub async fn upload_chunked_in_order(b: &dyn Backend) {
+    let s = b.store();
+    let r = repo("up/chunked");
+    let data = content(5 * 1024 * 1024 + 3, 10);
+    let d = Digest::sha256_of(&data);
+    let st = s.start_upload(&r).await.unwrap();
+    assert_eq!(st.offset, 0);
+    assert!(
+        st.id.as_str().len() >= 32,
+        "ids carry at least 128 random bits"
+    );
+    let mut off = 0u64;
+    for piece in data.chunks(1024 * 1024) {
+        let next = s
+            .write_chunk(
+                &r,
+                &st.id,
+                Some(off),
+                body(piece, 100_000),
+                Some(piece.len() as u64),
+            )
+            .await
+            .unwrap();
+        off += piece.len() as u64;
+        assert_eq!(next.offset, off);
+        assert_eq!(s.upload_status(&r, &st.id).await.unwrap().offset, off);
+    }
+    let info = s.complete_upload(&r, &st.id, &d, None).await.unwrap();
+    assert_eq!(info.size, data.len() as u64);
+    assert_eq!(
+        collect(s.read_blob(&r, &d, None).await.unwrap().body).await,
+        data
+    );
+    // The session is gone.
+    assert_eq!(
+        s.upload_status(&r, &st.id).await.unwrap_err().kind(),
+        ErrorKind::BlobUploadUnknown
+    );
+}
+
+pub async fn upload_wrong_offset(b: &dyn Backend) {
+    let s = b.store();
+    let r = repo("up/offset");
+    let st = s.start_upload(&r).await.unwrap();
+    s.write_chunk(&r, &st.id, None, body(b"0123456789", 3), None)
+        .await
+        .unwrap();
+    for bad in [0, 5, 11, 1000] {
+        let e = s
+            .write_chunk(&r, &st.id, Some(bad), body(b"x", 1), None)
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::RangeInvalid, "offset {bad}");
+    }
+    assert_eq!(s.upload_status(&r, &st.id).await.unwrap().offset, 10);
+    s.write_chunk(&r, &st.id, Some(10), body(b"abc", 3), None)
+        .await
+        .unwrap();
+    let d = Digest::sha256_of(b"0123456789abc");
+    // A last chunk sent with the completing request.
+    let st2 = s.start_upload(&r).await.unwrap();
+    s.write_chunk(&r, &st2.id, Some(0), body(b"0123456789", 10), None)
+        .await
+        .unwrap();
+    let info = s
+        .complete_upload(&r, &st2.id, &d, Some((body(b"abc", 1), Some(3))))
+        .await
+        .unwrap();
+    assert_eq!(info.size, 13);
+    assert_eq!(
+        s.complete_upload(&r, &st.id, &d, None).await.unwrap().size,
+        13
+    );
+}
+
+pub async fn upload_racing_writers_one_wins(b: &dyn Backend) {
+    let r = repo("up/race");
+    let st = b.store().start_upload(&r).await.unwrap();
+    // Eight writers race for offset 0 with different content, over two
+    // store instances.
+    let mut tasks = Vec::new();
+    for i in 0..8u8 {
+        let s = if i % 2 == 0 {
+            b.store()
+        } else {
+            b.another_store()
+        };
+        let (r, id) = (r.clone(), st.id.clone());
+        let data = content(50_000 + i as usize, i);
+        tasks.push(tokio::spawn(async move {
+            let res = s
+                .write_chunk(&r, &id, Some(0), body(&data, 1000), None)
+                .await;
+            (data, res)
+        }));
+    }
+    let mut winners = Vec::new();
+    for t in tasks {
+        let (data, res) = t.await.unwrap();
+        match res {
+            Ok(st) => winners.push((data, st.offset)),
+            Err(e) => assert_eq!(e.kind(), ErrorKind::RangeInvalid),
+        }
+    }
+    assert_eq!(winners.len(), 1, "exactly one writer wins offset 0");
+    let (data, offset) = winners.pop().unwrap();
+    assert_eq!(offset, data.len() as u64);
+    let s = b.store();
+    let d = Digest::sha256_of(&data);
+    s.complete_upload(&r, &st.id, &d, None).await.unwrap();
+    assert_eq!(
+        collect(s.read_blob(&r, &d, None).await.unwrap().body).await,
+        data
+    );
+}
+
+pub async fn upload_continued_by_another_store(b: &dyn Backend) {
+    let (one, two, three) = (b.store(), b.another_store(), b.store());
+    let r = repo("up/handoff");
+    let data = content(300_000, 11);
+    let d = Digest::sha256_of(&data);
+    let st = one.start_upload(&r).await.unwrap();
+    one.write_chunk(&r, &st.id, Some(0), body(&data[..100_000], 4096), None)
+        .await
+        .unwrap();
+    two.write_chunk(
+        &r,
+        &st.id,
+        Some(100_000),
+        body(&data[100_000..200_000], 4096),
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        three.upload_status(&r, &st.id).await.unwrap().offset,
+        200_000
+    );
+    let info = three
+        .complete_upload(&r, &st.id, &d, Some((body(&data[200_000..], 4096), None)))
+        .await
+        .unwrap();
+    assert_eq!(info.size, 300_000);
+    assert_eq!(
+        collect(one.read_blob(&r, &d, None).await.unwrap().body).await,
+        data
+    );
+}
+
+pub async fn upload_cancel(b: &dyn Backend) {
+    let s = b.store();
+    let r = repo("up/cancel");
+    let st = s.start_upload(&r).await.unwrap();
+    s.write_chunk(&r, &st.id, None, body(b"doomed", 6), None)
+        .await
+        .unwrap();
+    s.cancel_upload(&r, &st.id).await.unwrap();
+    for e in [
+        s.upload_status(&r, &st.id).await.unwrap_err(),
+        s.write_chunk(&r, &st.id, None, body(b"x", 1), None)
+            .await
+            .unwrap_err(),
+        s.complete_upload(&r, &st.id, &Digest::sha256_of(b"doomed"), None)
+            .await
+            .unwrap_err(),
+        s.cancel_upload(&r, &st.id).await.unwrap_err(),
+    ] {
+        assert_eq!(e.kind(), ErrorKind::BlobUploadUnknown);
+    }
+    assert!(!blob_data_exists(&s, &Digest::sha256_of(b"doomed")).await);
+}
+
+pub async fn upload_unknown_ids(b: &dyn Backend) {
+    let s = b.store();
+    let r = repo("up/unknown");
+    let forged = UploadId::parse("00000000000000000000000000000000").unwrap();
+    assert_eq!(
+        s.upload_status(&r, &forged).await.unwrap_err().kind(),
+        ErrorKind::BlobUploadUnknown
+    );
+    // An id from another repository is unknown here.
+    let st = s.start_upload(&repo("elsewhere")).await.unwrap();
+    assert_eq!(
+        s.upload_status(&r, &st.id).await.unwrap_err().kind(),
+        ErrorKind::BlobUploadUnknown
+    );
+    let e = s
+        .write_chunk(&r, &st.id, None, body(b"x", 1), None)
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::BlobUploadUnknown);
+}
+
+pub async fn upload_failed_stream_keeps_offset(b: &dyn Backend) {
+    let s = b.store();
+    let r = repo("up/broken");
+    let st = s.start_upload(&r).await.unwrap();
+    s.write_chunk(&r, &st.id, None, body(b"good", 4), None)
+        .await
+        .unwrap();
+    // A body that fails half way: the client went away.
+    let broken = futures::stream::iter(vec![
+        Ok(Bytes::from_static(b"partial")),
+        Err(registry_core::Error::new(
+            ErrorKind::Incomplete,
+            "client gone",
+        )),
+    ])
+    .boxed();
+    let e = s
+        .write_chunk(&r, &st.id, None, broken, None)
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Incomplete);
+    assert_eq!(s.upload_status(&r, &st.id).await.unwrap().offset, 4);
+    s.write_chunk(&r, &st.id, Some(4), body(b"-more", 5), None)
+        .await
+        .unwrap();
+    let d = Digest::sha256_of(b"good-more");
+    assert_eq!(
+        s.complete_upload(&r, &st.id, &d, None).await.unwrap().size,
+        9
+    );
+}
+
+pub async fn upload_digest_mismatch_ends_session(b: &dyn Backend) {
+    let s = b.store();
+    let r = repo("up/mismatch");
+    let st = s.start_upload(&r).await.unwrap();
+    s.write_chunk(&r, &st.id, None, body(b"actual", 6), None)
+        .await
+        .unwrap();
+    let claimed = Digest::sha256_of(b"claimed");
+    let e = s
+        .complete_upload(&r, &st.id, &claimed, None)
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::DigestInvalid);
+    assert!(!blob_data_exists(&s, &claimed).await);
+    assert!(!blob_data_exists(&s, &Digest::sha256_of(b"actual")).await);
+    assert_eq!(
+        s.upload_status(&r, &st.id).await.unwrap_err().kind(),
+        ErrorKind::BlobUploadUnknown
+    );
+}
