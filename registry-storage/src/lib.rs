@@ -158,6 +158,8 @@ impl OpendalStore {
     /// from the environment.
     #[cfg(feature = "s3")]
     pub fn s3(opts: &S3Options) -> Result<Self> {
+        // Installs the reqwest HTTP transport once per process.
+        opendal::install_default();
         let mut b = opendal::services::S3::default()
             .bucket(&opts.bucket)
             .root(&format!("/{}", opts.prefix))
