@@ -123,14 +123,6 @@ pub fn part_offset(name: &str) -> Option<u64> {
     }
 }
 
-/// The repository name encoded in a path under `repositories/` that ends in
-/// `/_manifests/`, as found when walking the tree for the catalog.
-pub fn repository_of_manifests_dir(path: &str) -> Option<RepositoryName> {
-    let rest = path.strip_prefix(PREFIX)?.strip_prefix("repositories/")?;
-    let name = rest.strip_suffix("/_manifests/")?;
-    RepositoryName::parse(name).ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

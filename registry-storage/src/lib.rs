@@ -31,6 +31,7 @@ mod blobs;
 mod error;
 pub mod layout;
 mod links;
+mod maintenance;
 mod manifests;
 mod uploads;
 mod url;
@@ -59,6 +60,8 @@ struct Inner {
     /// Whether the backend renames (the filesystem): a single-chunk upload
     /// then becomes its blob with no copy.
     can_rename: bool,
+    /// Whether the backend copies server-side (object stores).
+    can_copy: bool,
     limits: ManifestLimits,
     write_chunk_size: Option<usize>,
 }
@@ -81,12 +84,14 @@ impl OpendalStore {
     }
 
     fn build(op: Operator, exclusive: Operator, write_chunk_size: Option<usize>) -> Self {
-        let can_rename = op.info().capability().rename;
+        let cap = op.info().capability();
+        let (can_rename, can_copy) = (cap.rename, cap.copy);
         OpendalStore {
             inner: Arc::new(Inner {
                 op,
                 exclusive,
                 can_rename,
+                can_copy,
                 limits: ManifestLimits::default(),
                 write_chunk_size,
             }),
@@ -103,6 +108,7 @@ impl OpendalStore {
                     op: i.op.clone(),
                     exclusive: i.exclusive.clone(),
                     can_rename: i.can_rename,
+                    can_copy: i.can_copy,
                     limits,
                     write_chunk_size: i.write_chunk_size,
                 });
@@ -167,7 +173,10 @@ impl OpendalStore {
         if let Some(ep) = &opts.endpoint {
             b = b.endpoint(ep);
         }
-        let op = Operator::new(b).map_err(error::storage("configuring S3"))?;
+        // Transient failures (throttling, 5xx) are retried with backoff.
+        let op = Operator::new(b)
+            .map_err(error::storage("configuring S3"))?
+            .layer(opendal::layers::RetryLayer::new().with_jitter());
         Ok(Self::build(op.clone(), op, Some(16 * 1024 * 1024)))
     }
 

@@ -14,7 +14,8 @@ use registry_core::{
 
 use crate::OpendalStore;
 use crate::error::{is_not_found, storage};
-use crate::layout::{Key, PREFIX, repository_of_manifests_dir};
+use crate::layout::Key;
+use crate::maintenance::repository_of_dir;
 
 fn manifest_unknown(what: impl std::fmt::Display) -> Error {
     Error::new(
@@ -243,25 +244,14 @@ impl ManifestStore for OpendalStore {
     }
 
     async fn list_repositories(&self, page: Page<'_>) -> Result<Listing<RepositoryName>> {
-        // Walk the tree: a directory holding `_manifests/` is a repository;
-        // directories starting with `_` are never descended into.
-        let mut found = Vec::new();
-        let mut pending = vec![format!("{PREFIX}repositories/")];
-        while let Some(dir) = pending.pop() {
-            for name in self.list_names_at(&dir).await? {
-                let Some(child) = name.strip_suffix('/') else {
-                    continue;
-                };
-                let path = format!("{dir}{name}");
-                if child == "_manifests" {
-                    if let Some(repo) = repository_of_manifests_dir(&path) {
-                        found.push(repo);
-                    }
-                } else if !child.starts_with('_') {
-                    pending.push(path);
-                }
-            }
-        }
+        // A directory holding `_manifests/` is a repository.
+        let mut found: Vec<RepositoryName> = self
+            .walk_repositories()
+            .await?
+            .into_iter()
+            .filter(|(_, children)| children.iter().any(|c| c == "_manifests/"))
+            .filter_map(|(dir, _)| repository_of_dir(&dir))
+            .collect();
         found.sort_unstable_by(|a, b| a.as_str().cmp(b.as_str()));
         found.dedup();
         Ok(Listing::paginate(found, page))

@@ -251,3 +251,40 @@ pub async fn upload_digest_mismatch_ends_session(b: &dyn Backend) {
         ErrorKind::BlobUploadUnknown
     );
 }
+
+pub async fn backend_honours_conditional_writes(b: &dyn Backend) {
+    b.store().check_conditional_writes().await.unwrap();
+}
+
+pub async fn abandoned_uploads_are_purged(b: &dyn Backend) {
+    let s = b.store();
+    let (r1, r2) = (repo("purge/one"), repo("purge/two/deep"));
+    let old = s.start_upload(&r1).await.unwrap();
+    s.write_chunk(&r1, &old.id, None, body(b"stale", 5), None)
+        .await
+        .unwrap();
+    let other = s.start_upload(&r2).await.unwrap();
+    // Nothing is a day old yet.
+    assert_eq!(
+        s.purge_uploads(std::time::Duration::from_secs(86_400))
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(s.upload_status(&r1, &old.id).await.unwrap().offset, 5);
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let fresh = s.start_upload(&r1).await.unwrap();
+    assert_eq!(
+        s.purge_uploads(std::time::Duration::from_secs(1))
+            .await
+            .unwrap(),
+        2
+    );
+    for (r, id) in [(&r1, &old.id), (&r2, &other.id)] {
+        assert_eq!(
+            s.upload_status(r, id).await.unwrap_err().kind(),
+            ErrorKind::BlobUploadUnknown
+        );
+    }
+    assert_eq!(s.upload_status(&r1, &fresh.id).await.unwrap().offset, 0);
+}

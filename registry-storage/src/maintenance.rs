@@ -1,0 +1,156 @@
+//! Start-up checks and housekeeping: is the backend safe for several
+//! writers, and purging abandoned uploads.
+
+use std::time::{Duration, SystemTime};
+
+use futures::future::join_all;
+use registry_core::{Error, ErrorKind, RepositoryName, Result, UploadId};
+
+use crate::OpendalStore;
+use crate::error::{is_condition_failed, storage};
+use crate::layout::{Key, PREFIX};
+
+/// How many writers race for one probe key in [`OpendalStore::check_conditional_writes`].
+const RACERS: usize = 8;
+
+impl OpendalStore {
+    /// Check that the backend really refuses a create-if-absent write that
+    /// must fail: a second create of one key, and a race of several creates
+    /// of a fresh key, of which exactly one may win. Uploads rely on this to
+    /// stay consistent when several processes share the store.
+    ///
+    /// Returns [`ErrorKind::Unsupported`] with an explanation when the
+    /// backend accepts writes it should refuse.
+    pub async fn check_conditional_writes(&self) -> Result<()> {
+        let op = &self.inner.exclusive;
+        let nonce = crate::nonce()?;
+        let key = Key::Probe(&nonce).path();
+        let create =
+            |k: String| async move { op.write_with(&k, "probe").if_not_exists(true).await };
+        let unsafe_backend = |what: &str| {
+            Error::new(
+                ErrorKind::Unsupported,
+                format!(
+                    "the storage backend does not honour conditional writes ({what}); several registry processes cannot share it safely"
+                ),
+            )
+        };
+
+        let first = create(key.clone()).await;
+        let second = create(key.clone()).await;
+        let _ = op.delete(&key).await;
+        first.map_err(storage("probing conditional writes"))?;
+        match second {
+            Ok(_) => {
+                return Err(unsafe_backend(
+                    "a second create-if-absent of one key succeeded",
+                ));
+            }
+            Err(e) if is_condition_failed(&e) => {}
+            Err(e) => return Err(storage("probing conditional writes")(e)),
+        }
+
+        let nonce = crate::nonce()?;
+        let race_key = Key::Probe(&nonce).path();
+        let results = join_all((0..RACERS).map(|_| create(race_key.clone()))).await;
+        let _ = op.delete(&race_key).await;
+        let mut wins = 0;
+        for r in results {
+            match r {
+                Ok(_) => wins += 1,
+                Err(e) if is_condition_failed(&e) => {}
+                Err(e) => return Err(storage("probing conditional writes")(e)),
+            }
+        }
+        if wins != 1 {
+            return Err(unsafe_backend(&format!(
+                "{wins} of {RACERS} racing create-if-absent writes succeeded"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Delete uploads started more than `max_age` ago. Returns how many were
+    /// removed. Uploads whose start time cannot be read are left alone.
+    pub async fn purge_uploads(&self, max_age: Duration) -> Result<usize> {
+        let cutoff = SystemTime::now()
+            .checked_sub(max_age)
+            .unwrap_or(SystemTime::UNIX_EPOCH);
+        let mut purged = 0;
+        for (dir, children) in self.walk_repositories().await? {
+            if !children.iter().any(|c| c == "_uploads/") {
+                continue;
+            }
+            let Some(repo) = repository_of_dir(&dir) else {
+                continue;
+            };
+            for name in self.list_names_at(&format!("{dir}_uploads/")).await? {
+                let Ok(id) = UploadId::parse(name.trim_end_matches('/')) else {
+                    continue;
+                };
+                let started = match self
+                    .op()
+                    .read(&Key::UploadStartedAt(&repo, &id).path())
+                    .await
+                {
+                    Ok(buf) => String::from_utf8(buf.to_vec()).ok(),
+                    Err(_) => None,
+                };
+                let Some(started) =
+                    started.and_then(|s| humantime::parse_rfc3339_weak(s.trim()).ok())
+                else {
+                    continue;
+                };
+                if started < cutoff {
+                    tracing::info!(repository = %repo, upload = %id, "purging abandoned upload");
+                    self.delete_dir(Key::UploadDir(&repo, &id)).await?;
+                    purged += 1;
+                }
+            }
+        }
+        Ok(purged)
+    }
+
+    /// Every directory under `repositories/` that is not itself a `_`
+    /// directory, with the names of its children (directories end in `/`).
+    pub(crate) async fn walk_repositories(&self) -> Result<Vec<(String, Vec<String>)>> {
+        let mut out = Vec::new();
+        let mut pending = vec![format!("{PREFIX}repositories/")];
+        while let Some(dir) = pending.pop() {
+            let children = self.list_names_at(&dir).await?;
+            for name in &children {
+                if name.ends_with('/') && !name.starts_with('_') {
+                    pending.push(format!("{dir}{name}"));
+                }
+            }
+            out.push((dir, children));
+        }
+        Ok(out)
+    }
+}
+
+/// The repository a directory under `repositories/` stands for.
+pub(crate) fn repository_of_dir(dir: &str) -> Option<RepositoryName> {
+    let name = dir
+        .strip_prefix(PREFIX)?
+        .strip_prefix("repositories/")?
+        .strip_suffix('/')?;
+    RepositoryName::parse(name).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repository_dirs_parse_back() {
+        let n = RepositoryName::parse("a/b").unwrap();
+        assert_eq!(repository_of_dir(&Key::RepositoryDir(&n).path()), Some(n));
+        assert_eq!(
+            repository_of_dir("docker/registry/v2/repositories/A/"),
+            None
+        );
+        assert_eq!(repository_of_dir("docker/registry/v2/repositories/"), None);
+        assert_eq!(repository_of_dir("elsewhere/a/"), None);
+    }
+}
