@@ -217,13 +217,5 @@ mod tests {
         assert_eq!(part_offset("00000000000000000042/"), Some(42));
         assert_eq!(part_offset("42"), None);
         assert_eq!(part_offset("0000000000000000004x"), None);
-        let n = RepositoryName::parse("a/b").unwrap();
-        let dir = format!("{}_manifests/", Key::RepositoryDir(&n).path());
-        assert_eq!(repository_of_manifests_dir(&dir), Some(n));
-        assert_eq!(
-            repository_of_manifests_dir("docker/registry/v2/repositories/A/_manifests/"),
-            None
-        );
-        assert_eq!(repository_of_manifests_dir("elsewhere/_manifests/"), None);
     }
 }
