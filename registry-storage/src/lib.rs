@@ -28,6 +28,7 @@
 #![deny(missing_docs)]
 
 mod blobs;
+pub mod cache;
 mod error;
 pub mod layout;
 mod links;
@@ -42,6 +43,7 @@ use opendal::Operator;
 use registry_core::manifest::ManifestLimits;
 use registry_core::{Error, ErrorKind, Result};
 
+pub use cache::{BlobCacheConfig, CachedStore};
 pub use url::{S3Options, StorageUrl};
 
 /// A registry store on an OpenDAL operator. Cheap to clone.

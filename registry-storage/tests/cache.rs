@@ -1,0 +1,366 @@
+//! The per-host blob cache: read-through, verified fills, LRU bound, safe
+//! concurrent fills, and hits that never touch the shared store.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::StreamExt;
+use registry_core::manifest::Descriptor;
+use registry_core::*;
+use registry_storage::{BlobCacheConfig, CachedStore, OpendalStore};
+
+/// A store that counts every call that reaches it.
+struct Counting {
+    inner: OpendalStore,
+    calls: AtomicUsize,
+}
+
+impl Counting {
+    fn hit(&self) {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[async_trait]
+impl BlobStore for Counting {
+    async fn stat_blob(&self, r: &RepositoryName, d: &Digest) -> Result<BlobInfo> {
+        self.hit();
+        self.inner.stat_blob(r, d).await
+    }
+    async fn read_blob(
+        &self,
+        r: &RepositoryName,
+        d: &Digest,
+        g: Option<ByteRange>,
+    ) -> Result<BlobRead> {
+        self.hit();
+        self.inner.read_blob(r, d, g).await
+    }
+    async fn put_blob(
+        &self,
+        r: &RepositoryName,
+        d: &Digest,
+        b: ByteStream,
+        l: Option<u64>,
+    ) -> Result<BlobInfo> {
+        self.hit();
+        self.inner.put_blob(r, d, b, l).await
+    }
+    async fn delete_blob(&self, r: &RepositoryName, d: &Digest) -> Result<()> {
+        self.hit();
+        self.inner.delete_blob(r, d).await
+    }
+    async fn mount_blob(
+        &self,
+        f: &RepositoryName,
+        t: &RepositoryName,
+        d: &Digest,
+    ) -> Result<BlobInfo> {
+        self.hit();
+        self.inner.mount_blob(f, t, d).await
+    }
+}
+
+#[async_trait]
+impl ManifestStore for Counting {
+    async fn put_manifest(
+        &self,
+        r: &RepositoryName,
+        x: &Reference,
+        c: Option<&str>,
+        b: Bytes,
+    ) -> Result<ManifestPut> {
+        self.hit();
+        self.inner.put_manifest(r, x, c, b).await
+    }
+    async fn get_manifest(&self, r: &RepositoryName, x: &Reference) -> Result<StoredManifest> {
+        self.hit();
+        self.inner.get_manifest(r, x).await
+    }
+    async fn delete_manifest(&self, r: &RepositoryName, x: &Reference) -> Result<()> {
+        self.hit();
+        self.inner.delete_manifest(r, x).await
+    }
+    async fn list_tags(&self, r: &RepositoryName, p: Page<'_>) -> Result<Listing<Tag>> {
+        self.hit();
+        self.inner.list_tags(r, p).await
+    }
+    async fn list_referrers(
+        &self,
+        r: &RepositoryName,
+        s: &Digest,
+        a: Option<&str>,
+    ) -> Result<Vec<Descriptor>> {
+        self.hit();
+        self.inner.list_referrers(r, s, a).await
+    }
+    async fn list_repositories(&self, p: Page<'_>) -> Result<Listing<RepositoryName>> {
+        self.hit();
+        self.inner.list_repositories(p).await
+    }
+}
+
+#[async_trait]
+impl UploadStore for Counting {
+    async fn start_upload(&self, r: &RepositoryName) -> Result<UploadStatus> {
+        self.hit();
+        self.inner.start_upload(r).await
+    }
+    async fn upload_status(&self, r: &RepositoryName, i: &UploadId) -> Result<UploadStatus> {
+        self.hit();
+        self.inner.upload_status(r, i).await
+    }
+    async fn write_chunk(
+        &self,
+        r: &RepositoryName,
+        i: &UploadId,
+        s: Option<u64>,
+        b: ByteStream,
+        l: Option<u64>,
+    ) -> Result<UploadStatus> {
+        self.hit();
+        self.inner.write_chunk(r, i, s, b, l).await
+    }
+    async fn complete_upload(
+        &self,
+        r: &RepositoryName,
+        i: &UploadId,
+        d: &Digest,
+        b: Option<(ByteStream, Option<u64>)>,
+    ) -> Result<BlobInfo> {
+        self.hit();
+        self.inner.complete_upload(r, i, d, b).await
+    }
+    async fn cancel_upload(&self, r: &RepositoryName, i: &UploadId) -> Result<()> {
+        self.hit();
+        self.inner.cancel_upload(r, i).await
+    }
+}
+
+fn content(len: usize, seed: u8) -> Vec<u8> {
+    (0..len)
+        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
+        .collect()
+}
+
+async fn collect(mut s: ByteStream) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(b) = s.next().await {
+        out.extend_from_slice(&b.unwrap());
+    }
+    out
+}
+
+fn stream(data: &[u8]) -> ByteStream {
+    let pieces: Vec<Result<Bytes>> = data
+        .chunks(10_000)
+        .map(|c| Ok(Bytes::copy_from_slice(c)))
+        .collect();
+    futures::stream::iter(pieces).boxed()
+}
+
+struct Setup {
+    shared: Arc<Counting>,
+    cached: CachedStore,
+    _dirs: (tempfile::TempDir, tempfile::TempDir),
+}
+
+fn setup(max_bytes: u64) -> Setup {
+    let store_dir = tempfile::tempdir().unwrap();
+    let cache_dir = tempfile::tempdir().unwrap();
+    let shared = Arc::new(Counting {
+        inner: OpendalStore::fs(store_dir.path()).unwrap(),
+        calls: AtomicUsize::new(0),
+    });
+    let cached = CachedStore::new(
+        shared.clone(),
+        BlobCacheConfig::new(cache_dir.path(), max_bytes),
+    )
+    .unwrap();
+    Setup {
+        shared,
+        cached,
+        _dirs: (store_dir, cache_dir),
+    }
+}
+
+fn repo() -> RepositoryName {
+    RepositoryName::parse("cache/app").unwrap()
+}
+
+#[tokio::test]
+async fn a_hit_does_not_touch_the_shared_store() {
+    let s = setup(10 << 20);
+    let data = content(300_000, 1);
+    let d = Digest::sha256_of(&data);
+    s.shared
+        .inner
+        .put_blob(&repo(), &d, stream(&data), None)
+        .await
+        .unwrap();
+
+    // Miss: read through and fill.
+    let read = s.cached.read_blob(&repo(), &d, None).await.unwrap();
+    assert_eq!(collect(read.body).await, data);
+    assert!(s.cached.contains(&d));
+    assert_eq!(s.cached.cached_bytes(), data.len() as u64);
+
+    let before = s.shared.calls.load(Ordering::SeqCst);
+    for _ in 0..3 {
+        assert_eq!(
+            collect(s.cached.read_blob(&repo(), &d, None).await.unwrap().body).await,
+            data
+        );
+    }
+    let ranged = s
+        .cached
+        .read_blob(&repo(), &d, Some(ByteRange::Bounded { start: 10, end: 19 }))
+        .await
+        .unwrap();
+    assert!(ranged.partial);
+    assert_eq!(collect(ranged.body).await, &data[10..20]);
+    assert_eq!(
+        s.cached.stat_blob(&repo(), &d).await.unwrap().size,
+        data.len() as u64
+    );
+    assert_eq!(
+        s.shared.calls.load(Ordering::SeqCst),
+        before,
+        "cache hits made no store request"
+    );
+}
+
+#[tokio::test]
+async fn a_corrupt_shared_blob_is_served_but_never_cached() {
+    let s = setup(10 << 20);
+    let data = content(50_000, 2);
+    let d = Digest::sha256_of(&data);
+    s.shared
+        .inner
+        .put_blob(&repo(), &d, stream(&data), None)
+        .await
+        .unwrap();
+    // Someone corrupts the shared copy behind the registry's back.
+    let path = registry_storage::layout::Key::BlobData(&d).path();
+    s.shared
+        .inner
+        .operator()
+        .write(&path, vec![0u8; 50_000])
+        .await
+        .unwrap();
+    let _ = collect(s.cached.read_blob(&repo(), &d, None).await.unwrap().body).await;
+    assert!(
+        !s.cached.contains(&d),
+        "a fill that fails verification is dropped"
+    );
+    assert_eq!(s.cached.cached_bytes(), 0);
+}
+
+#[tokio::test]
+async fn the_cache_stays_within_its_bound_and_evicts_lru() {
+    let s = setup(250_000);
+    let blobs: Vec<(Digest, Vec<u8>)> = (0..3u8)
+        .map(|i| {
+            let data = content(100_000, 10 + i);
+            (Digest::sha256_of(&data), data)
+        })
+        .collect();
+    for (d, data) in &blobs {
+        s.shared
+            .inner
+            .put_blob(&repo(), d, stream(data), None)
+            .await
+            .unwrap();
+    }
+    let read = |i: usize| {
+        let (cached, (d, data)) = (s.cached.clone(), blobs[i].clone());
+        async move {
+            assert_eq!(
+                collect(cached.read_blob(&repo(), &d, None).await.unwrap().body).await,
+                data
+            )
+        }
+    };
+    read(0).await;
+    read(1).await;
+    read(0).await; // 0 is now more recent than 1
+    read(2).await; // evicts 1
+    assert!(s.cached.cached_bytes() <= 250_000);
+    assert!(s.cached.contains(&blobs[0].0));
+    assert!(!s.cached.contains(&blobs[1].0));
+    assert!(s.cached.contains(&blobs[2].0));
+    // A blob larger than the whole cache is served, never cached.
+    let big = content(300_000, 99);
+    let bd = Digest::sha256_of(&big);
+    s.shared
+        .inner
+        .put_blob(&repo(), &bd, stream(&big), None)
+        .await
+        .unwrap();
+    assert_eq!(
+        collect(s.cached.read_blob(&repo(), &bd, None).await.unwrap().body).await,
+        big
+    );
+    assert!(!s.cached.contains(&bd));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_fills_of_one_blob_are_safe() {
+    let s = setup(10 << 20);
+    let data = content(2_000_000, 3);
+    let d = Digest::sha256_of(&data);
+    s.shared
+        .inner
+        .put_blob(&repo(), &d, stream(&data), None)
+        .await
+        .unwrap();
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let (cached, d) = (s.cached.clone(), d.clone());
+        tasks.push(tokio::spawn(async move {
+            collect(cached.read_blob(&repo(), &d, None).await.unwrap().body).await
+        }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), data);
+    }
+    assert!(s.cached.contains(&d));
+    assert_eq!(s.cached.cached_bytes(), data.len() as u64);
+}
+
+#[tokio::test]
+async fn unknown_and_unlinked_blobs_are_refused() {
+    let s = setup(10 << 20);
+    let data = content(1000, 4);
+    let d = Digest::sha256_of(&data);
+    let e = s.cached.read_blob(&repo(), &d, None).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::BlobUnknown);
+    s.shared
+        .inner
+        .put_blob(&repo(), &d, stream(&data), None)
+        .await
+        .unwrap();
+    let _ = collect(s.cached.read_blob(&repo(), &d, None).await.unwrap().body).await;
+    // Cached, but another repository does not link it.
+    let other = RepositoryName::parse("cache/other").unwrap();
+    assert_eq!(
+        s.cached
+            .read_blob(&other, &d, None)
+            .await
+            .unwrap_err()
+            .kind(),
+        ErrorKind::BlobUnknown
+    );
+    // Unlinked through this store: refused at once.
+    s.cached.delete_blob(&repo(), &d).await.unwrap();
+    assert_eq!(
+        s.cached
+            .read_blob(&repo(), &d, None)
+            .await
+            .unwrap_err()
+            .kind(),
+        ErrorKind::BlobUnknown
+    );
+}
