@@ -1,2 +1,14 @@
 //! An embeddable OCI container registry.
+//!
+//! This facade re-exports the three crates of the workspace:
+//! - [`core`] (`registry-core`): domain types, manifest validation, store
+//!   traits and the verifying upload state machine;
+//! - [`storage`] (`registry-storage`): the store traits on OpenDAL
+//!   (filesystem, memory, S3, ...) in CNCF distribution's layout;
+//! - `http` (`registry-http`): the OCI Distribution v1.1 router.
+//!
+//! The `registry` binary of this package is the reference server.
+#![deny(missing_docs)]
+
 pub use registry_core as core;
+pub use registry_storage as storage;

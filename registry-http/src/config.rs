@@ -1,0 +1,96 @@
+//! What a [`Router`](crate::Router) can be told beyond its store.
+
+use std::fmt;
+use std::sync::Arc;
+
+use crate::auth::{AllowAll, Authorizer};
+
+/// Router settings. Start from [`RouterConfig::default`] and change fields
+/// or chain the `with_*` methods.
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct RouterConfig {
+    /// The largest manifest accepted on push, in bytes (default 4 MiB, the
+    /// size the spec says clients and registries should expect). Larger
+    /// pushes are refused with 413 before the body is read when
+    /// `Content-Length` says so, or as soon as the limit is passed.
+    pub manifest_max_size: usize,
+    /// A path prefix put in front of every URL the router sends back
+    /// (`Location`, `Link`), for a router mounted under a prefix whose
+    /// server strips it before the router sees the request (axum's
+    /// `nest_service`, a reverse proxy). `""` by default; written without a
+    /// trailing `/`, e.g. `/registry`.
+    pub public_prefix: String,
+    /// Who may do what. [`AllowAll`] by default.
+    pub authorizer: Arc<dyn Authorizer>,
+}
+
+impl RouterConfig {
+    /// The default manifest size limit: 4 MiB.
+    pub const DEFAULT_MANIFEST_MAX_SIZE: usize = 4 * 1024 * 1024;
+
+    /// Set [`manifest_max_size`](Self::manifest_max_size).
+    pub fn with_manifest_max_size(mut self, bytes: usize) -> Self {
+        self.manifest_max_size = bytes;
+        self
+    }
+
+    /// Set [`public_prefix`](Self::public_prefix). A trailing `/` is
+    /// dropped.
+    pub fn with_public_prefix(mut self, prefix: impl Into<String>) -> Self {
+        let mut prefix = prefix.into();
+        while prefix.ends_with('/') {
+            prefix.pop();
+        }
+        self.public_prefix = prefix;
+        self
+    }
+
+    /// Set [`authorizer`](Self::authorizer).
+    pub fn with_authorizer(mut self, authorizer: Arc<dyn Authorizer>) -> Self {
+        self.authorizer = authorizer;
+        self
+    }
+
+    /// The prefix without a trailing `/`, whichever way it was set.
+    pub(crate) fn prefix(&self) -> &str {
+        self.public_prefix.trim_end_matches('/')
+    }
+}
+
+impl Default for RouterConfig {
+    fn default() -> Self {
+        RouterConfig {
+            manifest_max_size: Self::DEFAULT_MANIFEST_MAX_SIZE,
+            public_prefix: String::new(),
+            authorizer: Arc::new(AllowAll),
+        }
+    }
+}
+
+impl fmt::Debug for RouterConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RouterConfig")
+            .field("manifest_max_size", &self.manifest_max_size)
+            .field("public_prefix", &self.public_prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builder() {
+        let c = RouterConfig::default()
+            .with_manifest_max_size(10)
+            .with_public_prefix("/registry/");
+        assert_eq!(c.manifest_max_size, 10);
+        assert_eq!(c.public_prefix, "/registry");
+        let mut c = RouterConfig::default();
+        assert_eq!(c.manifest_max_size, 4 * 1024 * 1024);
+        c.public_prefix = "/x/".into();
+        assert_eq!(c.prefix(), "/x");
+    }
+}

@@ -1,0 +1,413 @@
+//! end-1, unknown paths and methods, invalid input, authorization, and
+//! the error body of every status the router sends, through
+//! `Router::handle`.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use common::Registry;
+use http::HeaderValue;
+use http::request::Parts;
+use registry_core::manifest::Descriptor;
+use registry_core::{
+    BlobInfo, BlobRead, BlobStore, ByteRange, ByteStream, Digest, Error, ErrorKind, Listing,
+    ManifestPut, ManifestStore, Page, Reference, RepositoryName, StoredManifest, Tag, UploadId,
+    UploadStatus, UploadStore,
+};
+use registry_http::{Access, Action, Authorizer, Rejection, Router, RouterConfig};
+use serde_json::json;
+
+#[tokio::test]
+async fn base() {
+    let reg = Registry::new();
+    let r = reg.get("/v2/").await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json(), json!({}));
+    assert_eq!(reg.get("/v2").await.status, 200);
+}
+
+#[tokio::test]
+async fn unknown_paths_and_methods() {
+    let reg = Registry::new();
+    for path in [
+        "/",
+        "/v1/",
+        "/v2/a",
+        "/v2/a/blobs/",
+        "/v2/a/unknown/x",
+        "/favicon.ico",
+    ] {
+        reg.get(path).await.assert_error(404, "UNSUPPORTED");
+    }
+    let r = reg.send("POST", "/v2/a/manifests/x", &[], "").await;
+    r.assert_error(405, "UNSUPPORTED");
+    assert_eq!(r.header("allow"), "GET, HEAD, PUT, DELETE");
+    let r = reg.send("PUT", "/v2/", &[], "").await;
+    r.assert_error(405, "UNSUPPORTED");
+    assert_eq!(r.header("allow"), "GET, HEAD");
+}
+
+#[tokio::test]
+async fn invalid_input_never_reaches_the_store() {
+    // A store that fails every call: whatever is refused here was refused
+    // before the store.
+    let router = Router::new(Arc::new(FailingStore(ErrorKind::Storage)));
+    let reg = Registry { router };
+    let d = Digest::sha256_of(b"");
+    let cases = [
+        ("GET", "/v2/A/manifests/x".to_owned(), 400, "NAME_INVALID"),
+        ("GET", "/v2/a/../b/manifests/x".into(), 400, "NAME_INVALID"),
+        ("GET", "/v2/%2e%2e/tags/list".into(), 400, "NAME_INVALID"),
+        (
+            "GET",
+            "/v2/a%2fb/blobs/uploads/0123456789abcdef".into(),
+            400,
+            "NAME_INVALID",
+        ),
+        ("GET", "/v2/a/manifests/..".into(), 404, "MANIFEST_UNKNOWN"),
+        (
+            "DELETE",
+            "/v2/a/manifests/%2e%2e".into(),
+            404,
+            "MANIFEST_UNKNOWN",
+        ),
+        ("PUT", "/v2/a/manifests/.x".into(), 400, "MANIFEST_INVALID"),
+        (
+            "GET",
+            "/v2/a/blobs/sha256:1234".into(),
+            400,
+            "DIGEST_INVALID",
+        ),
+        (
+            "GET",
+            "/v2/a/blobs/uploads/..%2f..%2f..%2f..%2fetc".into(),
+            404,
+            "BLOB_UPLOAD_UNKNOWN",
+        ),
+        (
+            "PUT",
+            "/v2/a/blobs/uploads/0123456789abcdef?digest=sha256:x".into(),
+            400,
+            "DIGEST_INVALID",
+        ),
+        (
+            "POST",
+            format!("/v2/a/blobs/uploads/?mount={d}&from=..%2Fb"),
+            400,
+            "NAME_INVALID",
+        ),
+        ("GET", "/v2/a/tags/list?n=ten".into(), 400, "UNSUPPORTED"),
+        (
+            "GET",
+            "/v2/a/referrers/latest".into(),
+            400,
+            "DIGEST_INVALID",
+        ),
+    ];
+    for (method, uri, status, code) in cases {
+        let r = reg.send(method, &uri, &[], "").await;
+        r.assert_error(status, code);
+    }
+}
+
+#[tokio::test]
+async fn server_errors_hide_internals() {
+    let reg = Registry {
+        router: Router::new(Arc::new(FailingStore(ErrorKind::Storage))),
+    };
+    let r = reg.get("/v2/a/manifests/latest").await;
+    r.assert_error(500, "UNKNOWN");
+    assert!(!r.text().contains("secret"), "{}", r.text());
+    assert_eq!(r.json()["errors"][0]["message"], "storage backend error");
+}
+
+#[tokio::test]
+async fn store_error_kinds_pass_through_the_table() {
+    let cases = [
+        (ErrorKind::TooManyRequests, 429, "TOOMANYREQUESTS"),
+        (ErrorKind::Unsupported, 405, "UNSUPPORTED"),
+        (ErrorKind::Denied, 403, "DENIED"),
+        (ErrorKind::NameUnknown, 404, "NAME_UNKNOWN"),
+        (ErrorKind::Internal, 500, "UNKNOWN"),
+    ];
+    for (kind, status, code) in cases {
+        let reg = Registry {
+            router: Router::new(Arc::new(FailingStore(kind))),
+        };
+        reg.get("/v2/a/tags/list").await.assert_error(status, code);
+    }
+    // Conflict: on a chunk it is a 416 with the Range received so far.
+    let reg = Registry {
+        router: Router::new(Arc::new(FailingStore(ErrorKind::Conflict))),
+    };
+    reg.send("PUT", "/v2/a/manifests/x", &[], "{}")
+        .await
+        .assert_error(409, "MANIFEST_INVALID");
+    let r = reg
+        .send("PATCH", "/v2/a/blobs/uploads/0123456789abcdef", &[], "x")
+        .await;
+    r.assert_error(416, "BLOB_UPLOAD_INVALID");
+}
+
+/// Lets `alice` pull and push `team/*`, nothing else; asks anyone else to
+/// log in. Records every access asked for.
+#[derive(Default)]
+struct TeamOnly {
+    asked: Mutex<Vec<String>>,
+}
+
+#[async_trait]
+impl Authorizer for TeamOnly {
+    async fn authorize(&self, req: &Parts, access: &Access<'_>) -> Result<(), Rejection> {
+        self.asked
+            .lock()
+            .unwrap()
+            .push(access.scope().unwrap_or_else(|| "base".into()));
+        let user = req
+            .headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok());
+        if user != Some("alice") {
+            let scope = access.scope().unwrap_or_default();
+            let challenge = format!(
+                "Bearer realm=\"https://auth.example/token\",service=\"registry\",scope=\"{scope}\""
+            );
+            return Err(Rejection::unauthorized(
+                HeaderValue::try_from(challenge).unwrap(),
+            ));
+        }
+        let allowed = match access.repository {
+            None => !access.catalog,
+            Some(name) => {
+                name.as_str().starts_with("team/") && !access.actions.contains(Action::Delete)
+            }
+        };
+        if allowed {
+            Ok(())
+        } else {
+            Err(Rejection::denied("not yours"))
+        }
+    }
+}
+
+#[tokio::test]
+async fn authorization() {
+    let auth = Arc::new(TeamOnly::default());
+    let reg = Registry::with_config(RouterConfig::default().with_authorizer(auth.clone()));
+    let alice = [("authorization", "alice")];
+
+    let r = reg.get("/v2/").await;
+    r.assert_error(401, "UNAUTHORIZED");
+    assert_eq!(
+        r.header("www-authenticate"),
+        "Bearer realm=\"https://auth.example/token\",service=\"registry\",scope=\"\""
+    );
+    assert_eq!(reg.send("GET", "/v2/", &alice, "").await.status, 200);
+
+    let r = reg.get("/v2/team/app/tags/list").await;
+    r.assert_error(401, "UNAUTHORIZED");
+    assert!(
+        r.header("www-authenticate")
+            .contains("scope=\"repository:team/app:pull\"")
+    );
+
+    reg.send("GET", "/v2/other/tags/list", &alice, "")
+        .await
+        .assert_error(403, "DENIED");
+    reg.send("GET", "/v2/_catalog", &alice, "")
+        .await
+        .assert_error(403, "DENIED");
+    let r = reg
+        .send("POST", "/v2/team/app/blobs/uploads/", &alice, "")
+        .await;
+    assert_eq!(r.status, 202);
+    let d = Digest::sha256_of(b"x");
+    reg.send("DELETE", &format!("/v2/team/app/blobs/{d}"), &alice, "")
+        .await
+        .assert_error(403, "DENIED");
+    // Unknown paths are refused before authorization.
+    reg.get("/v2/nope").await.assert_error(404, "UNSUPPORTED");
+
+    let asked = auth.asked.lock().unwrap().clone();
+    assert_eq!(
+        asked,
+        [
+            "base",
+            "base",
+            "repository:team/app:pull",
+            "repository:other:pull",
+            "registry:catalog:*",
+            "repository:team/app:pull,push",
+            "repository:team/app:delete",
+        ]
+    );
+}
+
+#[tokio::test]
+async fn refused_mount_source_becomes_an_upload() {
+    let auth = Arc::new(TeamOnly::default());
+    let store = Arc::new(registry_storage::OpendalStore::memory());
+    let open = Registry {
+        router: Router::new(store.clone()),
+    };
+    let digest = open.push_blob("other", b"secret layer").await;
+
+    let reg = Registry {
+        router: Router::with_config(store, RouterConfig::default().with_authorizer(auth.clone())),
+    };
+    let r = reg
+        .send(
+            "POST",
+            &format!("/v2/team/app/blobs/uploads/?mount={digest}&from=other"),
+            &[("authorization", "alice")],
+            "",
+        )
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    assert!(r.has("docker-upload-uuid"));
+    reg.send(
+        "GET",
+        &format!("/v2/team/app/blobs/{digest}"),
+        &[("authorization", "alice")],
+        "",
+    )
+    .await
+    .assert_error(404, "BLOB_UNKNOWN");
+    let asked = auth.asked.lock().unwrap().clone();
+    assert_eq!(
+        asked[..2],
+        ["repository:team/app:pull,push", "repository:other:pull"]
+    );
+}
+
+/// A store whose every call fails with one kind (and a message that must
+/// not leak when the kind is server-side).
+struct FailingStore(ErrorKind);
+
+impl FailingStore {
+    fn err<T>(&self) -> registry_core::Result<T> {
+        Err(Error::new(self.0, "secret internal path /var/lib/x"))
+    }
+}
+
+#[async_trait]
+impl BlobStore for FailingStore {
+    async fn stat_blob(&self, _: &RepositoryName, _: &Digest) -> registry_core::Result<BlobInfo> {
+        self.err()
+    }
+    async fn read_blob(
+        &self,
+        _: &RepositoryName,
+        _: &Digest,
+        _: Option<ByteRange>,
+    ) -> registry_core::Result<BlobRead> {
+        self.err()
+    }
+    async fn put_blob(
+        &self,
+        _: &RepositoryName,
+        _: &Digest,
+        _: ByteStream,
+        _: Option<u64>,
+    ) -> registry_core::Result<BlobInfo> {
+        self.err()
+    }
+    async fn delete_blob(&self, _: &RepositoryName, _: &Digest) -> registry_core::Result<()> {
+        self.err()
+    }
+    async fn mount_blob(
+        &self,
+        _: &RepositoryName,
+        _: &RepositoryName,
+        _: &Digest,
+    ) -> registry_core::Result<BlobInfo> {
+        self.err()
+    }
+}
+
+#[async_trait]
+impl ManifestStore for FailingStore {
+    async fn put_manifest(
+        &self,
+        _: &RepositoryName,
+        _: &Reference,
+        _: Option<&str>,
+        _: Bytes,
+    ) -> registry_core::Result<ManifestPut> {
+        self.err()
+    }
+    async fn get_manifest(
+        &self,
+        _: &RepositoryName,
+        _: &Reference,
+    ) -> registry_core::Result<StoredManifest> {
+        self.err()
+    }
+    async fn delete_manifest(
+        &self,
+        _: &RepositoryName,
+        _: &Reference,
+    ) -> registry_core::Result<()> {
+        self.err()
+    }
+    async fn list_tags(
+        &self,
+        _: &RepositoryName,
+        _: Page<'_>,
+    ) -> registry_core::Result<Listing<Tag>> {
+        self.err()
+    }
+    async fn list_referrers(
+        &self,
+        _: &RepositoryName,
+        _: &Digest,
+        _: Option<&str>,
+    ) -> registry_core::Result<Vec<Descriptor>> {
+        self.err()
+    }
+    async fn list_repositories(
+        &self,
+        _: Page<'_>,
+    ) -> registry_core::Result<Listing<RepositoryName>> {
+        self.err()
+    }
+}
+
+#[async_trait]
+impl UploadStore for FailingStore {
+    async fn start_upload(&self, _: &RepositoryName) -> registry_core::Result<UploadStatus> {
+        self.err()
+    }
+    async fn upload_status(
+        &self,
+        _: &RepositoryName,
+        _: &UploadId,
+    ) -> registry_core::Result<UploadStatus> {
+        self.err()
+    }
+    async fn write_chunk(
+        &self,
+        _: &RepositoryName,
+        _: &UploadId,
+        _: Option<u64>,
+        _: ByteStream,
+        _: Option<u64>,
+    ) -> registry_core::Result<UploadStatus> {
+        self.err()
+    }
+    async fn complete_upload(
+        &self,
+        _: &RepositoryName,
+        _: &UploadId,
+        _: &Digest,
+        _: Option<(ByteStream, Option<u64>)>,
+    ) -> registry_core::Result<BlobInfo> {
+        self.err()
+    }
+    async fn cancel_upload(&self, _: &RepositoryName, _: &UploadId) -> registry_core::Result<()> {
+        self.err()
+    }
+}

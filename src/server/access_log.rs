@@ -1,0 +1,282 @@
+//! One log line per request: method, path, status, bytes sent, latency.
+//!
+//! The line is written when the response body has been sent, so that it can
+//! count the bytes and time the whole exchange. [`LoggedBody`] wraps the
+//! body, counts its data frames, and logs when it ends, fails or is dropped
+//! (client gone, shutdown), whichever comes first.
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use bytes::Buf;
+use http::{Method, StatusCode};
+use http_body::{Body, Frame, SizeHint};
+
+/// The target of access-log events, for filters such as
+/// `info,registry::access=off`.
+pub const TARGET: &str = "registry::access";
+
+/// What is known of a request when its response starts.
+#[derive(Debug)]
+pub struct Request {
+    method: Method,
+    path: String,
+    start: Instant,
+}
+
+impl Request {
+    /// Start timing a request. Only the path is kept, not the query.
+    pub fn start<B>(req: &http::Request<B>) -> Request {
+        Request {
+            method: req.method().clone(),
+            path: req.uri().path().to_owned(),
+            start: Instant::now(),
+        }
+    }
+
+    /// Wrap the response body so that the request is logged when it ends.
+    pub fn finish<B: Body>(self, response: http::Response<B>) -> http::Response<LoggedBody<B>> {
+        let status = response.status();
+        let empty = self.method == Method::HEAD || response.body().is_end_stream();
+        response.map(|inner| LoggedBody {
+            inner,
+            pending: Some(Pending {
+                request: self,
+                status,
+                bytes: 0,
+                empty,
+            }),
+        })
+    }
+}
+
+/// A log line waiting for its body to end.
+#[derive(Debug)]
+struct Pending {
+    request: Request,
+    status: StatusCode,
+    bytes: u64,
+    /// Nothing is to be sent (HEAD, or an empty body).
+    empty: bool,
+}
+
+/// How a response body ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    /// Sent in full.
+    Complete,
+    /// The body failed while streaming.
+    Failed,
+    /// Dropped before its end: the client went away or the server shut down.
+    Aborted,
+}
+
+impl Pending {
+    fn log(self, outcome: Outcome) {
+        let Pending {
+            request,
+            status,
+            bytes,
+            ..
+        } = self;
+        let latency_ms = format_args!("{:.3}", request.start.elapsed().as_secs_f64() * 1000.0);
+        let (method, path, status) = (&request.method, &request.path, status.as_u16());
+        match outcome {
+            Outcome::Complete => {
+                tracing::info!(target: TARGET, %method, %path, status, bytes, latency_ms, "request")
+            }
+            Outcome::Failed => tracing::warn!(
+                target: TARGET, %method, %path, status, bytes, latency_ms,
+                "request: response body failed while sending"
+            ),
+            Outcome::Aborted => tracing::warn!(
+                target: TARGET, %method, %path, status, bytes, latency_ms,
+                "request: response not sent in full (client gone or shutdown)"
+            ),
+        }
+    }
+}
+
+/// A response body that logs its request when it ends or is dropped.
+#[derive(Debug)]
+pub struct LoggedBody<B> {
+    inner: B,
+    pending: Option<Pending>,
+}
+
+impl<B> LoggedBody<B> {
+    fn log(&mut self, outcome: Outcome) {
+        if let Some(pending) = self.pending.take() {
+            pending.log(outcome);
+        }
+    }
+}
+
+impl<B> Body for LoggedBody<B>
+where
+    B: Body + Unpin,
+{
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        let this = &mut *self;
+        let polled = Pin::new(&mut this.inner).poll_frame(cx);
+        match &polled {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let (Some(data), Some(pending)) = (frame.data_ref(), this.pending.as_mut()) {
+                    pending.bytes += data.remaining() as u64;
+                }
+                if this.inner.is_end_stream() {
+                    this.log(Outcome::Complete);
+                }
+            }
+            Poll::Ready(Some(Err(_))) => this.log(Outcome::Failed),
+            Poll::Ready(None) => this.log(Outcome::Complete),
+            Poll::Pending => {}
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl<B> Drop for LoggedBody<B> {
+    fn drop(&mut self) {
+        // A body known to be empty (HEAD, 202, 204...) may be dropped
+        // without ever being polled: that is a complete response.
+        let outcome = match &self.pending {
+            Some(p) if p.bytes == 0 && p.empty => Outcome::Complete,
+            _ => Outcome::Aborted,
+        };
+        self.log(outcome);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::sync::{Arc, Mutex};
+    use std::task::Waker;
+
+    use registry_http::Body as RegistryBody;
+
+    use super::*;
+
+    /// Log output captured in memory.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// Run `f` with a subscriber that records every event, and return the
+    /// lines it wrote.
+    fn logs_of(f: impl FnOnce()) -> Vec<String> {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        tracing::subscriber::with_default(subscriber, f);
+        let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        text.lines().map(str::to_owned).collect()
+    }
+
+    fn respond(method: Method, status: StatusCode, body: RegistryBody) -> LoggedBody<RegistryBody> {
+        let req = http::Request::builder()
+            .method(method)
+            .uri("/v2/a/blobs/x?secret=1")
+            .body(())
+            .unwrap();
+        let res = http::Response::builder().status(status).body(body).unwrap();
+        Request::start(&req).finish(res).into_body()
+    }
+
+    /// Poll a body to its end; return the bytes it yielded.
+    fn drain(body: &mut LoggedBody<RegistryBody>) -> usize {
+        let mut cx = Context::from_waker(Waker::noop());
+        let mut n = 0;
+        while let Poll::Ready(Some(frame)) = Pin::new(&mut *body).poll_frame(&mut cx) {
+            n += frame.unwrap().into_data().map_or(0, |d| d.len());
+        }
+        n
+    }
+
+    #[test]
+    fn logs_once_when_the_body_ends() {
+        let logs = logs_of(|| {
+            let mut body = respond(Method::GET, StatusCode::OK, RegistryBody::full("hello"));
+            assert_eq!(body.size_hint().exact(), Some(5));
+            assert_eq!(drain(&mut body), 5);
+            drop(body);
+        });
+        assert_eq!(logs.len(), 1, "{logs:?}");
+        let line = &logs[0];
+        assert!(line.contains(" INFO registry::access: request"), "{line}");
+        for field in [
+            "method=GET",
+            "path=/v2/a/blobs/x ",
+            "status=200",
+            "bytes=5",
+            "latency_ms=",
+        ] {
+            assert!(line.contains(field), "{field} in {line}");
+        }
+        assert!(!line.contains("secret"), "the query is not logged: {line}");
+    }
+
+    #[test]
+    fn empty_responses_are_complete_without_being_polled() {
+        let logs = logs_of(|| {
+            drop(respond(Method::HEAD, StatusCode::OK, RegistryBody::empty()));
+            drop(respond(
+                Method::POST,
+                StatusCode::ACCEPTED,
+                RegistryBody::empty(),
+            ));
+        });
+        assert_eq!(logs.len(), 2, "{logs:?}");
+        assert!(
+            logs.iter()
+                .all(|l| l.contains(" INFO ") && l.contains("bytes=0")),
+            "{logs:?}"
+        );
+    }
+
+    #[test]
+    fn a_body_dropped_before_its_end_is_a_warning() {
+        let logs = logs_of(|| {
+            drop(respond(
+                Method::GET,
+                StatusCode::OK,
+                RegistryBody::full("never sent"),
+            ));
+        });
+        assert_eq!(logs.len(), 1, "{logs:?}");
+        assert!(
+            logs[0].contains(" WARN ") && logs[0].contains("not sent in full"),
+            "{logs:?}"
+        );
+        assert!(logs[0].contains("bytes=0"), "{logs:?}");
+    }
+}

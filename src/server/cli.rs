@@ -1,0 +1,317 @@
+//! The command line: `registry serve [OPTIONS]`, `registry version`.
+//!
+//! Flags and their environment variables are declared here; clap merges the
+//! two (a flag beats its variable) into one [`Settings`] layer, which
+//! [`config`](super::config) stacks over the config file and the defaults.
+
+use std::num::NonZeroUsize;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use super::config::{ListenAddr, LogLevel, Settings, StorageUrl};
+
+/// Storage URL forms and the precedence rule, shown by `--help`.
+const SETTINGS_HELP: &str = "\
+Settings of `registry serve`, by flag, environment variable and config file key:
+  --listen ADDR              REGISTRY_LISTEN             listen             [default: 127.0.0.1:5000]
+  --storage URL              REGISTRY_STORAGE            storage            [default: fs://data]
+  --config FILE              REGISTRY_CONFIG                                [default: none]
+  --log-level LEVEL          REGISTRY_LOG                log_level          [default: info]
+  --manifest-max-size BYTES  REGISTRY_MANIFEST_MAX_SIZE  manifest_max_size  [default: 4 MiB]
+  --shutdown-timeout SECS    REGISTRY_SHUTDOWN_TIMEOUT   shutdown_timeout   [default: 30]
+
+Precedence, highest first: command-line flag, environment variable, config
+file (TOML, keys as above; an unknown key is an error), built-in default.
+
+Storage URLs:
+  fs:///abs/path              a directory, in CNCF distribution's layout
+  fs://relative/path          a directory relative to the working directory
+  memory://                   process memory, lost on exit (for tests)
+  s3://bucket/prefix?endpoint=URL&region=REGION
+                              an S3 bucket or S3-compatible server; credentials
+                              come from the usual AWS_* environment variables,
+                              never from the URL
+
+Example config file:
+  listen = \"0.0.0.0:5000\"
+  storage = \"fs:///var/lib/registry\"
+  log_level = \"info,registry_http=debug\"
+  manifest_max_size = 4194304";
+
+/// An OCI distribution (v1.1) registry server.
+#[derive(Debug, Parser)]
+#[command(name = "registry", version, after_help = SETTINGS_HELP)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the OCI distribution API over HTTP until SIGINT or SIGTERM.
+    #[command(after_help = SETTINGS_HELP)]
+    Serve(ServeArgs),
+    /// Print the version and exit.
+    Version,
+}
+
+/// Options of `registry serve`. Each is optional here: what is not given by
+/// flag or environment comes from the config file, then the default.
+#[derive(Debug, Default, Args)]
+pub struct ServeArgs {
+    /// Address to listen on, HOST:PORT; port 0 lets the OS pick one
+    /// [default: 127.0.0.1:5000]
+    #[arg(
+        long,
+        value_name = "ADDR",
+        env = "REGISTRY_LISTEN",
+        hide_env_values = true
+    )]
+    pub listen: Option<ListenAddr>,
+
+    /// Where to store content: fs:///abs/path, fs://relative/path, memory://
+    /// or s3://bucket/prefix?endpoint=URL&region=REGION [default: fs://data]
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "REGISTRY_STORAGE",
+        hide_env_values = true
+    )]
+    pub storage: Option<StorageUrl>,
+
+    /// TOML config file with keys listen, storage, log_level,
+    /// manifest_max_size, shutdown_timeout
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "REGISTRY_CONFIG",
+        hide_env_values = true
+    )]
+    pub config: Option<PathBuf>,
+
+    /// Log filter: a level (error, warn, info, debug, trace) or a tracing
+    /// EnvFilter directive such as info,registry_http=debug [default: info]
+    #[arg(
+        long,
+        value_name = "LEVEL",
+        env = "REGISTRY_LOG",
+        hide_env_values = true
+    )]
+    pub log_level: Option<LogLevel>,
+
+    /// Largest manifest accepted, in bytes; larger pushes get 413
+    /// [default: the HTTP layer's, at least 4 MiB]
+    #[arg(
+        long,
+        value_name = "BYTES",
+        env = "REGISTRY_MANIFEST_MAX_SIZE",
+        hide_env_values = true
+    )]
+    pub manifest_max_size: Option<NonZeroUsize>,
+
+    /// Seconds to let in-flight requests finish after SIGINT/SIGTERM before
+    /// closing their connections [default: 30]
+    #[arg(
+        long,
+        value_name = "SECS",
+        env = "REGISTRY_SHUTDOWN_TIMEOUT",
+        hide_env_values = true
+    )]
+    pub shutdown_timeout: Option<u64>,
+}
+
+impl ServeArgs {
+    /// The settings given by flags and environment, the top layer.
+    pub fn settings(&self) -> Settings {
+        Settings {
+            listen: self.listen.clone(),
+            storage: self.storage.clone(),
+            log_level: self.log_level.clone(),
+            manifest_max_size: self.manifest_max_size,
+            shutdown_timeout: self.shutdown_timeout,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Mutex, MutexGuard};
+
+    use clap::CommandFactory;
+
+    use super::*;
+    use crate::server::config::{Config, ConfigError};
+
+    /// The environment variables `serve` reads. Tests that parse a command
+    /// line hold [`ENV`] so that the one test that sets them cannot leak
+    /// them into another.
+    const VARS: [&str; 6] = [
+        "REGISTRY_LISTEN",
+        "REGISTRY_STORAGE",
+        "REGISTRY_CONFIG",
+        "REGISTRY_LOG",
+        "REGISTRY_MANIFEST_MAX_SIZE",
+        "REGISTRY_SHUTDOWN_TIMEOUT",
+    ];
+    static ENV: Mutex<()> = Mutex::new(());
+
+    fn env_lock() -> MutexGuard<'static, ()> {
+        ENV.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("registry").chain(args.iter().copied()))
+    }
+
+    fn serve(args: &[&str]) -> ServeArgs {
+        match parse(&[&["serve"], args].concat()).unwrap().command {
+            Command::Serve(a) => a,
+            Command::Version => unreachable!(),
+        }
+    }
+
+    /// Resolve as `main` does: flags and environment over the file.
+    fn resolve(args: &ServeArgs, file: &str) -> Result<Config, ConfigError> {
+        Ok(Config::resolve(
+            args.settings().or(Settings::from_toml(file)?),
+        ))
+    }
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn serve_without_options_uses_defaults() {
+        let _env = env_lock();
+        let c = resolve(&serve(&[]), "").unwrap();
+        assert_eq!(c, Config::resolve(Settings::default()));
+    }
+
+    #[test]
+    fn flags_beat_the_config_file() {
+        let _env = env_lock();
+        let args = serve(&[
+            "--listen=127.0.0.1:7000",
+            "--log-level=debug",
+            "--manifest-max-size=100",
+            "--shutdown-timeout=1",
+        ]);
+        let file = "listen = \"127.0.0.1:6000\"\nstorage = \"memory://\"\nlog_level = \"warn\"\nmanifest_max_size = 5\nshutdown_timeout = 9";
+        let c = resolve(&args, file).unwrap();
+        assert_eq!(c.listen.as_str(), "127.0.0.1:7000");
+        assert_eq!(c.storage.expose(), "memory://", "from the file");
+        assert_eq!(c.log_level.as_str(), "debug");
+        assert_eq!(c.manifest_max_size, NonZeroUsize::new(100));
+        assert_eq!(c.shutdown_timeout.as_secs(), 1);
+    }
+
+    #[test]
+    fn environment_is_between_flags_and_file() {
+        let _env = env_lock();
+        let set = [
+            ("REGISTRY_LISTEN", "127.0.0.1:8000"),
+            ("REGISTRY_STORAGE", "fs:///from/env"),
+            ("REGISTRY_LOG", "trace"),
+            ("REGISTRY_CONFIG", "/etc/registry.toml"),
+        ];
+        // SAFETY: every test in this binary that reads these variables holds
+        // ENV, and nothing else in the process reads or writes them.
+        unsafe {
+            for (k, v) in set {
+                std::env::set_var(k, v);
+            }
+        }
+        let args = serve(&["--listen", "127.0.0.1:9000"]);
+        // SAFETY: as above.
+        unsafe {
+            for k in VARS {
+                std::env::remove_var(k);
+            }
+        }
+        assert_eq!(
+            args.config.as_deref(),
+            Some(std::path::Path::new("/etc/registry.toml"))
+        );
+        let c = resolve(&args, "storage = \"fs:///from/file\"\nlog_level = \"warn\"").unwrap();
+        assert_eq!(c.listen.as_str(), "127.0.0.1:9000", "flag beats env");
+        assert_eq!(c.storage.expose(), "fs:///from/env", "env beats file");
+        assert_eq!(c.log_level.as_str(), "trace", "env beats file");
+    }
+
+    #[test]
+    fn invalid_flag_values_are_usage_errors() {
+        let _env = env_lock();
+        for (args, expect) in [
+            (
+                &["serve", "--listen", "nowhere"][..],
+                "invalid listen address",
+            ),
+            (&["serve", "--storage", "/tmp/x"], "invalid storage URL"),
+            (&["serve", "--log-level", "info,["], "invalid log level"),
+            (
+                &["serve", "--manifest-max-size", "0"],
+                "--manifest-max-size",
+            ),
+            (
+                &["serve", "--manifest-max-size", "4MB"],
+                "--manifest-max-size",
+            ),
+            (&["serve", "--shutdown-timeout=-1"], "--shutdown-timeout"),
+            (&["serve", "--colour"], "--colour"),
+            (&["frobnicate"], "frobnicate"),
+        ] {
+            let e = parse(args).unwrap_err();
+            assert_eq!(e.exit_code(), 2, "{args:?}");
+            assert!(e.to_string().contains(expect), "{args:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn version_forms() {
+        let _env = env_lock();
+        assert!(matches!(
+            parse(&["version"]).unwrap().command,
+            Command::Version
+        ));
+        let e = parse(&["--version"]).unwrap_err();
+        assert_eq!(e.kind(), clap::error::ErrorKind::DisplayVersion);
+        assert_eq!(e.exit_code(), 0);
+    }
+
+    #[test]
+    fn help_documents_every_option_storage_forms_and_precedence() {
+        let top = Cli::command().render_long_help().to_string();
+        let mut cmd = Cli::command();
+        let serve = cmd
+            .find_subcommand_mut("serve")
+            .unwrap()
+            .render_long_help()
+            .to_string();
+        for help in [&top, &serve] {
+            for needle in [
+                "--listen",
+                "--storage",
+                "--config",
+                "--log-level",
+                "--manifest-max-size",
+                "--shutdown-timeout",
+                "REGISTRY_LISTEN",
+                "REGISTRY_STORAGE",
+                "REGISTRY_CONFIG",
+                "REGISTRY_LOG",
+                "fs:///abs/path",
+                "fs://relative/path",
+                "memory://",
+                "s3://bucket/prefix",
+                "Precedence",
+            ] {
+                assert!(help.contains(needle), "help lacks {needle}:\n{help}");
+            }
+        }
+    }
+}

@@ -1,0 +1,63 @@
+//! The reference server: command line, configuration, logging, and the
+//! start-up and shutdown sequence around `registry-http`'s router on
+//! `registry-storage`'s store.
+//!
+//! Failures are reported as one line on stderr and a non-zero exit code:
+//! 2 for a command-line error (by clap), 1 for anything else at start-up.
+
+mod access_log;
+mod cli;
+mod config;
+mod http;
+mod logging;
+mod run;
+mod shutdown;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use cli::{Cli, Command, ServeArgs};
+use config::{Config, Settings};
+
+/// The version of this build.
+const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Parse the command line and run it.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Version => {
+            println!("registry {VERSION}");
+            Ok(())
+        }
+        Command::Serve(args) => serve(&args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("registry: error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `registry serve`: resolve the configuration, set up logging, run the
+/// server until a signal stops it.
+fn serve(args: &ServeArgs) -> Result<(), String> {
+    let file = match &args.config {
+        Some(path) => Settings::from_file(path).map_err(|e| e.to_string())?,
+        None => Settings::default(),
+    };
+    let config = Config::resolve(args.settings().or(file));
+    logging::init(&config.log_level)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    let result = runtime.block_on(run::run(&config));
+    // Requests still running after the shutdown timeout are cancelled here;
+    // blocking storage calls get a last moment to return.
+    runtime.shutdown_timeout(run::RUNTIME_SHUTDOWN_TIMEOUT);
+    result
+}

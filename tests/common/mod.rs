@@ -1,0 +1,8 @@
+//! Helpers shared by the `tests/server_*.rs` tests: start the real `registry`
+//! binary ([`process`]), talk to it over HTTP ([`http`]), and make OCI
+//! content to push ([`content`]).
+#![allow(dead_code)] // each test binary uses its own subset
+
+pub mod content;
+pub mod http;
+pub mod process;

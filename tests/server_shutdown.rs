@@ -1,0 +1,224 @@
+//! SIGTERM during an upload still streaming in: the server stops accepting,
+//! lets the upload finish (or cuts it off after `--shutdown-timeout`),
+//! exits 0, and the blob is then either complete or absent: never a
+//! partial blob under its digest.
+//!
+//! The uploads are written by hand on a raw socket, with chunked transfer
+//! encoding, so that the test controls when each part of the body is sent.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+use common::content::{blob_data_path, digest};
+use common::http::Client;
+use common::process::TestServer;
+
+/// Content big enough to be streamed in several parts.
+fn content() -> Vec<u8> {
+    (0..3 * 1024 * 1024u32).map(|i| (i % 251) as u8).collect()
+}
+
+/// A request whose body is sent in chunks, by hand.
+struct StreamedRequest(TcpStream);
+
+impl StreamedRequest {
+    /// Send the request line and headers of a chunked request.
+    fn start(addr: SocketAddr, method: &str, location: &str) -> StreamedRequest {
+        let path = location
+            .strip_prefix(&format!("http://{addr}"))
+            .unwrap_or(location);
+        let mut stream = TcpStream::connect(addr).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(60)))
+            .unwrap();
+        write!(
+            stream,
+            "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/octet-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
+        )
+        .unwrap();
+        StreamedRequest(stream)
+    }
+
+    /// Send one chunk of the body.
+    fn send(&mut self, bytes: &[u8]) {
+        write!(self.0, "{:x}\r\n", bytes.len()).unwrap();
+        self.0.write_all(bytes).unwrap();
+        self.0.write_all(b"\r\n").unwrap();
+        self.0.flush().unwrap();
+    }
+
+    /// End the body and read the response's status code.
+    fn finish(mut self) -> u16 {
+        self.0.write_all(b"0\r\n\r\n").unwrap();
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            if self.0.read(&mut byte).unwrap() == 0 {
+                break;
+            }
+            head.push(byte[0]);
+        }
+        let head = String::from_utf8_lossy(&head);
+        head.split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("no status line: {head:?}"))
+    }
+}
+
+/// Open an upload session and return its location.
+fn start_upload(client: &Client, repo: &str) -> String {
+    let resp = client.post(&format!("/v2/{repo}/blobs/uploads/"), &[], b"");
+    assert_eq!(resp.status, 202, "{resp:?}");
+    resp.must("Location").to_owned()
+}
+
+/// Wait until the server logs that it is shutting down.
+fn wait_for_shutdown_log(server: &TestServer) {
+    server
+        .wait_for_log(|l| l.contains("shutting down"))
+        .expect("no shutdown log line");
+}
+
+#[test]
+fn sigterm_lets_an_upload_in_flight_finish_then_exits_zero() {
+    let server = TestServer::launch().arg("--shutdown-timeout=30").start();
+    let client = Client::new(&server);
+    let (blob, d) = (content(), digest(&content()));
+    let location = Client::with_query(&start_upload(&client, "drain/me"), &format!("digest={d}"));
+
+    let mut put = StreamedRequest::start(server.addr(), "PUT", &location);
+    put.send(&blob[..1024 * 1024]);
+    std::thread::sleep(Duration::from_millis(200));
+    server.terminate();
+    wait_for_shutdown_log(&server);
+
+    // No new connections once shutting down...
+    assert!(
+        TcpStream::connect(server.addr()).is_err(),
+        "still accepting after SIGTERM"
+    );
+    // ...but the upload in flight goes on to the end.
+    put.send(&blob[1024 * 1024..2 * 1024 * 1024]);
+    put.send(&blob[2 * 1024 * 1024..]);
+    assert_eq!(put.finish(), 201);
+
+    let root = server.storage();
+    let stopped = server.stopped(Duration::from_secs(30));
+    assert!(
+        stopped.status.success(),
+        "{:?}\n{}",
+        stopped.status,
+        stopped.logs.join("\n")
+    );
+    assert_eq!(
+        std::fs::read(blob_data_path(&root, &d)).unwrap(),
+        blob,
+        "complete blob under its digest"
+    );
+}
+
+#[test]
+fn sigterm_cuts_off_a_stalled_upload_after_the_timeout_leaving_no_blob() {
+    let server = TestServer::launch().arg("--shutdown-timeout=1").start();
+    let client = Client::new(&server);
+    let (blob, d) = (content(), digest(&content()));
+    let location = Client::with_query(&start_upload(&client, "stall/me"), &format!("digest={d}"));
+
+    let mut put = StreamedRequest::start(server.addr(), "PUT", &location);
+    put.send(&blob[..1024 * 1024]);
+    std::thread::sleep(Duration::from_millis(200));
+    let signalled = Instant::now();
+    server.terminate();
+    // The client never sends the rest.
+    let root = server.storage();
+    let stopped = server.stopped(Duration::from_secs(30));
+    assert!(
+        stopped.status.success(),
+        "{:?}\n{}",
+        stopped.status,
+        stopped.logs.join("\n")
+    );
+    assert!(
+        signalled.elapsed() < Duration::from_secs(15),
+        "shutdown took {:?}",
+        signalled.elapsed()
+    );
+    assert!(
+        stopped
+            .logs
+            .iter()
+            .any(|l| l.contains("closing their connections")),
+        "{}",
+        stopped.logs.join("\n")
+    );
+    drop(put);
+
+    assert!(
+        !blob_data_path(&root, &d).exists(),
+        "partial blob visible under its digest"
+    );
+    // A new server on the same storage does not know the blob either.
+    let again = TestServer::launch().in_dir(stopped.dir).start();
+    let head = Client::new(&again).head(&format!("/v2/stall/me/blobs/{d}"), &[]);
+    assert_eq!(head.status, 404);
+}
+
+#[test]
+fn stalled_streamed_patch_leaves_a_resumable_upload_after_restart() {
+    let server = TestServer::launch().arg("--shutdown-timeout=1").start();
+    let client = Client::new(&server);
+    let (blob, d) = (content(), digest(&content()));
+    let location = start_upload(&client, "resume/me");
+
+    let mut patch = StreamedRequest::start(server.addr(), "PATCH", &location);
+    patch.send(&blob[..1024 * 1024]);
+    std::thread::sleep(Duration::from_millis(200));
+    server.terminate();
+    let stopped = server.stopped(Duration::from_secs(30));
+    assert!(stopped.status.success(), "{:?}", stopped.status);
+    drop(patch);
+
+    // The session lives in the store: a new process continues it from
+    // wherever the cut-off chunk left it (nothing or all of it was kept).
+    let again = TestServer::launch().in_dir(stopped.dir).start();
+    let client = Client::new(&again);
+    let path = location
+        .split_once("/v2/")
+        .map(|(_, p)| format!("/v2/{p}"))
+        .unwrap();
+    let status = client.get(&path, &[]);
+    assert_eq!(status.status, 204, "{status:?}");
+    let range = status.must("Range");
+    let offset = match range {
+        "0-0" => 0,
+        r => r.strip_prefix("0-").unwrap().parse::<usize>().unwrap() + 1,
+    };
+    assert!(
+        offset == 0 || offset == 1024 * 1024,
+        "upload kept part of a cut-off chunk: Range {range}"
+    );
+    let end = format!("{}-{}", offset, blob.len() - 1);
+    let rest = client.patch(
+        &path,
+        &[
+            ("Content-Range", &end),
+            ("Content-Type", "application/octet-stream"),
+        ],
+        &blob[offset..],
+    );
+    assert_eq!(rest.status, 202, "{rest:?}");
+    let put = client.put(
+        &Client::with_query(rest.must("Location"), &format!("digest={d}")),
+        &[],
+        b"",
+    );
+    assert_eq!(put.status, 201, "{put:?}");
+    assert_eq!(
+        client.get(&format!("/v2/resume/me/blobs/{d}"), &[]).body,
+        blob
+    );
+}
