@@ -6,9 +6,11 @@
 #
 # Steps: install test tools (apt packages and a Python venv), rustfmt,
 # clippy, every cargo test of the workspace (unit, behaviour suites on memory
-# and fs, router tests, tests against the real server process, examples and
-# benches built), the storage behaviour suite on a local S3 server (moto),
-# and the interoperability tests with skopeo, oras and CNCF distribution.
+# and fs, router tests, tests against the real server process, a fleet of
+# three processes on one directory, examples and benches built), then on a
+# local S3 server (moto): the storage behaviour suite and the fleet tests,
+# and the interoperability tests with skopeo, oras and CNCF distribution
+# (including skopeo through a fleet on one directory and on one bucket).
 # Every process it starts is stopped by PID; temporary data lives under one
 # directory removed at the end.
 set -uo pipefail
@@ -43,13 +45,14 @@ step() {
   fi
 }
 
-s3_suite() {
-  moto_start "$RUN_DIR" || return 1
-  REGISTRY_TEST_S3_URL="s3://$MOTO_BUCKET/behavior?endpoint=$MOTO_ENDPOINT&region=us-east-1" \
+# One S3 server (moto) for every S3 step; stopped by the EXIT trap.
+s3_url() { printf 's3://%s/%s?endpoint=%s&region=us-east-1' "$MOTO_BUCKET" "$1" "$MOTO_ENDPOINT"; }
+s3_behaviour() {
+  REGISTRY_TEST_S3_URL="$(s3_url behavior)" \
     cargo test -p registry-storage --all-features --test behavior -- --ignored s3::
-  local rc=$?
-  moto_stop
-  return $rc
+}
+s3_fleet() {
+  REGISTRY_TEST_S3_URL="$(s3_url fleet)" cargo test --test fleet -- --ignored s3_
 }
 
 export CARGO_TERM_COLOR=never
@@ -58,8 +61,11 @@ step "rustfmt" cargo fmt --all -- --check
 step "clippy" cargo clippy --workspace --all-targets -- -D warnings
 step "cargo test" cargo test --workspace --all-targets
 step "doc tests" cargo test --workspace --doc
-step "storage suite on S3 (moto)" s3_suite
-step "interop: skopeo, oras, distribution" env REGISTRY_BIN="$REPO/target/debug/registry" bash tests/interop/run.sh
+step "start S3 server (moto)" moto_start "$RUN_DIR"
+step "storage behaviour suite on S3" s3_behaviour
+step "fleet of three processes on one S3 bucket" s3_fleet
+step "interop: skopeo, oras, distribution, fleet" env REGISTRY_BIN="$REPO/target/debug/registry" \
+  FLEET_S3_URL="$(s3_url fleet-skopeo)" bash tests/interop/run.sh
 
 printf '\n'
 if [ "$FAILED" -gt 0 ]; then

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use super::config::{ListenAddr, LogLevel, Settings, StorageUrl};
+use super::config::{ByteSize, ListenAddr, LogLevel, Settings, StorageUrl};
 
 /// Storage URL forms and the precedence rule, shown by `--help`.
 const SETTINGS_HELP: &str = "\
@@ -20,6 +20,10 @@ Settings of `registry serve`, by flag, environment variable and config file key:
   --log-level LEVEL          REGISTRY_LOG                log_level          [default: info]
   --manifest-max-size BYTES  REGISTRY_MANIFEST_MAX_SIZE  manifest_max_size  [default: 4 MiB]
   --shutdown-timeout SECS    REGISTRY_SHUTDOWN_TIMEOUT   shutdown_timeout   [default: 30]
+  --single-writer            REGISTRY_SINGLE_WRITER      single_writer      [default: false]
+  --upload-max-age SECS      REGISTRY_UPLOAD_MAX_AGE     upload_max_age     [default: 86400]
+  --cache-dir DIR            REGISTRY_CACHE_DIR          cache_dir          [default: none]
+  --cache-size SIZE          REGISTRY_CACHE_SIZE         cache_size         [default: 10G]
 
 Precedence, highest first: command-line flag, environment variable, config
 file (TOML, keys as above; an unknown key is an error), built-in default.
@@ -121,6 +125,50 @@ pub struct ServeArgs {
         hide_env_values = true
     )]
     pub shutdown_timeout: Option<u64>,
+
+    /// Declare this process the only writer of its storage, and skip the
+    /// start-up check that the storage refuses conflicting conditional
+    /// writes (which several processes sharing one store rely on)
+    #[arg(
+        long,
+        value_name = "BOOL",
+        env = "REGISTRY_SINGLE_WRITER",
+        hide_env_values = true,
+        num_args = 0..=1,
+        default_missing_value = "true"
+    )]
+    pub single_writer: Option<bool>,
+
+    /// Seconds after which an unfinished upload is deleted by the periodic
+    /// sweep [default: 86400]
+    #[arg(
+        long,
+        value_name = "SECS",
+        env = "REGISTRY_UPLOAD_MAX_AGE",
+        hide_env_values = true
+    )]
+    pub upload_max_age: Option<u64>,
+
+    /// Directory of a per-host, read-through blob cache in front of the
+    /// storage (blobs only; manifests and tags are always read from the
+    /// storage) [default: no cache]
+    #[arg(
+        long,
+        value_name = "DIR",
+        env = "REGISTRY_CACHE_DIR",
+        hide_env_values = true
+    )]
+    pub cache_dir: Option<PathBuf>,
+
+    /// Size bound of the blob cache, e.g. 512M or 10G; least recently used
+    /// blobs are evicted [default: 10G]
+    #[arg(
+        long,
+        value_name = "SIZE",
+        env = "REGISTRY_CACHE_SIZE",
+        hide_env_values = true
+    )]
+    pub cache_size: Option<ByteSize>,
 }
 
 impl ServeArgs {
@@ -132,6 +180,10 @@ impl ServeArgs {
             log_level: self.log_level.clone(),
             manifest_max_size: self.manifest_max_size,
             shutdown_timeout: self.shutdown_timeout,
+            single_writer: self.single_writer,
+            upload_max_age: self.upload_max_age,
+            cache_dir: self.cache_dir.clone(),
+            cache_size: self.cache_size,
         }
     }
 }
@@ -148,13 +200,17 @@ mod tests {
     /// The environment variables `serve` reads. Tests that parse a command
     /// line hold [`ENV`] so that the one test that sets them cannot leak
     /// them into another.
-    const VARS: [&str; 6] = [
+    const VARS: [&str; 10] = [
         "REGISTRY_LISTEN",
         "REGISTRY_STORAGE",
         "REGISTRY_CONFIG",
         "REGISTRY_LOG",
         "REGISTRY_MANIFEST_MAX_SIZE",
         "REGISTRY_SHUTDOWN_TIMEOUT",
+        "REGISTRY_SINGLE_WRITER",
+        "REGISTRY_UPLOAD_MAX_AGE",
+        "REGISTRY_CACHE_DIR",
+        "REGISTRY_CACHE_SIZE",
     ];
     static ENV: Mutex<()> = Mutex::new(());
 

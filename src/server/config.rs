@@ -26,6 +26,10 @@ pub const DEFAULT_STORAGE: &str = "fs://data";
 pub const DEFAULT_LOG_LEVEL: &str = "info";
 /// How long a shutdown waits for in-flight requests when none is configured.
 pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
+/// Age after which an unfinished upload is purged, when none is configured.
+pub const DEFAULT_UPLOAD_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
+/// Size bound of the blob cache when `cache_dir` is set without a size.
+pub const DEFAULT_CACHE_SIZE: u64 = 10 * 1024 * 1024 * 1024;
 
 /// Settings as given by one source (flags and environment, or the config
 /// file). `None` means "not given here".
@@ -45,6 +49,15 @@ pub struct Settings {
     pub manifest_max_size: Option<NonZeroUsize>,
     /// Seconds a shutdown waits for in-flight requests.
     pub shutdown_timeout: Option<u64>,
+    /// Skip the start-up check that the storage honours conditional writes:
+    /// this process is the only writer.
+    pub single_writer: Option<bool>,
+    /// Seconds after which an unfinished upload is purged.
+    pub upload_max_age: Option<u64>,
+    /// Directory of the per-host blob cache (none: no cache).
+    pub cache_dir: Option<std::path::PathBuf>,
+    /// Size bound of the blob cache.
+    pub cache_size: Option<ByteSize>,
 }
 
 impl Settings {
@@ -80,6 +93,10 @@ impl Settings {
             log_level: self.log_level.or(lower.log_level),
             manifest_max_size: self.manifest_max_size.or(lower.manifest_max_size),
             shutdown_timeout: self.shutdown_timeout.or(lower.shutdown_timeout),
+            single_writer: self.single_writer.or(lower.single_writer),
+            upload_max_age: self.upload_max_age.or(lower.upload_max_age),
+            cache_dir: self.cache_dir.or(lower.cache_dir),
+            cache_size: self.cache_size.or(lower.cache_size),
         }
     }
 }
@@ -97,6 +114,12 @@ pub struct Config {
     pub manifest_max_size: Option<NonZeroUsize>,
     /// How long a shutdown waits for in-flight requests.
     pub shutdown_timeout: Duration,
+    /// Whether this process is declared the only writer of its storage.
+    pub single_writer: bool,
+    /// Age after which an unfinished upload is purged.
+    pub upload_max_age: Duration,
+    /// The per-host blob cache: directory and size bound.
+    pub cache: Option<(std::path::PathBuf, u64)>,
 }
 
 impl Config {
@@ -115,6 +138,57 @@ impl Config {
             shutdown_timeout: settings
                 .shutdown_timeout
                 .map_or(DEFAULT_SHUTDOWN_TIMEOUT, Duration::from_secs),
+            single_writer: settings.single_writer.unwrap_or(false),
+            upload_max_age: settings
+                .upload_max_age
+                .map_or(DEFAULT_UPLOAD_MAX_AGE, Duration::from_secs),
+            cache: settings.cache_dir.map(|dir| {
+                let size = settings.cache_size.map_or(DEFAULT_CACHE_SIZE, |s| s.0);
+                (dir, size)
+            }),
+        }
+    }
+}
+
+/// A size in bytes, written as a number with an optional binary suffix:
+/// `1048576`, `512K`, `64M`, `10G`, `1T` (`KiB`, `MiB`, ... also accepted).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "toml::Value")]
+pub struct ByteSize(pub u64);
+
+impl FromStr for ByteSize {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let t = s.trim();
+        let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+        let (num, unit) = t.split_at(split);
+        let n: u64 = num.parse().map_err(|_| {
+            format!("invalid size {s:?}: expected a number with an optional K, M, G or T suffix")
+        })?;
+        let shift = match unit.trim().to_ascii_uppercase().as_str() {
+            "" | "B" => 0,
+            "K" | "KB" | "KIB" => 10,
+            "M" | "MB" | "MIB" => 20,
+            "G" | "GB" | "GIB" => 30,
+            "T" | "TB" | "TIB" => 40,
+            _ => return Err(format!("invalid size {s:?}: unknown unit {unit:?}")),
+        };
+        n.checked_mul(1u64 << shift)
+            .filter(|&b| b > 0)
+            .map(ByteSize)
+            .ok_or_else(|| format!("invalid size {s:?}: must be between 1 byte and 16 EiB"))
+    }
+}
+
+impl TryFrom<toml::Value> for ByteSize {
+    type Error = String;
+    fn try_from(v: toml::Value) -> Result<Self, String> {
+        match v {
+            toml::Value::Integer(i) if i > 0 => Ok(ByteSize(i as u64)),
+            toml::Value::String(s) => s.parse(),
+            other => Err(format!(
+                "invalid size {other:?}: expected a positive integer or a string like \"10G\""
+            )),
         }
     }
 }
@@ -373,9 +447,20 @@ mod tests {
             log_level = "debug,hyper=info"
             manifest_max_size = 1048576
             shutdown_timeout = 10
+            single_writer = true
+            upload_max_age = 3600
+            cache_dir = "/var/cache/registry"
+            cache_size = "512M"
             "#,
         )
         .unwrap();
+        assert_eq!(s.single_writer, Some(true));
+        assert_eq!(s.upload_max_age, Some(3600));
+        assert_eq!(s.cache_size, Some(ByteSize(512 << 20)));
+        let c = Config::resolve(s.clone());
+        assert!(c.single_writer);
+        assert_eq!(c.upload_max_age, Duration::from_secs(3600));
+        assert_eq!(c.cache, Some(("/var/cache/registry".into(), 512 << 20)));
         assert_eq!(s.listen, Some(listen("0.0.0.0:5001")));
         assert_eq!(
             s.storage.unwrap().expose(),
@@ -385,6 +470,43 @@ mod tests {
         assert_eq!(s.manifest_max_size, NonZeroUsize::new(1 << 20));
         assert_eq!(s.shutdown_timeout, Some(10));
         assert_eq!(Settings::from_toml("").unwrap(), Settings::default());
+    }
+
+    #[test]
+    fn fleet_defaults_and_sizes() {
+        let c = Config::resolve(Settings::default());
+        assert!(
+            !c.single_writer,
+            "the conditional-write check runs unless declared otherwise"
+        );
+        assert_eq!(c.upload_max_age, DEFAULT_UPLOAD_MAX_AGE);
+        assert_eq!(c.cache, None);
+        let only_dir = Settings {
+            cache_dir: Some("/c".into()),
+            ..Settings::default()
+        };
+        assert_eq!(
+            Config::resolve(only_dir).cache,
+            Some(("/c".into(), DEFAULT_CACHE_SIZE))
+        );
+        for (text, bytes) in [
+            ("1", 1),
+            ("512K", 512 << 10),
+            ("64M", 64 << 20),
+            ("10G", 10 << 30),
+            ("2GiB", 2 << 30),
+            ("1t", 1 << 40),
+        ] {
+            assert_eq!(text.parse::<ByteSize>(), Ok(ByteSize(bytes)), "{text}");
+        }
+        for bad in ["", "0", "G", "10X", "-1", "99999999999T"] {
+            assert!(bad.parse::<ByteSize>().is_err(), "{bad:?}");
+        }
+        assert_eq!(
+            Settings::from_toml("cache_size = 4096").unwrap().cache_size,
+            Some(ByteSize(4096))
+        );
+        assert!(Settings::from_toml("cache_size = -5").is_err());
     }
 
     #[test]

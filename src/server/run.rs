@@ -4,9 +4,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use registry_core::RegistryStore;
 use registry_core::manifest::ManifestLimits;
 use registry_http::{Router, RouterConfig};
-use registry_storage::OpendalStore;
+use registry_storage::{BlobCacheConfig, CachedStore, OpendalStore};
 use tokio::net::TcpListener;
 
 use super::VERSION;
@@ -22,7 +23,20 @@ pub const RUNTIME_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
 /// one line for stderr; a shutdown, even one that had to cut requests off
 /// after the timeout, is a success.
 pub async fn run(config: &Config) -> Result<(), String> {
-    let router = router(config)?;
+    let store = open_store(config)?;
+    if config.single_writer {
+        tracing::info!("declared the only writer of its storage: conditional-write check skipped");
+    } else {
+        store.check_conditional_writes().await.map_err(|e| {
+            format!(
+                "{}; run with --single-writer if this process is the only one writing to {}",
+                e.message(),
+                config.storage
+            )
+        })?;
+    }
+    let purge = spawn_upload_purge(store.clone(), config.upload_max_age);
+    let router = router(config, store)?;
     let signals = Signals::install().map_err(|e| format!("cannot install signal handlers: {e}"))?;
     let listener = TcpListener::bind(config.listen.as_str())
         .await
@@ -46,12 +60,13 @@ pub async fn run(config: &Config) -> Result<(), String> {
         );
     };
     http::serve(listener, router, stop, grace).await;
+    purge.abort();
     tracing::info!("stopped");
     Ok(())
 }
 
-/// The router over the configured storage.
-fn router(config: &Config) -> Result<Router, String> {
+/// The configured storage.
+fn open_store(config: &Config) -> Result<OpendalStore, String> {
     let mut store = OpendalStore::from_url(config.storage.expose()).map_err(|e| {
         // The storage crate may quote the URL: show it masked.
         let message = e
@@ -59,14 +74,47 @@ fn router(config: &Config) -> Result<Router, String> {
             .replace(config.storage.expose(), &config.storage.to_string());
         format!("cannot open storage {}: {message}", config.storage)
     })?;
+    if let Some(max) = config.manifest_max_size {
+        store = store.with_manifest_limits(ManifestLimits {
+            max_size: max.get(),
+        });
+    }
+    Ok(store)
+}
+
+/// Every process sweeps abandoned uploads now and then; the sweeps of
+/// several processes on one store are harmless to each other.
+fn spawn_upload_purge(store: OpendalStore, max_age: Duration) -> tokio::task::JoinHandle<()> {
+    let every = (max_age / 4).clamp(Duration::from_secs(10), Duration::from_secs(3600));
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        loop {
+            tick.tick().await;
+            match store.purge_uploads(max_age).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(purged = n, "purged abandoned uploads"),
+                Err(e) => tracing::warn!(error = %e, "purging abandoned uploads failed"),
+            }
+        }
+    })
+}
+
+/// The router over the store, behind the blob cache if one is configured.
+fn router(config: &Config, store: OpendalStore) -> Result<Router, String> {
+    let store: Arc<dyn RegistryStore> = match &config.cache {
+        None => Arc::new(store),
+        Some((dir, size)) => {
+            let cached = CachedStore::new(Arc::new(store), BlobCacheConfig::new(dir, *size))
+                .map_err(|e| format!("cannot open blob cache {}: {e}", dir.display()))?;
+            tracing::info!(dir = %dir.display(), size, "blob cache enabled");
+            Arc::new(cached)
+        }
+    };
     let mut router_config = RouterConfig::default();
     if let Some(max) = config.manifest_max_size {
         // Both check it: the router before reading a body, the store
         // whichever way a manifest reaches it.
-        store = store.with_manifest_limits(ManifestLimits {
-            max_size: max.get(),
-        });
         router_config = router_config.with_manifest_max_size(max.get());
     }
-    Ok(Router::with_config(Arc::new(store), router_config))
+    Ok(Router::with_config(store, router_config))
 }

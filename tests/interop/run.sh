@@ -72,6 +72,9 @@ ADDR="$SERVER_ADDR"
 run_suite skopeo.sh bash "$INTEROP_DIR/skopeo.sh" "$ADDR"
 run_suite oras.py "$VENV_PY" "$INTEROP_DIR/oras.py" "$ADDR"
 run_suite peer.sh bash "$INTEROP_DIR/peer.sh"
+if [ -n "${REGISTRY_BIN:-}" ]; then
+  run_suite fleet.sh bash "$INTEROP_DIR/fleet.sh"
+fi
 
 stop_all
 TOTAL_PASSED="$(awk '{ s += $2 } END { print s + 0 }' "$INTEROP_COUNTS_FILE")"
