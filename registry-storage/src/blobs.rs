@@ -61,16 +61,37 @@ impl OpendalStore {
         }
         match parts {
             [] => {
-                self.op()
-                    .write(&target, Vec::<u8>::new())
-                    .await
-                    .map_err(storage("writing empty blob"))?;
+                self.write_object_atomic(&target, bytes::Bytes::new())
+                    .await?;
+            }
+            [one] if self.inner.local.is_some() => {
+                if let Some(local) = &self.inner.local {
+                    local.rename(&one.chunk, &target).await?;
+                }
             }
             [one] if self.inner.can_rename => {
                 self.op()
                     .rename(&one.chunk, &target)
                     .await
                     .map_err(storage("committing blob"))?;
+            }
+            _ if self.inner.local.is_some() => {
+                // Several chunks on the filesystem: one pass into a
+                // temporary file, then a rename.
+                let tmp = format!("_registry/tmp/assemble-{}", crate::nonce()?);
+                let mut streams = Vec::with_capacity(parts.len());
+                for p in parts {
+                    streams.push(self.read_object_stream(&p.chunk, None).await?);
+                }
+                let all = futures::stream::iter(streams).flatten().boxed();
+                if let Some(local) = &self.inner.local {
+                    local.stream_to_new_file(&tmp, all, |_| Ok(())).await?;
+                    let renamed = local.rename(&tmp, &target).await;
+                    if renamed.is_err() {
+                        let _ = self.op().delete(&tmp).await;
+                    }
+                    renamed?;
+                }
             }
             // A server-side copy: no bytes through this process. S3's
             // single-request copy stops at 5 GiB.

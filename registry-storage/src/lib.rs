@@ -32,6 +32,7 @@ pub mod cache;
 mod error;
 pub mod layout;
 mod links;
+mod localfs;
 mod maintenance;
 mod manifests;
 mod uploads;
@@ -66,6 +67,32 @@ struct Inner {
     can_copy: bool,
     limits: ManifestLimits,
     write_chunk_size: Option<usize>,
+    /// On the filesystem: direct writes with fsync under our control.
+    local: Option<localfs::LocalFs>,
+}
+
+/// Options of a store that only some backends use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StoreOptions {
+    /// Filesystem only: flush file data and directories before an upload,
+    /// blob or manifest is acknowledged (default `true`). Turning it off
+    /// trades durability across power loss for speed (benchmarks).
+    pub fsync: bool,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions { fsync: true }
+    }
+}
+
+impl StoreOptions {
+    /// Set [`StoreOptions::fsync`].
+    pub fn with_fsync(mut self, fsync: bool) -> Self {
+        self.fsync = fsync;
+        self
+    }
 }
 
 impl std::fmt::Debug for OpendalStore {
@@ -82,10 +109,15 @@ impl OpendalStore {
     /// create-if-absent writes (`write_with_if_not_exists`) for uploads to be
     /// safe with several writers.
     pub fn from_operator(op: Operator) -> Self {
-        Self::build(op.clone(), op, None)
+        Self::build(op.clone(), op, None, None)
     }
 
-    fn build(op: Operator, exclusive: Operator, write_chunk_size: Option<usize>) -> Self {
+    fn build(
+        op: Operator,
+        exclusive: Operator,
+        write_chunk_size: Option<usize>,
+        local: Option<localfs::LocalFs>,
+    ) -> Self {
         let cap = op.info().capability();
         let (can_rename, can_copy) = (cap.rename, cap.copy);
         OpendalStore {
@@ -96,6 +128,7 @@ impl OpendalStore {
                 can_copy,
                 limits: ManifestLimits::default(),
                 write_chunk_size,
+                local,
             }),
         }
     }
@@ -113,6 +146,7 @@ impl OpendalStore {
                     can_copy: i.can_copy,
                     limits,
                     write_chunk_size: i.write_chunk_size,
+                    local: i.local.clone(),
                 });
             }
         }
@@ -124,6 +158,12 @@ impl OpendalStore {
     /// write lands by rename.
     #[cfg(feature = "fs")]
     pub fn fs(root: impl AsRef<std::path::Path>) -> Result<Self> {
+        Self::fs_with(root, &StoreOptions::default())
+    }
+
+    /// [`OpendalStore::fs`] with options (e.g. fsync off for benchmarks).
+    #[cfg(feature = "fs")]
+    pub fn fs_with(root: impl AsRef<std::path::Path>, options: &StoreOptions) -> Result<Self> {
         let root = root.as_ref();
         std::fs::create_dir_all(root).map_err(|e| {
             Error::new(
@@ -150,7 +190,8 @@ impl OpendalStore {
             }
             Operator::new(b).map_err(error::storage("configuring filesystem"))
         };
-        Ok(Self::build(build(true)?, build(false)?, None))
+        let local = localfs::LocalFs::new(root.clone(), tmp.clone(), options.fsync);
+        Ok(Self::build(build(true)?, build(false)?, None, Some(local)))
     }
 
     /// A store in process memory.
@@ -179,12 +220,18 @@ impl OpendalStore {
         let op = Operator::new(b)
             .map_err(error::storage("configuring S3"))?
             .layer(opendal::layers::RetryLayer::new().with_jitter());
-        Ok(Self::build(op.clone(), op, Some(16 * 1024 * 1024)))
+        Ok(Self::build(op.clone(), op, Some(16 * 1024 * 1024), None))
     }
 
     /// A store from a storage URL (see [`StorageUrl`]). A backend whose
     /// feature is not compiled in is refused with a clear error.
     pub fn from_url(url: &str) -> Result<Self> {
+        Self::from_url_with(url, &StoreOptions::default())
+    }
+
+    /// [`OpendalStore::from_url`] with options.
+    pub fn from_url_with(url: &str, options: &StoreOptions) -> Result<Self> {
+        let _ = options;
         let parsed = StorageUrl::parse(url)?;
         let disabled = |f: &str| {
             Error::new(
@@ -194,7 +241,7 @@ impl OpendalStore {
         };
         match parsed {
             #[cfg(feature = "fs")]
-            StorageUrl::Fs { path } => Self::fs(path),
+            StorageUrl::Fs { path } => Self::fs_with(path, options),
             #[cfg(feature = "memory")]
             StorageUrl::Memory => Ok(Self::memory()),
             #[cfg(feature = "s3")]
@@ -216,6 +263,44 @@ impl OpendalStore {
 
     pub(crate) fn op(&self) -> &Operator {
         &self.inner.op
+    }
+
+    /// Whether acknowledged writes are flushed to disk first (always true
+    /// off the filesystem, where the backend decides).
+    pub fn is_durable(&self) -> bool {
+        self.inner.local.as_ref().is_none_or(|l| l.fsync())
+    }
+
+    /// Replace or create a small object atomically.
+    pub(crate) async fn write_object_atomic(&self, path: &str, bytes: bytes::Bytes) -> Result<()> {
+        match &self.inner.local {
+            Some(local) => local.write_atomic(path, bytes).await,
+            None => {
+                self.op()
+                    .write(path, bytes)
+                    .await
+                    .map_err(error::storage("writing object"))?;
+                Ok(())
+            }
+        }
+    }
+
+    /// Create a small object unless it exists; `Ok(false)` if it did.
+    pub(crate) async fn create_object_exclusive(&self, path: &str, bytes: Vec<u8>) -> Result<bool> {
+        match &self.inner.local {
+            Some(local) => local.create_exclusive(path, bytes).await,
+            None => match self
+                .inner
+                .exclusive
+                .write_with(path, bytes)
+                .if_not_exists(true)
+                .await
+            {
+                Ok(_) => Ok(true),
+                Err(e) if error::is_condition_failed(&e) => Ok(false),
+                Err(e) => Err(error::storage("creating object")(e)),
+            },
+        }
     }
 }
 

@@ -26,11 +26,8 @@ impl OpendalStore {
 
     /// Write (or overwrite, atomically) a link.
     pub(crate) async fn write_link(&self, key: Key<'_>, digest: &Digest) -> Result<()> {
-        self.op()
-            .write(&key.path(), digest.to_string())
+        self.write_object_atomic(&key.path(), digest.to_string().into())
             .await
-            .map_err(storage("writing link"))?;
-        Ok(())
     }
 
     /// Whether an object exists.

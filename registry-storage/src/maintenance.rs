@@ -7,7 +7,6 @@ use futures::future::join_all;
 use registry_core::{Error, ErrorKind, RepositoryName, Result, UploadId};
 
 use crate::OpendalStore;
-use crate::error::{is_condition_failed, storage};
 use crate::layout::{Key, PREFIX};
 
 /// How many writers race for one probe key in [`OpendalStore::check_conditional_writes`].
@@ -22,11 +21,6 @@ impl OpendalStore {
     /// Returns [`ErrorKind::Unsupported`] with an explanation when the
     /// backend accepts writes it should refuse.
     pub async fn check_conditional_writes(&self) -> Result<()> {
-        let op = &self.inner.exclusive;
-        let nonce = crate::nonce()?;
-        let key = Key::Probe(&nonce).path();
-        let create =
-            |k: String| async move { op.write_with(&k, "probe").if_not_exists(true).await };
         let unsafe_backend = |what: &str| {
             Error::new(
                 ErrorKind::Unsupported,
@@ -35,31 +29,31 @@ impl OpendalStore {
                 ),
             )
         };
-
-        let first = create(key.clone()).await;
-        let second = create(key.clone()).await;
-        let _ = op.delete(&key).await;
-        first.map_err(storage("probing conditional writes"))?;
-        match second {
-            Ok(_) => {
-                return Err(unsafe_backend(
-                    "a second create-if-absent of one key succeeded",
-                ));
-            }
-            Err(e) if is_condition_failed(&e) => {}
-            Err(e) => return Err(storage("probing conditional writes")(e)),
+        let nonce = crate::nonce()?;
+        let key = Key::Probe(&nonce).path();
+        let first = self.create_object_exclusive(&key, b"probe".to_vec()).await;
+        let second = self.create_object_exclusive(&key, b"probe".to_vec()).await;
+        let _ = self.op().delete(&key).await;
+        if !first? {
+            return Err(unsafe_backend("a create-if-absent of a fresh key failed"));
+        }
+        if second? {
+            return Err(unsafe_backend(
+                "a second create-if-absent of one key succeeded",
+            ));
         }
 
         let nonce = crate::nonce()?;
         let race_key = Key::Probe(&nonce).path();
-        let results = join_all((0..RACERS).map(|_| create(race_key.clone()))).await;
-        let _ = op.delete(&race_key).await;
+        let results = join_all(
+            (0..RACERS).map(|_| self.create_object_exclusive(&race_key, b"probe".to_vec())),
+        )
+        .await;
+        let _ = self.op().delete(&race_key).await;
         let mut wins = 0;
         for r in results {
-            match r {
-                Ok(_) => wins += 1,
-                Err(e) if is_condition_failed(&e) => {}
-                Err(e) => return Err(storage("probing conditional writes")(e)),
+            if r? {
+                wins += 1;
             }
         }
         if wins != 1 {

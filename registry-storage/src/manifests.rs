@@ -118,10 +118,8 @@ impl ManifestStore for OpendalStore {
         // Bytes first, then the revision link, then the tag: a reader never
         // finds a link to bytes that are not there.
         if !self.exists(Key::BlobData(&digest)).await? {
-            self.op()
-                .write(&Key::BlobData(&digest).path(), bytes.clone())
-                .await
-                .map_err(storage("writing manifest"))?;
+            self.write_object_atomic(&Key::BlobData(&digest).path(), bytes.clone())
+                .await?;
         }
         self.write_link(Key::RevisionLink(repo, &digest), &digest)
             .await?;

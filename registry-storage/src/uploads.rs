@@ -27,7 +27,7 @@ use registry_core::{
 use serde::{Deserialize, Serialize};
 
 use crate::OpendalStore;
-use crate::error::{is_condition_failed, is_not_found, storage};
+use crate::error::{is_not_found, storage};
 use crate::layout::{Key, part_offset};
 
 /// The record of one accepted chunk (`parts/<start>`).
@@ -140,6 +140,23 @@ impl OpendalStore {
         chunk: &mut Chunk,
         expected_len: Option<u64>,
     ) -> Result<()> {
+        if let Some(local) = &self.inner.local {
+            let result = local
+                .stream_to_new_file(path, body, |bytes| {
+                    if let Some(max) = expected_len
+                        && chunk.len() + bytes.len() as u64 > max
+                    {
+                        return Err(size_mismatch(max));
+                    }
+                    chunk.update(bytes);
+                    Ok(())
+                })
+                .await;
+            return result.and_then(|()| match expected_len {
+                Some(want) if chunk.len() != want => Err(size_mismatch(want)),
+                _ => Ok(()),
+            });
+        }
         let mut w = self.writer(&self.inner.exclusive, path).await?;
         let result: Result<()> = async {
             while let Some(item) = body.next().await {
@@ -215,29 +232,26 @@ impl OpendalStore {
         let json = serde_json::to_vec(&record)
             .map_err(|e| Error::new(ErrorKind::Internal, "encoding part record").with_source(e))?;
         let claimed = self
-            .inner
-            .exclusive
-            .write_with(&Key::UploadPart(repo, id, record.start).path(), json)
-            .if_not_exists(true)
+            .create_object_exclusive(&Key::UploadPart(repo, id, record.start).path(), json)
             .await;
         match claimed {
-            Ok(_) => {
+            Ok(true) => {
                 upload.commit_chunk(chunk)?;
                 Ok(Some(record))
             }
+            Ok(false) => {
+                let _ = self.inner.exclusive.delete(&path).await;
+                Err(Error::new(
+                    ErrorKind::RangeInvalid,
+                    format!(
+                        "another writer already stored the chunk at offset {}",
+                        record.start
+                    ),
+                ))
+            }
             Err(e) => {
                 let _ = self.inner.exclusive.delete(&path).await;
-                if is_condition_failed(&e) {
-                    Err(Error::new(
-                        ErrorKind::RangeInvalid,
-                        format!(
-                            "another writer already stored the chunk at offset {}",
-                            record.start
-                        ),
-                    ))
-                } else {
-                    Err(storage("claiming upload chunk")(e))
-                }
+                Err(e)
             }
         }
     }
@@ -248,12 +262,12 @@ impl UploadStore for OpendalStore {
     async fn start_upload(&self, repo: &RepositoryName) -> Result<UploadStatus> {
         let id = UploadId::from_random(crate::random_bytes()?);
         let now = humantime::format_rfc3339(std::time::SystemTime::now()).to_string();
-        self.inner
-            .exclusive
-            .write_with(&Key::UploadStartedAt(repo, &id).path(), now)
-            .if_not_exists(true)
-            .await
-            .map_err(storage("starting upload"))?;
+        if !self
+            .create_object_exclusive(&Key::UploadStartedAt(repo, &id).path(), now.into_bytes())
+            .await?
+        {
+            return Err(Error::new(ErrorKind::Internal, "upload id collision"));
+        }
         Ok(UploadStatus { id, offset: 0 })
     }
 

@@ -107,7 +107,7 @@ pub async fn upload_racing_writers_one_wins(b: &dyn Backend) {
         let (data, res) = t.await.unwrap();
         match res {
             Ok(st) => winners.push((data, st.offset)),
-            Err(e) => assert_eq!(e.kind(), ErrorKind::RangeInvalid),
+            Err(e) => assert_eq!(e.kind(), ErrorKind::RangeInvalid, "{e}"),
         }
     }
     assert_eq!(winners.len(), 1, "exactly one writer wins offset 0");

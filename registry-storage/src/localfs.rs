@@ -1,0 +1,241 @@
+//! Direct local-file I/O for the filesystem backend's hot paths.
+//!
+//! OpenDAL serves every backend through one interface; on a local disk the
+//! registry wants two things that interface does not give: control over
+//! `fsync` (durable by default, off for benchmarks), and a write path that
+//! hashes on one core while another writes. So on the filesystem, blob and
+//! chunk bytes, claims (create-if-absent) and link files go through here;
+//! everything else (reads, listings, deletes, renames) still goes through
+//! OpenDAL. Paths come from [`crate::layout::Key`], so they never escape
+//! the root.
+//!
+//! Durability, with `fsync` on:
+//! - blob and chunk bytes are flushed before anything refers to them;
+//! - a blob, link or manifest made visible by a rename is followed by a
+//!   flush of the directory that gained the entry, and of the parent of each
+//!   directory the write had to create, so that a 201 survives a crash;
+//! - upload claims (`parts/`, `startedat`) are not flushed: losing one in a
+//!   crash only sends the client back to an earlier offset (or makes it
+//!   start the upload again); it can never expose wrong bytes, because the
+//!   chunk a claim names was flushed before the claim was made.
+//!
+//! Each flush costs a disk round trip (milliseconds on most disks), so only
+//! directories whose entries changed are flushed.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+use futures::StreamExt;
+use registry_core::{ByteStream, Error, ErrorKind, Result};
+
+/// Bytes queued between the hashing task and the writing thread.
+const QUEUE: usize = 32;
+
+/// A filesystem root written directly.
+#[derive(Debug, Clone)]
+pub(crate) struct LocalFs {
+    root: PathBuf,
+    tmp: PathBuf,
+    fsync: bool,
+}
+
+fn io_error(what: &'static str) -> impl FnOnce(std::io::Error) -> Error {
+    move |e| Error::new(ErrorKind::Storage, what).with_source(e)
+}
+
+impl LocalFs {
+    pub(crate) fn new(root: PathBuf, tmp: PathBuf, fsync: bool) -> Self {
+        LocalFs { root, tmp, fsync }
+    }
+
+    pub(crate) fn fsync(&self) -> bool {
+        self.fsync
+    }
+
+    fn abs(&self, rel: &str) -> PathBuf {
+        self.root.join(rel)
+    }
+
+    /// Stream `body` into a new file at `rel` (which must not exist). Each
+    /// piece is passed to `inspect` (hashing, length checks) on this task
+    /// while a blocking thread writes the previous ones. On any failure the
+    /// file is removed.
+    pub(crate) async fn stream_to_new_file(
+        &self,
+        rel: &str,
+        mut body: ByteStream,
+        mut inspect: impl FnMut(&Bytes) -> Result<()> + Send,
+    ) -> Result<()> {
+        let path = self.abs(rel);
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(QUEUE);
+        let fsync = self.fsync;
+        let target = path.clone();
+        let writer = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+            if let Some(dir) = target.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&target)?;
+            while let Some(b) = rx.blocking_recv() {
+                f.write_all(&b)?;
+            }
+            if fsync {
+                f.sync_data()?;
+            }
+            Ok(())
+        });
+        let fed: Result<()> = async {
+            while let Some(item) = body.next().await {
+                let bytes = item?;
+                inspect(&bytes)?;
+                if tx.send(bytes).await.is_err() {
+                    break; // the writer failed; its error is reported below
+                }
+            }
+            Ok(())
+        }
+        .await;
+        drop(tx);
+        let written = writer
+            .await
+            .map_err(|e| Error::new(ErrorKind::Internal, "writer thread failed").with_source(e))?
+            .map_err(io_error("writing blob data"));
+        let result = fed.and(written);
+        if result.is_err() {
+            let _ = tokio::fs::remove_file(&path).await;
+        }
+        result
+    }
+
+    /// Create `rel` with `bytes` if it does not exist. `Ok(false)` if it did:
+    /// exactly one of several racing creators gets `Ok(true)`, and no reader
+    /// ever sees the file partly written (the content is written to a
+    /// temporary file first, then hard-linked into place, which fails if
+    /// the name exists). Not flushed: see the module documentation.
+    pub(crate) async fn create_exclusive(&self, rel: &str, bytes: Vec<u8>) -> Result<bool> {
+        let path = self.abs(rel);
+        let tmp = self.tmp.join(crate::nonce()?);
+        blocking(move || {
+            let created = (|| {
+                let mut f = open_new(&tmp)?;
+                f.write_all(&bytes)?;
+                create_dirs(&path)?;
+                match std::fs::hard_link(&tmp, &path) {
+                    Ok(()) => Ok(true),
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+                    Err(e) => Err(e),
+                }
+            })();
+            let _ = std::fs::remove_file(&tmp);
+            created
+        })
+        .await
+    }
+
+    /// Replace (or create) `rel` with `bytes` atomically: a temporary file,
+    /// flushed, renamed into place, and the directories flushed.
+    pub(crate) async fn write_atomic(&self, rel: &str, bytes: Bytes) -> Result<()> {
+        let (path, fsync) = (self.abs(rel), self.fsync);
+        let tmp = self.tmp.join(crate::nonce()?);
+        blocking(move || {
+            let written = (|| -> std::io::Result<Vec<PathBuf>> {
+                let mut f = open_new(&tmp)?;
+                f.write_all(&bytes)?;
+                if fsync {
+                    f.sync_data()?;
+                }
+                let created = create_dirs(&path)?;
+                std::fs::rename(&tmp, &path)?;
+                Ok(created)
+            })();
+            if written.is_err() {
+                let _ = std::fs::remove_file(&tmp);
+            }
+            let created = written?;
+            if fsync {
+                sync_changed_dirs(&path, &created)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// Rename `from` to `to` (replacing it), creating `to`'s directories,
+    /// then flush the directories that changed.
+    pub(crate) async fn rename(&self, from: &str, to: &str) -> Result<()> {
+        let (from, to, fsync) = (self.abs(from), self.abs(to), self.fsync);
+        blocking(move || {
+            let created = create_dirs(&to)?;
+            std::fs::rename(&from, &to)?;
+            if fsync {
+                sync_changed_dirs(&to, &created)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> std::io::Result<T> + Send + 'static,
+) -> Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Error::new(ErrorKind::Internal, "blocking task failed").with_source(e))?
+        .map_err(io_error("filesystem"))
+}
+
+/// A new file, its directory created if needed.
+fn open_new(path: &Path) -> std::io::Result<std::fs::File> {
+    let open = || {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(path)
+    };
+    match open() {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            create_dirs(path)?;
+            open()
+        }
+        other => other,
+    }
+}
+
+/// Create the missing directories above `path`; return those created,
+/// outermost first.
+fn create_dirs(path: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut missing = Vec::new();
+    let mut dir = path.parent();
+    while let Some(d) = dir {
+        if d.is_dir() {
+            break;
+        }
+        missing.push(d.to_path_buf());
+        dir = d.parent();
+    }
+    missing.reverse();
+    for d in &missing {
+        match std::fs::create_dir(d) {
+            Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => return Err(e),
+            _ => {}
+        }
+    }
+    Ok(missing)
+}
+
+/// fsync the directory that gained `path`'s entry, and the parent of each
+/// directory in `created`.
+fn sync_changed_dirs(path: &Path, created: &[PathBuf]) -> std::io::Result<()> {
+    let mut dirs: Vec<&Path> = path.parent().into_iter().collect();
+    dirs.extend(created.iter().filter_map(|c| c.parent()));
+    dirs.sort();
+    dirs.dedup();
+    for d in dirs {
+        std::fs::File::open(d)?.sync_all()?;
+    }
+    Ok(())
+}
