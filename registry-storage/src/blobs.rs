@@ -167,6 +167,10 @@ impl BlobStore for OpendalStore {
         };
         let body = if range.is_empty() {
             futures::stream::empty().boxed()
+        } else if let Some(local) = &self.inner.local {
+            local
+                .read_blob_mapped(&Key::BlobData(digest).path(), range.clone())
+                .await?
         } else {
             self.read_object_stream(&Key::BlobData(digest).path(), Some(range.clone()))
                 .await?

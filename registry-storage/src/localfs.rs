@@ -23,6 +23,7 @@
 //! directories whose entries changed are flushed.
 
 use std::io::Write;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
@@ -31,6 +32,9 @@ use registry_core::{ByteStream, Error, ErrorKind, Result};
 
 /// Bytes queued between the hashing task and the writing thread.
 const QUEUE: usize = 32;
+
+/// Size of the pieces a mapped blob is served in.
+const READ_PIECE: u64 = 8 * 1024 * 1024;
 
 /// A filesystem root written directly.
 #[derive(Debug, Clone)]
@@ -110,6 +114,50 @@ impl LocalFs {
         result
     }
 
+    /// Stream `range` of the blob file `rel` from memory mappings, one per
+    /// piece: each piece is a view of the page cache, so serving it copies
+    /// the bytes once, into the socket, as `sendfile` would. Pieces are
+    /// mapped (and faulted in) on the blocking pool, never on a runtime
+    /// thread, and unmapped once sent, so memory stays bounded.
+    ///
+    /// Only for committed blob files: they are never written or truncated in
+    /// place (a commit renames a complete file over the name, which leaves
+    /// an existing mapping untouched), which is what makes mapping safe.
+    pub(crate) async fn read_blob_mapped(
+        &self,
+        rel: &str,
+        range: Range<u64>,
+    ) -> Result<ByteStream> {
+        if range.is_empty() {
+            return Ok(futures::stream::empty().boxed());
+        }
+        let path = self.abs(rel);
+        let end = range.end;
+        let file = blocking(move || {
+            let file = std::fs::File::open(&path)?;
+            if file.metadata()?.len() < end {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "blob file shorter than its recorded size",
+                ));
+            }
+            Ok(std::sync::Arc::new(file))
+        })
+        .await?;
+        let pieces = futures::stream::try_unfold(range.start, move |start| {
+            let file = file.clone();
+            async move {
+                if start >= end {
+                    return Ok(None);
+                }
+                let len = READ_PIECE.min(end - start);
+                let piece = blocking(move || map_piece(&file, start, len)).await?;
+                Ok(Some((piece, start + len)))
+            }
+        });
+        Ok(pieces.boxed())
+    }
+
     /// Create `rel` with `bytes` if it does not exist. `Ok(false)` if it did:
     /// exactly one of several racing creators gets `Ok(true)`, and no reader
     /// ever sees the file partly written (the content is written to a
@@ -186,6 +234,24 @@ async fn blocking<T: Send + 'static>(
         .await
         .map_err(|e| Error::new(ErrorKind::Internal, "blocking task failed").with_source(e))?
         .map_err(io_error("filesystem"))
+}
+
+/// Map `len` bytes of `file` from `start`, faulted in, as `Bytes`. Mapping
+/// offsets must be page aligned, so the mapping may begin a little earlier
+/// (64 KiB is a multiple of every common page size).
+fn map_piece(file: &std::fs::File, start: u64, len: u64) -> std::io::Result<Bytes> {
+    const ALIGN: u64 = 64 * 1024;
+    let aligned = start - start % ALIGN;
+    let skip = (start - aligned) as usize;
+    // SAFETY: committed blob files are immutable (see `read_blob_mapped`).
+    let map = unsafe {
+        memmap2::MmapOptions::new()
+            .offset(aligned)
+            .len(skip + len as usize)
+            .populate()
+            .map(file)?
+    };
+    Ok(Bytes::from_owner(map).slice(skip..))
 }
 
 /// A new file, its directory created if needed.
