@@ -34,6 +34,7 @@ pub mod layout;
 mod links;
 mod localfs;
 mod maintenance;
+mod manifest_cache;
 mod manifests;
 mod uploads;
 mod url;
@@ -69,6 +70,8 @@ struct Inner {
     write_chunk_size: Option<usize>,
     /// On the filesystem: direct writes with fsync under our control.
     local: Option<localfs::LocalFs>,
+    /// Manifest contents by digest (immutable, so always valid).
+    manifests: std::sync::Arc<manifest_cache::ManifestCache>,
 }
 
 /// Options of a store that only some backends use.
@@ -129,6 +132,9 @@ impl OpendalStore {
                 limits: ManifestLimits::default(),
                 write_chunk_size,
                 local,
+                manifests: std::sync::Arc::new(manifest_cache::ManifestCache::new(
+                    manifest_cache::DEFAULT_CAPACITY,
+                )),
             }),
         }
     }
@@ -147,6 +153,7 @@ impl OpendalStore {
                     limits,
                     write_chunk_size: i.write_chunk_size,
                     local: i.local.clone(),
+                    manifests: i.manifests.clone(),
                 });
             }
         }

@@ -158,6 +158,39 @@ impl LocalFs {
         Ok(pieces.boxed())
     }
 
+    /// Resolve a manifest reference in one blocking call: read the digest
+    /// from `link` (a tag's link) or take `fixed`, then check that the
+    /// revision link `revision(digest)` exists. `None` if either is missing.
+    pub(crate) async fn read_link_and_check(
+        &self,
+        link: Option<String>,
+        fixed: Option<registry_core::Digest>,
+        revision: impl FnOnce(&registry_core::Digest) -> String + Send + 'static,
+    ) -> Result<Option<registry_core::Digest>> {
+        let root = self.root.clone();
+        let found = blocking(move || {
+            let digest = match (fixed, link) {
+                (Some(d), _) => d,
+                (None, Some(link)) => match std::fs::read(root.join(link)) {
+                    Ok(text) => {
+                        let text = String::from_utf8(text).map_err(|_| corrupt_link())?;
+                        registry_core::Digest::parse(text.trim()).map_err(|_| corrupt_link())?
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+                    Err(e) => return Err(e),
+                },
+                (None, None) => return Ok(None),
+            };
+            match std::fs::metadata(root.join(revision(&digest))) {
+                Ok(_) => Ok(Some(digest)),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                Err(e) => Err(e),
+            }
+        })
+        .await?;
+        Ok(found)
+    }
+
     /// Create `rel` with `bytes` if it does not exist. `Ok(false)` if it did:
     /// exactly one of several racing creators gets `Ok(true)`, and no reader
     /// ever sees the file partly written (the content is written to a
@@ -252,6 +285,10 @@ fn map_piece(file: &std::fs::File, start: u64, len: u64) -> std::io::Result<Byte
             .map(file)?
     };
     Ok(Bytes::from_owner(map).slice(skip..))
+}
+
+fn corrupt_link() -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::InvalidData, "corrupt link file")
 }
 
 /// A new file, its directory created if needed.

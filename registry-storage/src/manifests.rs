@@ -27,6 +27,18 @@ fn manifest_unknown(what: impl std::fmt::Display) -> Error {
 impl OpendalStore {
     /// The digest a reference resolves to in `repo`.
     async fn resolve(&self, repo: &RepositoryName, reference: &Reference) -> Result<Digest> {
+        if let Some(local) = &self.inner.local {
+            // One trip to the blocking pool instead of several.
+            let tag_link = reference
+                .as_tag()
+                .map(|t| Key::TagCurrentLink(repo, t).path());
+            let fixed = reference.as_digest().cloned();
+            let repo = repo.clone();
+            let found = local
+                .read_link_and_check(tag_link, fixed, move |d| Key::RevisionLink(&repo, d).path())
+                .await?;
+            return found.ok_or_else(|| manifest_unknown(reference));
+        }
         let digest = match reference {
             Reference::Digest(d) => d.clone(),
             Reference::Tag(t) => self
@@ -143,9 +155,19 @@ impl ManifestStore for OpendalStore {
         reference: &Reference,
     ) -> Result<StoredManifest> {
         let digest = self.resolve(repo, reference).await?;
+        if let Some((media_type, bytes)) = self.inner.manifests.get(&digest) {
+            return Ok(StoredManifest {
+                digest,
+                media_type: media_type.to_string(),
+                bytes,
+            });
+        }
         let bytes = self.read_manifest_bytes(&digest).await?;
         let media_type = detect_media_type(&bytes)
             .unwrap_or_else(|| registry_core::media_type::OCI_IMAGE_MANIFEST.to_owned());
+        self.inner
+            .manifests
+            .insert(digest.clone(), &media_type, bytes.clone());
         Ok(StoredManifest {
             digest,
             media_type,
