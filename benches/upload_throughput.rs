@@ -135,7 +135,11 @@ fn main() {
                 h.finalize()
             })
         });
-        for (name, store) in [("memory", &memory), ("fs", &fs), ("fs_nofsync", &fs_nofsync)] {
+        for (name, store) in [
+            ("memory", &memory),
+            ("fs", &fs),
+            ("fs_nofsync", &fs_nofsync),
+        ] {
             g.bench_function(format!("{name}_stream"), |b| {
                 b.iter(|| rt.block_on(push_stream(store, &repo, &pieces, &digest)))
             });
