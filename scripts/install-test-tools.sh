@@ -123,6 +123,17 @@ if [ "$(venv_moto_version || true)" != "$MOTO_VERSION" ]; then
   [ "$(venv_moto_version || true)" = "$MOTO_VERSION" ] || die "moto $MOTO_VERSION not installed in $VENV"
 fi
 
+# ---------------------------------------------------------- cargo-fuzz part --
+# scripts/fuzz.sh runs the fuzz targets with cargo-fuzz on the nightly
+# toolchain (rustup); the toolchain itself cannot be downloaded here.
+if ! cargo fuzz --version >/dev/null 2>&1; then
+  log "cargo install cargo-fuzz --locked"
+  cargo install cargo-fuzz --locked --quiet || die "installing cargo-fuzz failed"
+fi
+if ! rustup toolchain list 2>/dev/null | grep -q '^nightly'; then
+  die "no nightly Rust toolchain (needed by scripts/fuzz.sh): rustup toolchain install nightly"
+fi
+
 # ----------------------------------------------------------------- summary --
 ver() { dpkg-query -W -f='${Version}' "$1" 2>/dev/null || echo '?'; }
 log "skopeo $(ver skopeo), umoci $(ver umoci), docker-registry $(ver docker-registry), jq $(ver jq), curl $(ver curl)"

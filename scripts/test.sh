@@ -61,6 +61,7 @@ step "rustfmt" cargo fmt --all -- --check
 step "clippy" cargo clippy --workspace --all-targets -- -D warnings
 step "cargo test" cargo test --workspace --all-targets
 step "doc tests" cargo test --workspace --doc
+step "fuzz (30 s per target)" bash scripts/fuzz.sh 30
 step "start S3 server (moto)" moto_start "$RUN_DIR"
 step "storage behaviour suite on S3" s3_behaviour
 step "fleet of three processes on one S3 bucket" s3_fleet

@@ -13,6 +13,24 @@
 //! that they must log in. [`Access::scope`] renders the scope string a
 //! bearer-token challenge names.
 
+#[cfg(feature = "auth")]
+mod basic;
+#[cfg(feature = "auth")]
+mod issuer;
+#[cfg(feature = "auth")]
+mod rules;
+#[cfg(feature = "auth")]
+mod token;
+
+#[cfg(feature = "auth")]
+pub use basic::{Htpasswd, HtpasswdAuthorizer};
+#[cfg(feature = "auth")]
+pub use issuer::{DEFAULT_TOKEN_TTL, TokenIssuer};
+#[cfg(feature = "auth")]
+pub use rules::{AccessRule, AccessRules, RepositoryPattern, Subjects, parse_actions};
+#[cfg(feature = "auth")]
+pub use token::{DEFAULT_LEEWAY_SECS, TokenAuthorizer, TokenKey, TokenKeys};
+
 use std::fmt;
 use std::ops::BitOr;
 
@@ -230,6 +248,46 @@ impl From<Error> for Rejection {
 ///
 /// An implementation typically authenticates from `request.headers`
 /// (`Authorization`), then checks `access` against its rules.
+///
+/// # Plugging in an identity system
+///
+/// [`Authorizer`] is the extension point: a service embedding the router
+/// implements it over its own users and permissions.
+///
+/// ```
+/// use std::sync::Arc;
+/// use http::HeaderValue;
+/// use http::request::Parts;
+/// use registry_http::{Access, Action, Authorizer, Rejection, RouterConfig, async_trait};
+///
+/// /// Anyone may pull; only requests with the right API key may do more.
+/// struct ApiKeys;
+///
+/// #[async_trait]
+/// impl Authorizer for ApiKeys {
+///     async fn authorize(&self, req: &Parts, access: &Access<'_>) -> Result<(), Rejection> {
+///         let key = req.headers.get("x-api-key").and_then(|v| v.to_str().ok());
+///         let read_only = access.actions.iter().all(|a| a == Action::Pull);
+///         match key {
+///             Some("let-me-in") => Ok(()),
+///             Some(_) => Err(Rejection::denied("unknown API key")),
+///             None if read_only => Ok(()),
+///             None => Err(Rejection::unauthorized(HeaderValue::from_static(
+///                 "Basic realm=\"registry\"",
+///             ))),
+///         }
+///     }
+/// }
+///
+/// let config = RouterConfig::default().with_authorizer(Arc::new(ApiKeys));
+/// # let _ = config;
+/// ```
+///
+/// With the `auth` feature this crate ships three: `HtpasswdAuthorizer`
+/// (HTTP basic against a bcrypt htpasswd file, access from
+/// `AccessRules`), `TokenAuthorizer` (Docker token authentication: JWTs
+/// signed RS256 or ES256 by a trusted issuer), and the built-in token
+/// service `TokenIssuer` that the reference server runs at `/token`.
 #[async_trait]
 pub trait Authorizer: Send + Sync {
     /// `Ok` to let the request through, or the [`Rejection`] to answer.

@@ -33,6 +33,9 @@
 //! # Features
 //! - `hyper` (default): [`server::serve`] and [`server::service`].
 //! - `tower`: `tower_service::Service` for [`Router`], to nest it in axum.
+//! - `auth`: authorizers for HTTP basic (htpasswd, bcrypt) and Docker
+//!   bearer tokens (JWT), per-repository access rules, and a small token
+//!   issuer. See [`Authorizer`] for plugging in your own.
 //!
 //! # Endpoints
 //!
@@ -90,6 +93,11 @@ pub mod server;
 mod tower;
 
 pub use auth::{Access, Action, Actions, AllowAll, Authorizer, Rejection};
+#[cfg(feature = "auth")]
+pub use auth::{
+    AccessRule, AccessRules, DEFAULT_LEEWAY_SECS, DEFAULT_TOKEN_TTL, Htpasswd, HtpasswdAuthorizer,
+    RepositoryPattern, Subjects, TokenAuthorizer, TokenIssuer, TokenKey, TokenKeys, parse_actions,
+};
 pub use body::{Body, BoxError};
 pub use config::RouterConfig;
 pub use route::{Route, UploadMode};

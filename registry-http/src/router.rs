@@ -70,11 +70,19 @@ impl Router {
         B::Error: Into<BoxError>,
     {
         let (parts, body) = req.into_parts();
+        let carries_body = !body.is_end_stream() && body.size_hint().upper() != Some(0);
         let mut res = match route::resolve(&parts.method, &parts.uri) {
             Ok(route) => self.serve(route, parts, body).await,
             Err(unrouted) => unrouted_response(unrouted),
         };
         res.headers_mut().insert(API_VERSION, API_VERSION_VALUE);
+        // A refused request's body may be left unread, and then the
+        // connection cannot carry another request: say so, so that clients
+        // do not reuse it.
+        if carries_body && (res.status().is_client_error() || res.status().is_server_error()) {
+            res.headers_mut()
+                .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+        }
         res
     }
 

@@ -24,6 +24,23 @@ Settings of `registry serve`, by flag, environment variable and config file key:
   --upload-max-age SECS      REGISTRY_UPLOAD_MAX_AGE     upload_max_age     [default: 86400]
   --cache-dir DIR            REGISTRY_CACHE_DIR          cache_dir          [default: none]
   --cache-size SIZE          REGISTRY_CACHE_SIZE         cache_size         [default: 10G]
+  --no-fsync                 REGISTRY_NO_FSYNC           no_fsync           [default: false]
+  --tls-cert FILE            REGISTRY_TLS_CERT           tls_cert           [default: none, plain HTTP]
+  --tls-key FILE             REGISTRY_TLS_KEY            tls_key            [default: none]
+  --max-header-size SIZE     REGISTRY_MAX_HEADER_SIZE    max_header_size    [default: 64K]
+  --header-read-timeout SECS REGISTRY_HEADER_READ_TIMEOUT header_read_timeout [default: 30]
+  --body-idle-timeout SECS   REGISTRY_BODY_IDLE_TIMEOUT  body_idle_timeout  [default: 60]
+  --max-uploads-per-client N REGISTRY_MAX_UPLOADS_PER_CLIENT max_uploads_per_client [default: 32; 0: none]
+  --rate-limit N             REGISTRY_RATE_LIMIT         rate_limit         [default: none] (requests/s per client)
+  --rate-limit-burst N       REGISTRY_RATE_LIMIT_BURST   rate_limit_burst   [default: the rate]
+  --auth MODE                REGISTRY_AUTH               [auth] mode        [default: none] (none, htpasswd, token)
+  --htpasswd FILE            REGISTRY_HTPASSWD           [auth] htpasswd    [default: none]
+  --token-realm URL          REGISTRY_TOKEN_REALM        [auth] token_realm [default: /token on this server]
+  --token-service NAME       REGISTRY_TOKEN_SERVICE      [auth] token_service [default: registry]
+  --token-issuer NAME        REGISTRY_TOKEN_ISSUER       [auth] token_issuer [default: registry-token-issuer]
+  --token-keys FILE          REGISTRY_TOKEN_KEYS         [auth] token_keys  [default: none: built-in issuer]
+  --token-issuer-key FILE    REGISTRY_TOKEN_ISSUER_KEY   [auth] token_issuer_key [default: generated]
+  Access rules and groups: [[auth.rules]] and [auth.groups] in the config file (see SECURITY.md).
 
 Precedence, highest first: command-line flag, environment variable, config
 file (TOML, keys as above; an unknown key is an error), built-in default.
@@ -57,7 +74,7 @@ pub struct Cli {
 pub enum Command {
     /// Serve the OCI distribution API over HTTP until SIGINT or SIGTERM.
     #[command(after_help = SETTINGS_HELP)]
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Print the version and exit.
     Version,
 }
@@ -169,6 +186,101 @@ pub struct ServeArgs {
         hide_env_values = true
     )]
     pub cache_size: Option<ByteSize>,
+
+    /// Filesystem storage only: acknowledge pushes without flushing them to
+    /// disk. Faster, but a power loss can lose acknowledged content; for
+    /// benchmarks and throwaway registries [default: false]
+    #[arg(
+        long,
+        value_name = "BOOL",
+        env = "REGISTRY_NO_FSYNC",
+        hide_env_values = true,
+        num_args = 0..=1,
+        default_missing_value = "true"
+    )]
+    pub no_fsync: Option<bool>,
+
+    /// TLS: certificate chain, PEM, leaf first; with --tls-key. Reloaded
+    /// (with the key) on SIGHUP [default: none, plain HTTP]
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "REGISTRY_TLS_CERT",
+        hide_env_values = true
+    )]
+    pub tls_cert: Option<PathBuf>,
+
+    /// TLS: private key, PEM (PKCS#8, PKCS#1 or SEC1); with --tls-cert
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "REGISTRY_TLS_KEY",
+        hide_env_values = true
+    )]
+    pub tls_key: Option<PathBuf>,
+
+    /// Largest request head (request line and headers), e.g. 64K; larger
+    /// ones get 431 [default: 64K, at least 8K]
+    #[arg(
+        long,
+        value_name = "SIZE",
+        env = "REGISTRY_MAX_HEADER_SIZE",
+        hide_env_values = true
+    )]
+    pub max_header_size: Option<ByteSize>,
+
+    /// Seconds a client may take to send a request head (and a TLS
+    /// handshake) before the connection is closed [default: 30]
+    #[arg(
+        long,
+        value_name = "SECS",
+        env = "REGISTRY_HEADER_READ_TIMEOUT",
+        hide_env_values = true
+    )]
+    pub header_read_timeout: Option<std::num::NonZeroU64>,
+
+    /// Seconds a request body may send nothing before the request fails
+    /// (the upload is not committed) [default: 60]
+    #[arg(
+        long,
+        value_name = "SECS",
+        env = "REGISTRY_BODY_IDLE_TIMEOUT",
+        hide_env_values = true
+    )]
+    pub body_idle_timeout: Option<std::num::NonZeroU64>,
+
+    /// Upload requests (POST, PATCH, PUT of blob uploads) in flight per
+    /// client IP address; more get 429 TOOMANYREQUESTS [default: 32; 0: no limit]
+    #[arg(
+        long,
+        value_name = "N",
+        env = "REGISTRY_MAX_UPLOADS_PER_CLIENT",
+        hide_env_values = true
+    )]
+    pub max_uploads_per_client: Option<usize>,
+
+    /// Requests per second per client IP address; more get 429
+    /// TOOMANYREQUESTS with Retry-After [default: no limit]
+    #[arg(
+        long,
+        value_name = "N",
+        env = "REGISTRY_RATE_LIMIT",
+        hide_env_values = true
+    )]
+    pub rate_limit: Option<std::num::NonZeroU32>,
+
+    /// Requests a client may send at once above --rate-limit [default: the rate]
+    #[arg(
+        long,
+        value_name = "N",
+        env = "REGISTRY_RATE_LIMIT_BURST",
+        hide_env_values = true
+    )]
+    pub rate_limit_burst: Option<std::num::NonZeroU32>,
+
+    /// Authentication flags.
+    #[command(flatten)]
+    pub auth: super::auth::AuthArgs,
 }
 
 impl ServeArgs {
@@ -184,6 +296,16 @@ impl ServeArgs {
             upload_max_age: self.upload_max_age,
             cache_dir: self.cache_dir.clone(),
             cache_size: self.cache_size,
+            no_fsync: self.no_fsync,
+            tls_cert: self.tls_cert.clone(),
+            tls_key: self.tls_key.clone(),
+            max_header_size: self.max_header_size,
+            header_read_timeout: self.header_read_timeout,
+            body_idle_timeout: self.body_idle_timeout,
+            max_uploads_per_client: self.max_uploads_per_client,
+            rate_limit: self.rate_limit,
+            rate_limit_burst: self.rate_limit_burst,
+            auth: self.auth.settings(),
         }
     }
 }
@@ -200,7 +322,7 @@ mod tests {
     /// The environment variables `serve` reads. Tests that parse a command
     /// line hold [`ENV`] so that the one test that sets them cannot leak
     /// them into another.
-    const VARS: [&str; 10] = [
+    const VARS: [&str; 11] = [
         "REGISTRY_LISTEN",
         "REGISTRY_STORAGE",
         "REGISTRY_CONFIG",
@@ -211,6 +333,7 @@ mod tests {
         "REGISTRY_UPLOAD_MAX_AGE",
         "REGISTRY_CACHE_DIR",
         "REGISTRY_CACHE_SIZE",
+        "REGISTRY_NO_FSYNC",
     ];
     static ENV: Mutex<()> = Mutex::new(());
 
@@ -224,7 +347,7 @@ mod tests {
 
     fn serve(args: &[&str]) -> ServeArgs {
         match parse(&[&["serve"], args].concat()).unwrap().command {
-            Command::Serve(a) => a,
+            Command::Serve(a) => *a,
             Command::Version => unreachable!(),
         }
     }

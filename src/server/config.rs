@@ -58,6 +58,28 @@ pub struct Settings {
     pub cache_dir: Option<std::path::PathBuf>,
     /// Size bound of the blob cache.
     pub cache_size: Option<ByteSize>,
+    /// Filesystem storage: acknowledge writes without flushing them to disk
+    /// (for benchmarks; a power loss can lose acknowledged pushes).
+    pub no_fsync: Option<bool>,
+    /// TLS certificate chain, PEM (with `tls_key`; none: plain HTTP).
+    pub tls_cert: Option<std::path::PathBuf>,
+    /// TLS private key, PEM.
+    pub tls_key: Option<std::path::PathBuf>,
+    /// Largest request head (request line and headers).
+    pub max_header_size: Option<ByteSize>,
+    /// Seconds a client may take to send a request head.
+    pub header_read_timeout: Option<std::num::NonZeroU64>,
+    /// Seconds a request body may send nothing before the request fails.
+    pub body_idle_timeout: Option<std::num::NonZeroU64>,
+    /// Upload requests in flight per client IP address (0: no limit).
+    pub max_uploads_per_client: Option<usize>,
+    /// Requests per second per client IP address (none: no rate limit).
+    pub rate_limit: Option<std::num::NonZeroU32>,
+    /// Requests a client may send at once above the rate.
+    pub rate_limit_burst: Option<std::num::NonZeroU32>,
+    /// Authentication and access rules: the `[auth]` table.
+    #[serde(default)]
+    pub auth: super::auth::AuthSettings,
 }
 
 impl Settings {
@@ -97,6 +119,16 @@ impl Settings {
             upload_max_age: self.upload_max_age.or(lower.upload_max_age),
             cache_dir: self.cache_dir.or(lower.cache_dir),
             cache_size: self.cache_size.or(lower.cache_size),
+            no_fsync: self.no_fsync.or(lower.no_fsync),
+            tls_cert: self.tls_cert.or(lower.tls_cert),
+            tls_key: self.tls_key.or(lower.tls_key),
+            max_header_size: self.max_header_size.or(lower.max_header_size),
+            header_read_timeout: self.header_read_timeout.or(lower.header_read_timeout),
+            body_idle_timeout: self.body_idle_timeout.or(lower.body_idle_timeout),
+            max_uploads_per_client: self.max_uploads_per_client.or(lower.max_uploads_per_client),
+            rate_limit: self.rate_limit.or(lower.rate_limit),
+            rate_limit_burst: self.rate_limit_burst.or(lower.rate_limit_burst),
+            auth: self.auth.or(lower.auth),
         }
     }
 }
@@ -120,6 +152,14 @@ pub struct Config {
     pub upload_max_age: Duration,
     /// The per-host blob cache: directory and size bound.
     pub cache: Option<(std::path::PathBuf, u64)>,
+    /// Whether filesystem writes are flushed before they are acknowledged.
+    pub fsync: bool,
+    /// TLS files, if any (both or neither must be given; checked at start-up).
+    pub tls: super::tls::TlsSetting,
+    /// Transport limits.
+    pub limits: super::limits::LimitsConfig,
+    /// Authentication settings, checked when the server starts.
+    pub auth: super::auth::AuthSettings,
 }
 
 impl Config {
@@ -146,6 +186,17 @@ impl Config {
                 let size = settings.cache_size.map_or(DEFAULT_CACHE_SIZE, |s| s.0);
                 (dir, size)
             }),
+            auth: settings.auth,
+            fsync: !settings.no_fsync.unwrap_or(false),
+            tls: super::tls::TlsSetting::resolve(settings.tls_cert, settings.tls_key),
+            limits: super::limits::LimitsConfig::resolve(
+                settings.max_header_size.map(|s| s.0),
+                settings.header_read_timeout,
+                settings.body_idle_timeout,
+                settings.max_uploads_per_client,
+                settings.rate_limit,
+                settings.rate_limit_burst,
+            ),
         }
     }
 }

@@ -6,12 +6,15 @@
 //! 2 for a command-line error (by clap), 1 for anything else at start-up.
 
 mod access_log;
+mod auth;
 mod cli;
 mod config;
 mod http;
+mod limits;
 mod logging;
 mod run;
 mod shutdown;
+mod tls;
 
 use std::process::ExitCode;
 

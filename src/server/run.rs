@@ -7,7 +7,7 @@ use std::time::Duration;
 use registry_core::RegistryStore;
 use registry_core::manifest::ManifestLimits;
 use registry_http::{Router, RouterConfig};
-use registry_storage::{BlobCacheConfig, CachedStore, OpendalStore};
+use registry_storage::{BlobCacheConfig, CachedStore, OpendalStore, StoreOptions};
 use tokio::net::TcpListener;
 
 use super::VERSION;
@@ -23,6 +23,10 @@ pub const RUNTIME_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
 /// one line for stderr; a shutdown, even one that had to cut requests off
 /// after the timeout, is a success.
 pub async fn run(config: &Config) -> Result<(), String> {
+    let auth = super::auth::build(
+        &config.auth,
+        matches!(config.tls, super::tls::TlsSetting::On(_)),
+    )?;
     let store = open_store(config)?;
     if config.single_writer {
         tracing::info!("declared the only writer of its storage: conditional-write check skipped");
@@ -35,9 +39,15 @@ pub async fn run(config: &Config) -> Result<(), String> {
             )
         })?;
     }
+    if !store.is_durable() {
+        tracing::warn!(
+            "fsync is off (--no-fsync): pushes are acknowledged before they reach the disk, and a power loss can lose them"
+        );
+    }
     let purge = spawn_upload_purge(store.clone(), config.upload_max_age);
-    let router = router(config, store)?;
+    let router = super::auth::Handler::new(router(config, store, &auth)?, auth.issuer.clone());
     let signals = Signals::install().map_err(|e| format!("cannot install signal handlers: {e}"))?;
+    let transport = http::Transport::new(config)?;
     let listener = TcpListener::bind(config.listen.as_str())
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
@@ -48,7 +58,8 @@ pub async fn run(config: &Config) -> Result<(), String> {
         version = %VERSION,
         listen = %config.listen,
         storage = %config.storage,
-        "registry {VERSION} listening on http://{bound}"
+        "registry {VERSION} listening on {}://{bound}",
+        transport.scheme()
     );
 
     let grace = config.shutdown_timeout;
@@ -59,7 +70,7 @@ pub async fn run(config: &Config) -> Result<(), String> {
             "shutting down: no new connections; waiting up to {grace:?} for requests in flight"
         );
     };
-    http::serve(listener, router, stop, grace).await;
+    http::serve(listener, router, stop, grace, transport).await;
     purge.abort();
     tracing::info!("stopped");
     Ok(())
@@ -67,13 +78,15 @@ pub async fn run(config: &Config) -> Result<(), String> {
 
 /// The configured storage.
 fn open_store(config: &Config) -> Result<OpendalStore, String> {
-    let mut store = OpendalStore::from_url(config.storage.expose()).map_err(|e| {
-        // The storage crate may quote the URL: show it masked.
-        let message = e
-            .to_string()
-            .replace(config.storage.expose(), &config.storage.to_string());
-        format!("cannot open storage {}: {message}", config.storage)
-    })?;
+    let options = StoreOptions::default().with_fsync(config.fsync);
+    let mut store =
+        OpendalStore::from_url_with(config.storage.expose(), &options).map_err(|e| {
+            // The storage crate may quote the URL: show it masked.
+            let message = e
+                .to_string()
+                .replace(config.storage.expose(), &config.storage.to_string());
+            format!("cannot open storage {}: {message}", config.storage)
+        })?;
     if let Some(max) = config.manifest_max_size {
         store = store.with_manifest_limits(ManifestLimits {
             max_size: max.get(),
@@ -100,7 +113,11 @@ fn spawn_upload_purge(store: OpendalStore, max_age: Duration) -> tokio::task::Jo
 }
 
 /// The router over the store, behind the blob cache if one is configured.
-fn router(config: &Config, store: OpendalStore) -> Result<Router, String> {
+fn router(
+    config: &Config,
+    store: OpendalStore,
+    auth: &super::auth::Auth,
+) -> Result<Router, String> {
     let store: Arc<dyn RegistryStore> = match &config.cache {
         None => Arc::new(store),
         Some((dir, size)) => {
@@ -110,7 +127,7 @@ fn router(config: &Config, store: OpendalStore) -> Result<Router, String> {
             Arc::new(cached)
         }
     };
-    let mut router_config = RouterConfig::default();
+    let mut router_config = auth.apply(RouterConfig::default());
     if let Some(max) = config.manifest_max_size {
         // Both check it: the router before reading a body, the store
         // whichever way a manifest reaches it.

@@ -6,3 +6,4 @@
 pub mod content;
 pub mod http;
 pub mod process;
+pub mod raw;

@@ -15,17 +15,6 @@ use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
-/// The environment variables the server reads; removed from every child so
-/// that the developer's own settings cannot leak into a test.
-const SERVER_VARS: [&str; 6] = [
-    "REGISTRY_LISTEN",
-    "REGISTRY_STORAGE",
-    "REGISTRY_CONFIG",
-    "REGISTRY_LOG",
-    "REGISTRY_MANIFEST_MAX_SIZE",
-    "REGISTRY_SHUTDOWN_TIMEOUT",
-];
-
 /// How long a server may take to print its address.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -33,8 +22,12 @@ const START_TIMEOUT: Duration = Duration::from_secs(30);
 pub fn command(cwd: &Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_registry"));
     cmd.current_dir(cwd).stdin(Stdio::null());
-    for var in SERVER_VARS {
-        cmd.env_remove(var);
+    // Every setting the server reads from the environment starts with
+    // REGISTRY_: none may leak in from the developer's shell.
+    for (var, _) in std::env::vars_os() {
+        if var.to_string_lossy().starts_with("REGISTRY_") {
+            cmd.env_remove(var);
+        }
     }
     cmd
 }
@@ -207,7 +200,8 @@ impl Launch {
 
 /// The address in a line containing `listening on http://ADDR`.
 fn listening_addr(line: &str) -> Option<SocketAddr> {
-    let rest = line.split("listening on http://").nth(1)?;
+    let rest = (line.split("listening on http://").nth(1))
+        .or_else(|| line.split("listening on https://").nth(1))?;
     rest.split_whitespace().next()?.parse().ok()
 }
 

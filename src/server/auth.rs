@@ -1,0 +1,581 @@
+//! Authentication and access: the `auth` settings of `registry serve`
+//! (flags, environment, and the `[auth]` table of the config file), what
+//! they build (the router's authorizer and the built-in token issuer), and
+//! the request handler that serves the issuer's `/token` next to the
+//! router.
+//!
+//! Misconfigurations fail closed: an auth setting given while the mode is
+//! `none`, a rule naming an undefined group, a non-bcrypt htpasswd entry,
+//! or an unreadable key is a start-up error, never a silently open
+//! registry.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use clap::Args;
+use http::{Request, Response};
+use http_body::Body as HttpBody;
+use registry_http::{
+    AccessRule, AccessRules, Authorizer, Body, BoxError, Htpasswd, HtpasswdAuthorizer,
+    RepositoryPattern, Router, RouterConfig, TokenAuthorizer, TokenIssuer, TokenKeys,
+    parse_actions,
+};
+use serde::Deserialize;
+
+/// The path the built-in token issuer answers on.
+pub const TOKEN_PATH: &str = "/token";
+/// The service name (`aud` of tokens) when none is configured.
+pub const DEFAULT_TOKEN_SERVICE: &str = "registry";
+/// The built-in issuer's name (`iss` of its tokens) when none is configured.
+pub const DEFAULT_TOKEN_ISSUER: &str = "registry-token-issuer";
+
+/// How requests are authenticated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthMode {
+    /// No authentication: anyone who reaches the port may do anything.
+    #[default]
+    None,
+    /// HTTP basic against an htpasswd file, access per the rules.
+    Htpasswd,
+    /// Bearer tokens (Docker token authentication).
+    Token,
+}
+
+impl FromStr for AuthMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "none" => Ok(AuthMode::None),
+            "htpasswd" => Ok(AuthMode::Htpasswd),
+            "token" => Ok(AuthMode::Token),
+            _ => Err(format!(
+                "invalid auth mode {s:?}: expected none, htpasswd or token"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for AuthMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            AuthMode::None => "none",
+            AuthMode::Htpasswd => "htpasswd",
+            AuthMode::Token => "token",
+        })
+    }
+}
+
+/// One `[[auth.rules]]` entry of the config file.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleSettings {
+    /// Repository glob: `*` within one path component, `**` any depth.
+    pub repository: Option<String>,
+    /// Also (or only, without `repository`) allow listing the catalog.
+    #[serde(default)]
+    pub catalog: bool,
+    /// Applies to anonymous callers (and so to everyone).
+    #[serde(default)]
+    pub anonymous: bool,
+    /// Applies to these users; `*` for every authenticated user.
+    #[serde(default)]
+    pub users: Vec<String>,
+    /// Applies to members of these groups (from `[auth.groups]`).
+    #[serde(default)]
+    pub groups: Vec<String>,
+    /// `pull`, `push`, `delete`, or `*`.
+    #[serde(default)]
+    pub actions: Vec<String>,
+}
+
+/// The `[auth]` table of the config file, and the auth flags. `None`/empty
+/// means "not given here".
+#[derive(Debug, Default, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthSettings {
+    /// `none`, `htpasswd` or `token`.
+    pub mode: Option<AuthMode>,
+    /// htpasswd file of bcrypt entries.
+    pub htpasswd: Option<PathBuf>,
+    /// Where clients get tokens: an absolute URL, or a path on this server.
+    pub token_realm: Option<String>,
+    /// The service tokens are for (their `aud`).
+    pub token_service: Option<String>,
+    /// The trusted issuer (`iss`) of external tokens; the built-in
+    /// issuer's name.
+    pub token_issuer: Option<String>,
+    /// PEM public key(s)/certificates or a JWKS file of the external issuer.
+    pub token_keys: Option<PathBuf>,
+    /// PKCS#8 PEM P-256 private key of the built-in issuer.
+    pub token_issuer_key: Option<PathBuf>,
+    /// Groups: name -> members (config file only).
+    #[serde(default)]
+    pub groups: BTreeMap<String, Vec<String>>,
+    /// Access rules (config file only).
+    #[serde(default)]
+    pub rules: Vec<RuleSettings>,
+}
+
+impl AuthSettings {
+    /// These settings, with anything missing taken from `lower`.
+    pub fn or(self, lower: AuthSettings) -> AuthSettings {
+        AuthSettings {
+            mode: self.mode.or(lower.mode),
+            htpasswd: self.htpasswd.or(lower.htpasswd),
+            token_realm: self.token_realm.or(lower.token_realm),
+            token_service: self.token_service.or(lower.token_service),
+            token_issuer: self.token_issuer.or(lower.token_issuer),
+            token_keys: self.token_keys.or(lower.token_keys),
+            token_issuer_key: self.token_issuer_key.or(lower.token_issuer_key),
+            groups: if self.groups.is_empty() {
+                lower.groups
+            } else {
+                self.groups
+            },
+            rules: if self.rules.is_empty() {
+                lower.rules
+            } else {
+                self.rules
+            },
+        }
+    }
+}
+
+/// The auth flags of `registry serve` (rules and groups: config file only).
+#[derive(Debug, Default, Clone, Args)]
+pub struct AuthArgs {
+    /// Authentication: none (anyone who reaches the port may push), htpasswd
+    /// (HTTP basic) or token (Docker bearer tokens) [default: none]
+    #[arg(
+        long = "auth",
+        value_name = "MODE",
+        env = "REGISTRY_AUTH",
+        hide_env_values = true
+    )]
+    pub mode: Option<AuthMode>,
+
+    /// htpasswd file of bcrypt entries (htpasswd -B), for --auth htpasswd
+    /// and for the built-in token issuer
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "REGISTRY_HTPASSWD",
+        hide_env_values = true
+    )]
+    pub htpasswd: Option<PathBuf>,
+
+    /// Token realm sent in the Bearer challenge: the token service's URL
+    /// [default: http://<Host>/token with the built-in issuer]
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "REGISTRY_TOKEN_REALM",
+        hide_env_values = true
+    )]
+    pub token_realm: Option<String>,
+
+    /// Service name: the `aud` tokens must carry [default: registry]
+    #[arg(
+        long,
+        value_name = "NAME",
+        env = "REGISTRY_TOKEN_SERVICE",
+        hide_env_values = true
+    )]
+    pub token_service: Option<String>,
+
+    /// Trusted token issuer: the `iss` tokens must carry
+    #[arg(
+        long,
+        value_name = "NAME",
+        env = "REGISTRY_TOKEN_ISSUER",
+        hide_env_values = true
+    )]
+    pub token_issuer: Option<String>,
+
+    /// External issuer's public keys: PEM keys/certificates or a JWKS file
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "REGISTRY_TOKEN_KEYS",
+        hide_env_values = true
+    )]
+    pub token_keys: Option<PathBuf>,
+
+    /// Built-in issuer's P-256 private key (PKCS#8 PEM) [default: generated
+    /// at start when --token-keys is not given]
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "REGISTRY_TOKEN_ISSUER_KEY",
+        hide_env_values = true
+    )]
+    pub token_issuer_key: Option<PathBuf>,
+}
+
+impl AuthArgs {
+    /// The settings given by flags and environment.
+    pub fn settings(&self) -> AuthSettings {
+        AuthSettings {
+            mode: self.mode,
+            htpasswd: self.htpasswd.clone(),
+            token_realm: self.token_realm.clone(),
+            token_service: self.token_service.clone(),
+            token_issuer: self.token_issuer.clone(),
+            token_keys: self.token_keys.clone(),
+            token_issuer_key: self.token_issuer_key.clone(),
+            groups: BTreeMap::new(),
+            rules: Vec::new(),
+        }
+    }
+}
+
+/// What the auth settings build.
+#[derive(Default)]
+pub struct Auth {
+    /// The router's authorizer; `None` lets everything through.
+    pub authorizer: Option<Arc<dyn Authorizer>>,
+    /// The built-in token issuer, served at [`TOKEN_PATH`].
+    pub issuer: Option<Arc<TokenIssuer>>,
+}
+
+impl Auth {
+    /// `config` with this authorizer, if any.
+    pub fn apply(&self, config: RouterConfig) -> RouterConfig {
+        match &self.authorizer {
+            Some(authorizer) => config.with_authorizer(authorizer.clone()),
+            None => config,
+        }
+    }
+}
+
+/// Build the authorizer and issuer, or say why the settings are unusable.
+/// `https`: whether the server serves TLS (the scheme of a token realm
+/// that is a path on this server).
+pub fn build(s: &AuthSettings, https: bool) -> Result<Auth, String> {
+    let mode = s.mode.unwrap_or_default();
+    if mode == AuthMode::None {
+        let given = [
+            ("htpasswd", s.htpasswd.is_some()),
+            ("token_realm", s.token_realm.is_some()),
+            ("token_service", s.token_service.is_some()),
+            ("token_issuer", s.token_issuer.is_some()),
+            ("token_keys", s.token_keys.is_some()),
+            ("token_issuer_key", s.token_issuer_key.is_some()),
+            ("rules", !s.rules.is_empty()),
+            ("groups", !s.groups.is_empty()),
+        ];
+        if let Some((name, _)) = given.iter().find(|(_, g)| *g) {
+            return Err(format!(
+                "auth setting {name} is given but the auth mode is none: set --auth htpasswd or --auth token (or remove it)"
+            ));
+        }
+        return Ok(Auth::default());
+    }
+    let users = s
+        .htpasswd
+        .as_deref()
+        .map(Htpasswd::from_file)
+        .transpose()?
+        .map(Arc::new);
+    let rules = Arc::new(match (rules(s)?, &users) {
+        (Some(rules), _) => rules,
+        (None, Some(_)) => AccessRules::authenticated_users_only(),
+        (None, None) => AccessRules::new(),
+    });
+    match mode {
+        AuthMode::None => unreachable!(),
+        AuthMode::Htpasswd => {
+            let users = users.ok_or("--auth htpasswd needs --htpasswd FILE")?;
+            for (name, set) in [
+                ("token_realm", s.token_realm.is_some()),
+                ("token_keys", s.token_keys.is_some()),
+                ("token_issuer_key", s.token_issuer_key.is_some()),
+            ] {
+                if set {
+                    return Err(format!(
+                        "auth setting {name} needs --auth token (the auth mode is htpasswd)"
+                    ));
+                }
+            }
+            tracing::info!(
+                users = users.len(),
+                rules = rules.rules().len(),
+                "HTTP basic authentication"
+            );
+            Ok(Auth {
+                authorizer: Some(Arc::new(HtpasswdAuthorizer::new(users, rules))),
+                issuer: None,
+            })
+        }
+        AuthMode::Token => {
+            let service = s.token_service.as_deref().unwrap_or(DEFAULT_TOKEN_SERVICE);
+            let mut keys = match &s.token_keys {
+                Some(path) => TokenKeys::from_file(path)?,
+                None => TokenKeys::default(),
+            };
+            let builtin = s.token_keys.is_none() || s.token_issuer_key.is_some();
+            let issuer_name = match (&s.token_issuer, builtin) {
+                (Some(name), _) => name.clone(),
+                (None, true) => DEFAULT_TOKEN_ISSUER.to_owned(),
+                (None, false) => {
+                    return Err(
+                        "--token-keys needs --token-issuer (the iss tokens must carry)".to_owned(),
+                    );
+                }
+            };
+            let issuer = if builtin {
+                if users.is_none() {
+                    tracing::warn!(
+                        "token issuer without --htpasswd: it issues anonymous tokens only"
+                    );
+                }
+                let issuer = match &s.token_issuer_key {
+                    Some(path) => TokenIssuer::from_pem_file(
+                        path,
+                        &issuer_name,
+                        service,
+                        users.clone(),
+                        rules.clone(),
+                    )?,
+                    None => {
+                        tracing::warn!(
+                            "token issuer key generated at start: tokens die with this process, and other processes cannot check them (set --token-issuer-key)"
+                        );
+                        TokenIssuer::generate(&issuer_name, service, users.clone(), rules.clone())?
+                    }
+                };
+                keys.push(issuer.verification_key());
+                Some(Arc::new(issuer))
+            } else {
+                None
+            };
+            let realm = match (&s.token_realm, builtin) {
+                (Some(realm), _) => realm.clone(),
+                (None, true) => TOKEN_PATH.to_owned(),
+                (None, false) => {
+                    return Err(
+                        "--token-keys needs --token-realm (the token service's URL)".to_owned()
+                    );
+                }
+            };
+            let authorizer = TokenAuthorizer::new(keys, &issuer_name, service, &realm)?
+                .with_local_scheme(if https { "https" } else { "http" });
+            tracing::info!(
+                service,
+                issuer = %issuer_name,
+                realm,
+                builtin_issuer = builtin,
+                "bearer token authentication"
+            );
+            Ok(Auth {
+                authorizer: Some(Arc::new(authorizer)),
+                issuer,
+            })
+        }
+    }
+}
+
+/// The configured rules, or `None` if there are none.
+fn rules(s: &AuthSettings) -> Result<Option<AccessRules>, String> {
+    if s.rules.is_empty() {
+        if !s.groups.is_empty() {
+            return Err("auth groups are defined but there are no auth rules".to_owned());
+        }
+        return Ok(None);
+    }
+    let mut rules = AccessRules::new();
+    for (group, members) in &s.groups {
+        rules = rules.with_group(group, members.iter().cloned());
+    }
+    for (i, r) in s.rules.iter().enumerate() {
+        let n = i + 1;
+        let bad = |why: String| format!("auth rule {n}: {why}");
+        let actions = parse_actions(&r.actions).map_err(bad)?;
+        let mut rule = match &r.repository {
+            Some(pattern) => {
+                if actions.is_empty() {
+                    return Err(bad("no actions (pull, push, delete or *)".to_owned()));
+                }
+                AccessRule::new(
+                    RepositoryPattern::new(pattern.as_str()).map_err(bad)?,
+                    actions,
+                )
+            }
+            None if r.catalog && actions.is_empty() => AccessRule::catalog_only(),
+            None => {
+                return Err(bad(
+                    "needs a repository pattern (or catalog = true alone)".to_owned()
+                ));
+            }
+        };
+        if r.catalog {
+            rule = rule.with_catalog();
+        }
+        if !r.anonymous && r.users.is_empty() && r.groups.is_empty() {
+            return Err(bad(
+                "applies to nobody: give anonymous, users or groups".to_owned()
+            ));
+        }
+        if let Some(g) = r
+            .groups
+            .iter()
+            .find(|g| *g != "*" && !s.groups.contains_key(*g))
+        {
+            return Err(bad(format!("group {g:?} is not defined in [auth.groups]")));
+        }
+        if r.anonymous {
+            rule = rule.anonymous();
+        }
+        rules = rules.with_rule(
+            rule.users(r.users.iter().cloned())
+                .groups(r.groups.iter().cloned()),
+        );
+    }
+    Ok(Some(rules))
+}
+
+/// The server's request handler: `/token` to the built-in issuer when
+/// there is one, everything else to the router.
+#[derive(Clone)]
+pub struct Handler {
+    router: Router,
+    issuer: Option<Arc<TokenIssuer>>,
+}
+
+impl Handler {
+    /// A handler over `router`, with the issuer if any.
+    pub fn new(router: Router, issuer: Option<Arc<TokenIssuer>>) -> Self {
+        Handler { router, issuer }
+    }
+
+    /// Answer one request.
+    pub async fn handle<B>(&self, req: Request<B>) -> Response<Body>
+    where
+        B: HttpBody<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        match &self.issuer {
+            Some(issuer) if req.uri().path() == TOKEN_PATH => {
+                let (parts, _body) = req.into_parts();
+                issuer.handle(&parts)
+            }
+            _ => self.router.handle(req).await,
+        }
+    }
+}
+
+impl From<Router> for Handler {
+    fn from(router: Router) -> Self {
+        Handler::new(router, None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> AuthSettings {
+        #[derive(Deserialize)]
+        struct File {
+            auth: AuthSettings,
+        }
+        toml::from_str::<File>(text).unwrap().auth
+    }
+
+    #[test]
+    fn rules_from_the_config_file() {
+        let s = parse(
+            r#"
+            [auth]
+            mode = "token"
+            [auth.groups]
+            ci = ["bot"]
+            [[auth.rules]]
+            repository = "public/*"
+            anonymous = true
+            actions = ["pull"]
+            [[auth.rules]]
+            repository = "team/**"
+            groups = ["ci"]
+            actions = ["pull", "push"]
+            [[auth.rules]]
+            catalog = true
+            users = ["admin"]
+            "#,
+        );
+        let r = rules(&s).unwrap().unwrap();
+        assert_eq!(r.rules().len(), 3);
+        assert_eq!(r.granted(Some("bot"), "team/x").iter().count(), 2);
+        assert!(r.catalog_granted(Some("admin")));
+        assert!(!r.catalog_granted(Some("bot")));
+    }
+
+    #[test]
+    fn bad_rules_and_modes_fail_closed() {
+        for (text, expect) in [
+            ("[auth]\nhtpasswd = \"/x\"", "auth mode is none"),
+            (
+                "[auth]\nmode = \"none\"\n[[auth.rules]]\nrepository = \"x\"\nusers = [\"*\"]\nactions = [\"pull\"]",
+                "auth mode is none",
+            ),
+            ("[auth]\nmode = \"htpasswd\"", "needs --htpasswd"),
+            (
+                "[auth]\nmode = \"token\"\ntoken_keys = \"/nonexistent\"\ntoken_issuer = \"i\"",
+                "cannot read token key file",
+            ),
+            (
+                "[auth]\nmode = \"token\"\n[[auth.rules]]\nrepository = \"x\"\ngroups = [\"nope\"]\nactions = [\"pull\"]",
+                "group \"nope\" is not defined",
+            ),
+            (
+                "[auth]\nmode = \"token\"\n[[auth.rules]]\nrepository = \"x\"\nactions = [\"pull\"]",
+                "applies to nobody",
+            ),
+            (
+                "[auth]\nmode = \"token\"\n[[auth.rules]]\nrepository = \"x\"\nanonymous = true\nactions = [\"write\"]",
+                "unknown action",
+            ),
+            (
+                "[auth]\nmode = \"token\"\n[[auth.rules]]\nrepository = \"x\"\nanonymous = true",
+                "no actions",
+            ),
+            (
+                "[auth]\nmode = \"token\"\n[[auth.rules]]\nanonymous = true\nactions = [\"pull\"]",
+                "needs a repository",
+            ),
+            (
+                "[auth]\nmode = \"token\"\ntoken_realm = \"ftp://x\"",
+                "expected an http(s) URL",
+            ),
+        ] {
+            let e = build(&parse(text), false)
+                .err()
+                .unwrap_or_else(|| panic!("{text}"));
+            assert!(e.contains(expect), "{text}: {e}");
+        }
+        assert!(toml::from_str::<AuthSettings>("mode = \"ldap\"").is_err());
+        assert!(toml::from_str::<AuthSettings>("colour = 1").is_err());
+    }
+
+    #[test]
+    fn flags_beat_the_file_field_by_field() {
+        let flags = AuthSettings {
+            mode: Some(AuthMode::Htpasswd),
+            ..Default::default()
+        };
+        let file = parse(
+            "[auth]\nmode = \"token\"\nhtpasswd = \"/h\"\n[[auth.rules]]\nrepository = \"x\"\nanonymous = true\nactions = [\"pull\"]",
+        );
+        let s = flags.or(file);
+        assert_eq!(s.mode, Some(AuthMode::Htpasswd));
+        assert_eq!(s.htpasswd, Some("/h".into()));
+        assert_eq!(s.rules.len(), 1);
+        assert_eq!("token".parse::<AuthMode>(), Ok(AuthMode::Token));
+        assert!("ldap".parse::<AuthMode>().is_err());
+    }
+}
