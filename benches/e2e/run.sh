@@ -353,7 +353,7 @@ cat >"$E2E_TMP/meta.json" <<EOF
   "image_mib": $IMAGE_MIB,
   "have_nofsync": $HAVE_NOFSYNC,
   "failures": $FAILURES,
-  "load": "load average $LOAD_START at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end; $(((SECONDS - T_START) / 60)) min"
+  "load": "load average $LOAD_START before the run, $(cut -d' ' -f1-3 /proc/loadavg) at its end (its own servers and clients count); $(((SECONDS - T_START) / 60)) min"
 }
 EOF
 python3 "$E2E_DIR/report.py" "$RESULTS" "$E2E_TMP/meta.json" "$E2E_TMP/report.md"

@@ -30,8 +30,11 @@ use bytes::Bytes;
 use futures::StreamExt;
 use registry_core::{ByteStream, Error, ErrorKind, Result};
 
-/// Bytes queued between the hashing task and the writing thread.
+/// Pieces queued between the hashing task and the writing thread, and the
+/// most bytes that queue may hold (whichever bound is reached first), so
+/// memory stays bounded whatever the size of the pieces.
 const QUEUE: usize = 32;
+const QUEUE_BYTES: u32 = 8 * 1024 * 1024;
 
 /// Size of the pieces a mapped blob is served in.
 const READ_PIECE: u64 = 8 * 1024 * 1024;
@@ -72,7 +75,9 @@ impl LocalFs {
         mut inspect: impl FnMut(&Bytes) -> Result<()> + Send,
     ) -> Result<()> {
         let path = self.abs(rel);
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(QUEUE);
+        let (tx, mut rx) =
+            tokio::sync::mpsc::channel::<(Bytes, tokio::sync::OwnedSemaphorePermit)>(QUEUE);
+        let budget = std::sync::Arc::new(tokio::sync::Semaphore::new(QUEUE_BYTES as usize));
         let fsync = self.fsync;
         let target = path.clone();
         let writer = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
@@ -83,8 +88,9 @@ impl LocalFs {
                 .write(true)
                 .create_new(true)
                 .open(&target)?;
-            while let Some(b) = rx.blocking_recv() {
+            while let Some((b, permit)) = rx.blocking_recv() {
                 f.write_all(&b)?;
+                drop(permit);
             }
             if fsync {
                 f.sync_data()?;
@@ -95,7 +101,13 @@ impl LocalFs {
             while let Some(item) = body.next().await {
                 let bytes = item?;
                 inspect(&bytes)?;
-                if tx.send(bytes).await.is_err() {
+                let weight = u32::try_from(bytes.len())
+                    .unwrap_or(u32::MAX)
+                    .clamp(1, QUEUE_BYTES);
+                let Ok(permit) = budget.clone().acquire_many_owned(weight).await else {
+                    break;
+                };
+                if tx.send((bytes, permit)).await.is_err() {
                     break; // the writer failed; its error is reported below
                 }
             }

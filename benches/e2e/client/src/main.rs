@@ -55,8 +55,17 @@ const QUEUED_READS: usize = 4;
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 
 #[derive(Parser)]
-#[command(name = "e2e-client", about = "Client of the end-to-end registry benchmark")]
+#[command(
+    name = "e2e-client",
+    about = "Client of the end-to-end registry benchmark"
+)]
 struct Cli {
+    /// The registry, HOST:PORT (plain HTTP); before or after the subcommand.
+    #[arg(long, global = true)]
+    registry: Option<String>,
+    /// The repository name, e.g. bench/blob; before or after the subcommand.
+    #[arg(long, global = true)]
+    repo: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -65,8 +74,6 @@ struct Cli {
 enum Command {
     /// Push one blob from a file.
     Push {
-        #[command(flatten)]
-        target: Target,
         /// The file holding the blob.
         #[arg(long)]
         file: PathBuf,
@@ -83,8 +90,6 @@ enum Command {
     },
     /// Pull one blob and discard it.
     Pull {
-        #[command(flatten)]
-        target: Target,
         /// The blob's digest, sha256:<hex>.
         #[arg(long)]
         digest: String,
@@ -97,8 +102,6 @@ enum Command {
     },
     /// Push many small random blobs concurrently.
     SmallBlobs {
-        #[command(flatten)]
-        target: Target,
         #[arg(long, default_value_t = 2000)]
         count: usize,
         #[arg(long, value_parser = parse_size, default_value = "4096")]
@@ -128,26 +131,19 @@ enum Command {
     },
     /// Push a config and a layer, then an OCI image manifest under a tag.
     PutManifest {
-        #[command(flatten)]
-        target: Target,
         #[arg(long, default_value = "latest")]
         tag: String,
     },
 }
 
-#[derive(clap::Args)]
-struct Target {
-    /// The registry, HOST:PORT (plain HTTP).
-    #[arg(long)]
-    registry: String,
-    /// The repository name, e.g. bench/blob.
-    #[arg(long)]
-    repo: String,
-}
-
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> std::process::ExitCode {
-    match run(Cli::parse().command).await {
+    let cli = Cli::parse();
+    let target = Target {
+        registry: cli.registry,
+        repo: cli.repo,
+    };
+    match run(cli.command, target).await {
         Ok(report) => {
             println!("{report}");
             std::process::ExitCode::SUCCESS
@@ -159,10 +155,15 @@ async fn main() -> std::process::ExitCode {
     }
 }
 
-async fn run(command: Command) -> Result<serde_json::Value> {
+/// `--registry` and `--repo`, needed by every subcommand but `rate`.
+struct Target {
+    registry: Option<String>,
+    repo: Option<String>,
+}
+
+async fn run(command: Command, target: Target) -> Result<serde_json::Value> {
     match command {
         Command::Push {
-            target,
             file,
             digest,
             chunk_size,
@@ -176,7 +177,7 @@ async fn run(command: Command) -> Result<serde_json::Value> {
                 Some(d) => d,
                 None => sha256_file(&file, repeat)?,
             };
-            let reg = Registry::new(target);
+            let reg = Registry::new(target)?;
             let start = Instant::now();
             match chunk_size {
                 None => reg.push_monolithic(&file, len, repeat, &digest).await?,
@@ -192,12 +193,11 @@ async fn run(command: Command) -> Result<serde_json::Value> {
             }))
         }
         Command::Pull {
-            target,
             digest,
             size,
             verify,
         } => {
-            let reg = Registry::new(target);
+            let reg = Registry::new(target)?;
             let start = Instant::now();
             let bytes = reg.pull(&digest, size, verify).await?;
             let elapsed = start.elapsed().as_secs_f64();
@@ -209,13 +209,12 @@ async fn run(command: Command) -> Result<serde_json::Value> {
             }))
         }
         Command::SmallBlobs {
-            target,
             count,
             size,
             concurrency,
         } => {
             let blobs = Arc::new(random_blobs(count, size as usize));
-            let reg = Arc::new(Registry::new(target));
+            let reg = Arc::new(Registry::new(target)?);
             let next = Arc::new(AtomicUsize::new(0));
             let start = Instant::now();
             let mut tasks = Vec::new();
@@ -249,8 +248,8 @@ async fn run(command: Command) -> Result<serde_json::Value> {
             duration,
             warmup,
         } => rate::run(&url, method, &headers, connections, duration, warmup).await,
-        Command::PutManifest { target, tag } => {
-            let reg = Registry::new(target);
+        Command::PutManifest { tag } => {
+            let reg = Registry::new(target)?;
             let (layer, layer_digest) = random_blobs(1, 4096).remove(0);
             let config = Bytes::from(
                 json!({
@@ -300,14 +299,14 @@ struct Registry {
 }
 
 impl Registry {
-    fn new(target: Target) -> Self {
+    fn new(target: Target) -> Result<Self> {
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
-        Registry {
+        Ok(Registry {
             client: Client::builder(TokioExecutor::new()).build(connector),
-            authority: target.registry,
-            repo: target.repo,
-        }
+            authority: target.registry.ok_or("--registry HOST:PORT is required")?,
+            repo: target.repo.ok_or("--repo NAME is required")?,
+        })
     }
 
     fn url(&self, path: &str) -> String {
@@ -368,7 +367,13 @@ impl Registry {
         Ok(())
     }
 
-    async fn push_monolithic(&self, file: &Path, len: u64, repeat: u64, digest: &str) -> Result<()> {
+    async fn push_monolithic(
+        &self,
+        file: &Path,
+        len: u64,
+        repeat: u64,
+        digest: &str,
+    ) -> Result<()> {
         let location = self.start_upload().await?;
         let req = Request::put(with_digest(&location, digest))
             .header(header::CONTENT_TYPE, "application/octet-stream")
@@ -389,7 +394,10 @@ impl Registry {
             let req = Request::patch(&location)
                 .header(header::CONTENT_TYPE, "application/octet-stream")
                 .header(header::CONTENT_LENGTH, n)
-                .header(header::CONTENT_RANGE, format!("{offset}-{}", offset + n - 1))
+                .header(
+                    header::CONTENT_RANGE,
+                    format!("{offset}-{}", offset + n - 1),
+                )
                 .body(file_body(file, offset, n, 1))?;
             let headers = self.expect(req, StatusCode::ACCEPTED).await?;
             location = self.location(&headers)?;
@@ -427,7 +435,9 @@ impl Registry {
                 }
             }
         }
-        let expected = size.or(announced).ok_or("no --size and no Content-Length")?;
+        let expected = size
+            .or(announced)
+            .ok_or("no --size and no Content-Length")?;
         if received != expected {
             return Err(format!("received {received} bytes, expected {expected}").into());
         }
@@ -549,5 +559,6 @@ fn parse_size(s: &str) -> std::result::Result<u64, String> {
         "g" | "gib" => 1 << 30,
         _ => return Err(format!("invalid size unit in {s:?}")),
     };
-    n.checked_mul(mult).ok_or_else(|| format!("size {s:?} too large"))
+    n.checked_mul(mult)
+        .ok_or_else(|| format!("size {s:?} too large"))
 }

@@ -32,7 +32,9 @@ pub(crate) async fn run(
     let path = uri.path_and_query().map_or("/", |p| p.as_str()).to_owned();
     let mut extra = Vec::new();
     for h in headers {
-        let (name, value) = h.split_once(':').ok_or("--header must be \"Name: value\"")?;
+        let (name, value) = h
+            .split_once(':')
+            .ok_or("--header must be \"Name: value\"")?;
         extra.push((
             HeaderName::from_bytes(name.trim().as_bytes())?,
             HeaderValue::from_str(value.trim())?,
@@ -48,7 +50,9 @@ pub(crate) async fn run(
             method: method.clone(),
             headers: extra.clone(),
         };
-        tasks.push(tokio::spawn(async move { conn.run(measure_from, end).await }));
+        tasks.push(tokio::spawn(
+            async move { conn.run(measure_from, end).await },
+        ));
     }
     let (mut latencies_us, mut errors) = (Vec::new(), 0u64);
     for t in tasks {
