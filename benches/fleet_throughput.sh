@@ -28,7 +28,7 @@ RUNS="${RUNS:-3}" FS_MIB="${FS_MIB:-256}" S3_MIB="${S3_MIB:-64}"
 interop_init
 trap 'moto_stop; interop_cleanup' EXIT
 if [ "${NO_BUILD:-0}" != 1 ]; then
-  (cd "$ROOT" && cargo build --release -q --bin registry -p e2e-client)
+  (cd "$ROOT" && cargo build --release -q -p registry --bin registry && cargo build --release -q -p e2e-client)
 fi
 BIN="$ROOT/target/release/registry" CLIENT="$ROOT/target/release/e2e-client"
 [ -x "$BIN" ] && [ -x "$CLIENT" ] || die "build first (cargo build --release --bin registry -p e2e-client)"
@@ -60,20 +60,24 @@ measure() {
     digests+=("sha256:$(sha256sum "$RUN_DIR/blob$i" | cut -d' ' -f1)")
   done
   start_procs "$n" "$url"
+  local pids=()
   start=$(date +%s.%N)
   for i in $(seq 0 $((n - 1))); do
     "$CLIENT" --registry "${ADDRS[$i]}" --repo "fleet/b$i" push --file "${files[$i]}" --digest "${digests[$i]}" >/dev/null &
+    pids+=($!)
   done
-  wait
+  wait "${pids[@]}"
   end=$(date +%s.%N)
   local push
   push=$(echo "$n * $mib / ($end - $start)" | bc -l)
+  pids=()
   start=$(date +%s.%N)
   for i in $(seq 0 $((n - 1))); do
     # Pull through another process than the one that pushed.
     "$CLIENT" --registry "${ADDRS[$(((i + 1) % n))]}" --repo "fleet/b$i" pull --digest "${digests[$i]}" >/dev/null &
+    pids+=($!)
   done
-  wait
+  wait "${pids[@]}"
   end=$(date +%s.%N)
   local pull
   pull=$(echo "$n * $mib / ($end - $start)" | bc -l)
@@ -94,7 +98,8 @@ for store in fs s3; do
       else
         url="s3://$MOTO_BUCKET/run-$n-$r?endpoint=$MOTO_ENDPOINT&region=us-east-1" mib="$S3_MIB"
       fi
-      read -r p q < <(measure "$url" "$mib" "$n")
+      measure "$url" "$mib" "$n" >"$RUN_DIR/result"
+      read -r p q <"$RUN_DIR/result"
       pushes+=("$p") pulls+=("$q")
       rm -rf "$RUN_DIR/store-$n-$r"
     done
