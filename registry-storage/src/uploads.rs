@@ -303,12 +303,18 @@ impl UploadStore for OpendalStore {
         digest: &Digest,
         last_chunk: Option<(ByteStream, Option<u64>)>,
     ) -> Result<BlobInfo> {
-        if let Some((body, len)) = last_chunk {
-            let mut loaded = self.load_upload(repo, id, false).await?;
-            self.receive_chunk(repo, id, &mut loaded.upload, None, body, len)
-                .await?;
+        // One load of the whole chain; a last chunk extends it in place.
+        let Loaded {
+            mut upload,
+            mut parts,
+        } = self.load_upload(repo, id, true).await?;
+        if let Some((body, len)) = last_chunk
+            && let Some(record) = self
+                .receive_chunk(repo, id, &mut upload, None, body, len)
+                .await?
+        {
+            parts.push(record);
         }
-        let Loaded { mut upload, parts } = self.load_upload(repo, id, true).await?;
         let verified = if upload.algorithm() == Some(digest.algorithm()) {
             upload.finish(digest)
         } else {
