@@ -10,6 +10,8 @@
 # Environment:
 #   RUNS=N         runs of every workload on every server (default 3; QUICK: 1)
 #   QUICK=1        64 MiB instead of 1 GiB, 200 small blobs, 2 s rate tests
+#   ONLY="W..."    only these workloads (push_mono push_chunked pull push_2x
+#                  small manifest skopeo); the report leaves the others empty
 #   NO_INSTALL=1   skip scripts/install-test-tools.sh and the wrk install
 #   NO_BUILD=1     use the binaries already in target/release
 #   REPORT_OUT=F   also copy the markdown report to F
@@ -308,6 +310,11 @@ w_skopeo() {
 
 # ------------------------------------------------------------- runs --
 WORKLOADS=(w_push_mono w_push_chunked w_pull w_push_2x w_small w_manifest w_skopeo)
+if [ -n "${ONLY:-}" ]; then
+  # A subset, for working on one figure: ONLY="small push_chunked".
+  WORKLOADS=()
+  for w in $ONLY; do WORKLOADS+=("w_$w"); done
+fi
 FAILURES=0
 LOAD_START="$(cut -d' ' -f1-3 /proc/loadavg)"
 T_START=$SECONDS

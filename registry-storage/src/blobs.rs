@@ -11,7 +11,7 @@ use registry_core::{
 use crate::OpendalStore;
 use crate::error::storage;
 use crate::layout::Key;
-use crate::uploads::PartRecord;
+use crate::uploads::{PartRecord, append_lease};
 
 /// Read buffer size for blob streams: large reads keep syscalls and
 /// per-chunk overhead low on big layers.
@@ -45,12 +45,14 @@ impl OpendalStore {
 
     /// Make verified upload content visible under its digest, atomically.
     /// Idempotent: if the blob exists, the upload's bytes are simply dropped
-    /// with the upload.
+    /// with the upload. `sealed` says the last part has no record, so no
+    /// other writer can append to its file (see `uploads`).
     pub(crate) async fn commit_blob(
         &self,
         digest: &Digest,
         size: u64,
         parts: &[PartRecord],
+        sealed: bool,
     ) -> Result<()> {
         let target = Key::BlobData(digest).path();
         if let Some(existing) = self.size_of(Key::BlobData(digest)).await? {
@@ -59,39 +61,30 @@ impl OpendalStore {
             }
             tracing::warn!(%digest, existing, size, "replacing blob of wrong size");
         }
+        if parts.is_empty() {
+            return self.write_object_atomic(&target, bytes::Bytes::new()).await;
+        }
+        if let Some(local) = &self.inner.local {
+            if let Some(file) = self.whole_file(parts, size, sealed).await? {
+                return local.rename(file, &target).await;
+            }
+            // Parts in several files: one pass into a temporary file, then
+            // a rename.
+            let tmp = format!("_registry/tmp/assemble-{}", crate::nonce()?);
+            let all = self.parts_stream(parts).await?;
+            local.stream_to_file(&tmp, None, all, |_| Ok(())).await?;
+            let renamed = local.rename(&tmp, &target).await;
+            if renamed.is_err() {
+                let _ = local.remove(&tmp).await;
+            }
+            return renamed;
+        }
         match parts {
-            [] => {
-                self.write_object_atomic(&target, bytes::Bytes::new())
-                    .await?;
-            }
-            [one] if self.inner.local.is_some() => {
-                if let Some(local) = &self.inner.local {
-                    local.rename(&one.chunk, &target).await?;
-                }
-            }
             [one] if self.inner.can_rename => {
                 self.op()
                     .rename(&one.chunk, &target)
                     .await
                     .map_err(storage("committing blob"))?;
-            }
-            _ if self.inner.local.is_some() => {
-                // Several chunks on the filesystem: one pass into a
-                // temporary file, then a rename.
-                let tmp = format!("_registry/tmp/assemble-{}", crate::nonce()?);
-                let mut streams = Vec::with_capacity(parts.len());
-                for p in parts {
-                    streams.push(self.read_object_stream(&p.chunk, None).await?);
-                }
-                let all = futures::stream::iter(streams).flatten().boxed();
-                if let Some(local) = &self.inner.local {
-                    local.stream_to_new_file(&tmp, all, |_| Ok(())).await?;
-                    let renamed = local.rename(&tmp, &target).await;
-                    if renamed.is_err() {
-                        let _ = self.op().delete(&tmp).await;
-                    }
-                    renamed?;
-                }
             }
             // A server-side copy: no bytes through this process. S3's
             // single-request copy stops at 5 GiB.
@@ -107,11 +100,9 @@ impl OpendalStore {
                 let op = self.op().clone();
                 let mut w = self.writer(&op, &target).await?;
                 let result: Result<()> = async {
-                    for p in parts {
-                        let mut s = self.read_object_stream(&p.chunk, None).await?;
-                        while let Some(b) = s.next().await {
-                            w.write(b?).await.map_err(storage("assembling blob"))?;
-                        }
+                    let mut all = self.parts_stream(parts).await?;
+                    while let Some(b) = all.next().await {
+                        w.write(b?).await.map_err(storage("assembling blob"))?;
                     }
                     w.close().await.map_err(storage("assembling blob"))?;
                     Ok(())
@@ -124,6 +115,47 @@ impl OpendalStore {
             }
         }
         Ok(())
+    }
+
+    /// On the filesystem: the one file that holds exactly the upload's
+    /// bytes, if there is one and no other writer can still append to it,
+    /// so that committing is a rename.
+    async fn whole_file<'p>(
+        &self,
+        parts: &'p [PartRecord],
+        size: u64,
+        sealed: bool,
+    ) -> Result<Option<&'p str>> {
+        let Some(local) = &self.inner.local else {
+            return Ok(None);
+        };
+        let file = parts[0].chunk.as_str();
+        let mut at = 0;
+        for p in parts {
+            if p.chunk != file || p.at != at {
+                return Ok(None);
+            }
+            at = p.file_range().end;
+        }
+        // The file's end is the end of a recorded part, where anyone who
+        // read that record may take the lease to append: take it first.
+        if !sealed && !local.create_marker(&append_lease(file, at)).await? {
+            return Ok(None);
+        }
+        // Longer only if a writer died mid-append, holding its lease.
+        Ok((local.len(file).await? == size).then_some(file))
+    }
+
+    /// The bytes of `parts`, in order, as one stream.
+    async fn parts_stream(&self, parts: &[PartRecord]) -> Result<ByteStream> {
+        let mut streams = Vec::with_capacity(parts.len());
+        for p in parts {
+            streams.push(
+                self.read_object_stream(&p.chunk, Some(p.file_range()))
+                    .await?,
+            );
+        }
+        Ok(futures::stream::iter(streams).flatten().boxed())
     }
 }
 

@@ -17,7 +17,9 @@
 //!     └── _uploads/<id>/
 //!         ├── startedat                                     RFC 3339 start time
 //!         ├── parts/<offset, 20 digits>                     (ours) one accepted chunk's record
-//!         └── chunks/<offset>-<nonce>                       (ours) that chunk's bytes
+//!         ├── chunks/<offset>-<nonce>                       (ours) that chunk's bytes
+//!         ├── chunks/<offset>-<nonce>.append-<offset>       (ours) lease to append to it
+//!         └── last-<nonce>                                  (ours) the final PUT's bytes
 //! ```
 //!
 //! A link file holds the digest string with no newline. Directories of
@@ -66,6 +68,9 @@ pub enum Key<'a> {
     UploadPart(&'a RepositoryName, &'a UploadId, u64),
     /// `repositories/<name>/_uploads/<id>/chunks/<offset>-<nonce>`
     UploadChunk(&'a RepositoryName, &'a UploadId, u64, &'a str),
+    /// `repositories/<name>/_uploads/<id>/last-<nonce>`: the body of the
+    /// `PUT` that completes the upload.
+    UploadLast(&'a RepositoryName, &'a UploadId, &'a str),
     /// `_registry/probe-<nonce>`: start-up checks of the backend (ours,
     /// outside the distribution tree).
     Probe(&'a str),
@@ -108,6 +113,7 @@ impl Key<'_> {
             Key::UploadChunk(n, id, off, nonce) => {
                 format!("{}_uploads/{id}/chunks/{off:020}-{nonce}", repo(n))
             }
+            Key::UploadLast(n, id, nonce) => format!("{}_uploads/{id}/last-{nonce}", repo(n)),
             Key::Probe(nonce) => format!("_registry/probe-{nonce}"),
         }
     }
@@ -189,6 +195,10 @@ mod tests {
             (
                 Key::UploadChunk(&n, &id, 7, "ab"),
                 format!("{r}_uploads/{id}/chunks/00000000000000000007-ab"),
+            ),
+            (
+                Key::UploadLast(&n, &id, "cd"),
+                format!("{r}_uploads/{id}/last-cd"),
             ),
             (Key::Probe("x1"), "_registry/probe-x1".into()),
         ];

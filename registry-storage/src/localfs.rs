@@ -22,7 +22,7 @@
 //! Each flush costs a disk round trip (milliseconds on most disks), so only
 //! directories whose entries changed are flushed.
 
-use std::io::Write;
+use std::io::{Seek, Write};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
@@ -64,13 +64,17 @@ impl LocalFs {
         self.root.join(rel)
     }
 
-    /// Stream `body` into a new file at `rel` (which must not exist). Each
-    /// piece is passed to `inspect` (hashing, length checks) on this task
-    /// while a blocking thread writes the previous ones. On any failure the
-    /// file is removed.
-    pub(crate) async fn stream_to_new_file(
+    /// Stream `body` into a file: a new one at `rel` (which must not exist)
+    /// when `at` is `None`, else the existing file at `rel` from offset
+    /// `at` on (an append, under a lease the caller holds). Each piece is
+    /// passed to `inspect` (hashing, length checks) on this task while a
+    /// blocking thread writes the previous ones. On any failure a new file
+    /// is removed and an existing one is cut back to `at`, so a failed
+    /// write leaves nothing behind.
+    pub(crate) async fn stream_to_file(
         &self,
         rel: &str,
+        at: Option<u64>,
         mut body: ByteStream,
         mut inspect: impl FnMut(&Bytes) -> Result<()> + Send,
     ) -> Result<()> {
@@ -81,13 +85,22 @@ impl LocalFs {
         let fsync = self.fsync;
         let target = path.clone();
         let writer = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
-            if let Some(dir) = target.parent() {
-                std::fs::create_dir_all(dir)?;
-            }
-            let mut f = std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(&target)?;
+            let mut f = match at {
+                None => {
+                    if let Some(dir) = target.parent() {
+                        std::fs::create_dir_all(dir)?;
+                    }
+                    std::fs::OpenOptions::new()
+                        .write(true)
+                        .create_new(true)
+                        .open(&target)?
+                }
+                Some(pos) => {
+                    let mut f = std::fs::OpenOptions::new().write(true).open(&target)?;
+                    f.seek(std::io::SeekFrom::Start(pos))?;
+                    f
+                }
+            };
             while let Some((b, permit)) = rx.blocking_recv() {
                 f.write_all(&b)?;
                 drop(permit);
@@ -121,9 +134,57 @@ impl LocalFs {
             .map_err(io_error("writing blob data"));
         let result = fed.and(written);
         if result.is_err() {
-            let _ = tokio::fs::remove_file(&path).await;
+            let _ = blocking(move || match at {
+                None => std::fs::remove_file(&path),
+                Some(pos) => std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(&path)?
+                    .set_len(pos),
+            })
+            .await;
         }
         result
+    }
+
+    /// Create the empty file `rel` unless it exists: `Ok(true)` for exactly
+    /// one of several racing creators (`O_EXCL`). Used for append leases,
+    /// which hold no data and need no flush.
+    pub(crate) async fn create_marker(&self, rel: &str) -> Result<bool> {
+        let path = self.abs(rel);
+        blocking(move || match open_new(&path) {
+            Ok(_) => Ok(true),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+            Err(e) => Err(e),
+        })
+        .await
+    }
+
+    /// Remove the file `rel`; absent is fine.
+    pub(crate) async fn remove(&self, rel: &str) -> Result<()> {
+        let path = self.abs(rel);
+        blocking(move || match std::fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        })
+        .await
+    }
+
+    /// Cut the file `rel` back to `len` bytes.
+    pub(crate) async fn truncate(&self, rel: &str, len: u64) -> Result<()> {
+        let path = self.abs(rel);
+        blocking(move || {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open(&path)?
+                .set_len(len)
+        })
+        .await
+    }
+
+    /// The length of the file `rel`.
+    pub(crate) async fn len(&self, rel: &str) -> Result<u64> {
+        let path = self.abs(rel);
+        blocking(move || Ok(std::fs::metadata(&path)?.len())).await
     }
 
     /// Stream `range` of the blob file `rel` from memory mappings, one per

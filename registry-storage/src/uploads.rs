@@ -2,20 +2,35 @@
 //! upload.
 //!
 //! Each accepted chunk is two objects under `_uploads/<id>/`:
-//! - `chunks/<start>-<nonce>`: the chunk's bytes, under a name no other
-//!   writer can pick;
-//! - `parts/<start>`: the chunk's record (where it ends, where its bytes are,
-//!   the running hash state after it), created with create-if-absent *after*
-//!   the bytes are stored.
+//! - its bytes, in `chunks/<start>-<nonce>` (a name no other writer can
+//!   pick) or, on the filesystem, appended to the previous chunk's file;
+//! - `parts/<start>`: the chunk's record (where it ends, which file and
+//!   offset hold its bytes, the running hash state after it), created with
+//!   create-if-absent *after* the bytes are stored.
 //!
 //! The record is the claim: two writers racing for one offset both store
-//! their bytes, but only one creates the record; the other deletes its bytes
+//! their bytes, but only one creates the record; the other removes its bytes
 //! and is told the range is invalid (HTTP 416). A process that dies
-//! mid-chunk leaves an orphan chunk object and no record, so the upload
-//! stays where it was. Because a record can only be created at the current
-//! end of the chain, the sorted records always form one contiguous chain
-//! from offset 0, and the last one holds the offset and hash state to
-//! continue from: nothing already received is read again.
+//! mid-chunk leaves orphan bytes and no record, so the upload stays where it
+//! was. Because a record can only be created at the current end of the
+//! chain, the sorted records always form one contiguous chain from offset 0,
+//! and the last one holds the offset and hash state to continue from:
+//! nothing already received is read again.
+//!
+//! **Appends (filesystem only).** Writing every chunk to its own file would
+//! make the commit copy them all into one blob file: every byte written
+//! twice. Instead a chunk that continues the previous chunk's file is
+//! appended to it, under a lease: the empty file `<file>.append-<offset>`,
+//! created with `O_EXCL`. Only the lease holder writes that file past that
+//! offset; a writer that loses the lease falls back to a file of its own
+//! (and then to the record race above). A failed append cuts the file back
+//! and gives the lease up; a writer killed mid-append keeps it forever, so
+//! later chunks go to a new file. When every part lies in one file from
+//! offset 0, the commit renames that file into place: no byte is copied.
+//!
+//! **The last chunk** (the body of the final `PUT`) gets no record: the
+//! digest is checked before anything becomes visible, so no claim is
+//! needed, and with no record naming it no one else can append to it.
 
 use async_trait::async_trait;
 use futures::StreamExt;
@@ -37,12 +52,27 @@ pub(crate) struct PartRecord {
     pub start: u64,
     /// Offset after its last byte.
     pub end: u64,
-    /// Path of the chunk's bytes.
+    /// Path of the file holding the chunk's bytes.
     pub chunk: String,
+    /// Offset of the chunk's first byte in that file (0 unless appended).
+    #[serde(default)]
+    pub at: u64,
     /// Algorithm of the running hash.
     pub alg: String,
     /// Running hash state after this chunk, hex.
     pub state: String,
+}
+
+impl PartRecord {
+    /// Where the chunk's bytes lie in its file.
+    pub(crate) fn file_range(&self) -> std::ops::Range<u64> {
+        self.at..self.at + (self.end - self.start)
+    }
+}
+
+/// The lease that lets one writer append to `file` from offset `at`.
+pub(crate) fn append_lease(file: &str, at: u64) -> String {
+    format!("{file}.append-{at:020}")
 }
 
 /// An upload as found in the store.
@@ -130,19 +160,21 @@ impl OpendalStore {
         serde_json::from_slice(&buf.to_vec()).map_err(|_| corrupt_part(id, off))
     }
 
-    /// Stream `body` into a new object at `path`, feeding `chunk` as bytes
-    /// arrive and checking `expected_len`. On any failure the object is
-    /// aborted (or removed) and the error returned.
+    /// Stream `body` into a new object at `path` (or, on the filesystem,
+    /// into the existing file at `path` from offset `at`), feeding `chunk`
+    /// as bytes arrive and checking `expected_len`. On any failure the
+    /// written bytes are removed and the error returned.
     pub(crate) async fn stream_to_object(
         &self,
         path: &str,
+        at: Option<u64>,
         mut body: ByteStream,
         chunk: &mut Chunk,
         expected_len: Option<u64>,
     ) -> Result<()> {
         if let Some(local) = &self.inner.local {
             let result = local
-                .stream_to_new_file(path, body, |bytes| {
+                .stream_to_file(path, at, body, |bytes| {
                     if let Some(max) = expected_len
                         && chunk.len() + bytes.len() as u64 > max
                     {
@@ -157,6 +189,7 @@ impl OpendalStore {
                 _ => Ok(()),
             });
         }
+        debug_assert!(at.is_none(), "appends are for the filesystem only");
         let mut w = self.writer(&self.inner.exclusive, path).await?;
         let result: Result<()> = async {
             while let Some(item) = body.next().await {
@@ -199,29 +232,69 @@ impl OpendalStore {
         fut.await.map_err(storage("opening writer"))
     }
 
-    /// Receive one chunk and claim its offset. Returns the new offset.
+    /// Receive one chunk after `prev` (the chain's last part, if any).
+    /// With `claim`, create its record: the chunk is accepted only if this
+    /// writer wins its offset. Without (the last chunk of a completing
+    /// upload), the record is returned but never stored. Returns `None` for
+    /// an empty body.
+    #[allow(clippy::too_many_arguments)]
     async fn receive_chunk(
         &self,
         repo: &RepositoryName,
         id: &UploadId,
         upload: &mut Upload,
+        prev: Option<&PartRecord>,
         start: Option<u64>,
         body: ByteStream,
         expected_len: Option<u64>,
+        claim: bool,
     ) -> Result<Option<PartRecord>> {
         let mut chunk = upload.begin_chunk(start)?;
-        let nonce = crate::nonce()?;
-        let path = Key::UploadChunk(repo, id, chunk.start(), &nonce).path();
-        self.stream_to_object(&path, body, &mut chunk, expected_len)
-            .await?;
+        let (path, at, lease) = match self.try_lease(prev, chunk.start()).await? {
+            Some((file, at, lease)) => (file, Some(at), Some(lease)),
+            None => {
+                let nonce = crate::nonce()?;
+                let path = if claim {
+                    Key::UploadChunk(repo, id, chunk.start(), &nonce).path()
+                } else {
+                    Key::UploadLast(repo, id, &nonce).path()
+                };
+                (path, None, None)
+            }
+        };
+        // Undo this chunk's bytes: cut an appended file back (and give the
+        // lease up), or remove a file of its own.
+        let undo = || async {
+            match (&self.inner.local, at, &lease) {
+                (Some(local), Some(at), Some(lease)) => {
+                    if local.truncate(&path, at).await.is_ok() {
+                        let _ = local.remove(lease).await;
+                    }
+                }
+                _ => {
+                    let _ = self.inner.exclusive.delete(&path).await;
+                }
+            }
+        };
+        if let Err(e) = self
+            .stream_to_object(&path, at, body, &mut chunk, expected_len)
+            .await
+        {
+            if let (Some(local), Some(lease)) = (&self.inner.local, &lease) {
+                // The file was already cut back.
+                let _ = local.remove(lease).await;
+            }
+            return Err(e);
+        }
         if chunk.is_empty() {
-            let _ = self.inner.exclusive.delete(&path).await;
+            undo().await;
             return Ok(None);
         }
         let record = PartRecord {
             start: chunk.start(),
             end: chunk.end(),
             chunk: path.clone(),
+            at: at.unwrap_or(0),
             alg: upload
                 .algorithm()
                 .unwrap_or(Algorithm::Sha256)
@@ -229,6 +302,10 @@ impl OpendalStore {
                 .to_owned(),
             state: hex::encode(chunk.save_hash_state()),
         };
+        if !claim {
+            upload.commit_chunk(chunk)?;
+            return Ok(Some(record));
+        }
         let json = serde_json::to_vec(&record)
             .map_err(|e| Error::new(ErrorKind::Internal, "encoding part record").with_source(e))?;
         let claimed = self
@@ -240,7 +317,7 @@ impl OpendalStore {
                 Ok(Some(record))
             }
             Ok(false) => {
-                let _ = self.inner.exclusive.delete(&path).await;
+                undo().await;
                 Err(Error::new(
                     ErrorKind::RangeInvalid,
                     format!(
@@ -250,10 +327,31 @@ impl OpendalStore {
                 ))
             }
             Err(e) => {
-                let _ = self.inner.exclusive.delete(&path).await;
+                undo().await;
                 Err(e)
             }
         }
+    }
+
+    /// On the filesystem, try to take the lease to append a chunk starting
+    /// at `start` to the file of `prev`: `(file, offset in it, lease)`.
+    async fn try_lease(
+        &self,
+        prev: Option<&PartRecord>,
+        start: u64,
+    ) -> Result<Option<(String, u64, String)>> {
+        let (Some(local), Some(prev)) = (&self.inner.local, prev) else {
+            return Ok(None);
+        };
+        if prev.end != start {
+            return Ok(None);
+        }
+        let at = prev.file_range().end;
+        let lease = append_lease(&prev.chunk, at);
+        Ok(local
+            .create_marker(&lease)
+            .await?
+            .then(|| (prev.chunk.clone(), at, lease)))
     }
 }
 
@@ -288,8 +386,18 @@ impl UploadStore for OpendalStore {
         expected_len: Option<u64>,
     ) -> Result<UploadStatus> {
         let mut loaded = self.load_upload(repo, id, false).await?;
-        self.receive_chunk(repo, id, &mut loaded.upload, start, body, expected_len)
-            .await?;
+        let prev = loaded.parts.last();
+        self.receive_chunk(
+            repo,
+            id,
+            &mut loaded.upload,
+            prev,
+            start,
+            body,
+            expected_len,
+            true,
+        )
+        .await?;
         Ok(UploadStatus {
             id: id.clone(),
             offset: loaded.upload.offset(),
@@ -308,12 +416,14 @@ impl UploadStore for OpendalStore {
             mut upload,
             mut parts,
         } = self.load_upload(repo, id, true).await?;
+        let mut sealed = false;
         if let Some((body, len)) = last_chunk
             && let Some(record) = self
-                .receive_chunk(repo, id, &mut upload, None, body, len)
+                .receive_chunk(repo, id, &mut upload, parts.last(), None, body, len, false)
                 .await?
         {
             parts.push(record);
+            sealed = true;
         }
         let verified = if upload.algorithm() == Some(digest.algorithm()) {
             upload.finish(digest)
@@ -330,7 +440,7 @@ impl UploadStore for OpendalStore {
                 return Err(e);
             }
         };
-        self.commit_blob(&completed.digest, completed.size, &parts)
+        self.commit_blob(&completed.digest, completed.size, &parts, sealed)
             .await?;
         self.write_link(Key::LayerLink(repo, &completed.digest), &completed.digest)
             .await?;
@@ -353,7 +463,9 @@ impl OpendalStore {
     async fn rehash(&self, parts: &[PartRecord], alg: Algorithm) -> Result<Digest> {
         let mut h = Hasher::new(alg);
         for p in parts {
-            let mut s = self.read_object_stream(&p.chunk, None).await?;
+            let mut s = self
+                .read_object_stream(&p.chunk, Some(p.file_range()))
+                .await?;
             while let Some(b) = s.next().await {
                 h.update(&b?);
             }

@@ -52,6 +52,7 @@ suite!(
     upload_chunked_in_order,
     upload_wrong_offset,
     upload_racing_writers_one_wins,
+    upload_racing_appenders_one_wins,
     upload_continued_by_another_store,
     upload_cancel,
     upload_unknown_ids,

@@ -122,6 +122,63 @@ pub async fn upload_racing_writers_one_wins(b: &dyn Backend) {
     );
 }
 
+pub async fn upload_racing_appenders_one_wins(b: &dyn Backend) {
+    // As above, but at the end of an accepted chunk: on the filesystem the
+    // racers compete for the lease to append to that chunk's file, and the
+    // losers fall back to files of their own.
+    let r = repo("up/race-append");
+    let s = b.store();
+    let st = s.start_upload(&r).await.unwrap();
+    let head = content(30_000, 99);
+    s.write_chunk(&r, &st.id, Some(0), body(&head, 4096), None)
+        .await
+        .unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..8u8 {
+        let s = if i % 2 == 0 {
+            b.store()
+        } else {
+            b.another_store()
+        };
+        let (r, id) = (r.clone(), st.id.clone());
+        let data = content(40_000 + 1000 * i as usize, i);
+        tasks.push(tokio::spawn(async move {
+            let res = s
+                .write_chunk(&r, &id, Some(30_000), body(&data, 1000), None)
+                .await;
+            (data, res)
+        }));
+    }
+    let mut winners = Vec::new();
+    for t in tasks {
+        let (data, res) = t.await.unwrap();
+        match res {
+            Ok(st) => winners.push((data, st.offset)),
+            Err(e) => assert_eq!(e.kind(), ErrorKind::RangeInvalid, "{e}"),
+        }
+    }
+    assert_eq!(winners.len(), 1, "exactly one writer wins offset 30000");
+    let (tail, offset) = winners.pop().unwrap();
+    assert_eq!(offset, 30_000 + tail.len() as u64);
+    // One more chunk, then an empty completing PUT from the other store.
+    let more = content(5_000, 7);
+    s.write_chunk(&r, &st.id, Some(offset), body(&more, 512), None)
+        .await
+        .unwrap();
+    let all = [head, tail, more].concat();
+    let d = Digest::sha256_of(&all);
+    let info = b
+        .another_store()
+        .complete_upload(&r, &st.id, &d, None)
+        .await
+        .unwrap();
+    assert_eq!(info.size, all.len() as u64);
+    assert_eq!(
+        collect(s.read_blob(&r, &d, None).await.unwrap().body).await,
+        all
+    );
+}
+
 pub async fn upload_continued_by_another_store(b: &dyn Backend) {
     let (one, two, three) = (b.store(), b.another_store(), b.store());
     let r = repo("up/handoff");

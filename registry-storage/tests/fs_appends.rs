@@ -1,0 +1,183 @@
+//! The filesystem store's chunk appends, seen from the files they leave:
+//! chunks of one upload share one file, the commit renames it without a
+//! copy, and a writer that died mid-append (its lease and stray bytes left
+//! behind) never makes it into a blob.
+
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+use futures::StreamExt;
+use registry_core::{BlobStore, ByteStream, Digest, RepositoryName, UploadId, UploadStore};
+use registry_storage::OpendalStore;
+
+fn body(data: &[u8]) -> ByteStream {
+    let pieces: Vec<_> = data
+        .chunks(4096)
+        .map(|c| Ok(Bytes::copy_from_slice(c)))
+        .collect();
+    futures::stream::iter(pieces).boxed()
+}
+
+fn content(len: usize, seed: u8) -> Vec<u8> {
+    (0..len)
+        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
+        .collect()
+}
+
+async fn read_all(s: &OpendalStore, r: &RepositoryName, d: &Digest) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut body = s.read_blob(r, d, None).await.unwrap().body;
+    while let Some(b) = body.next().await {
+        out.extend_from_slice(&b.unwrap());
+    }
+    out
+}
+
+fn chunks_dir(root: &Path, r: &RepositoryName, id: &UploadId) -> PathBuf {
+    root.join(format!(
+        "docker/registry/v2/repositories/{r}/_uploads/{id}/chunks"
+    ))
+}
+
+/// The chunk data files of an upload (not the leases), sorted.
+fn data_files(root: &Path, r: &RepositoryName, id: &UploadId) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(chunks_dir(root, r, id))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| !p.to_string_lossy().contains(".append-"))
+        .collect();
+    files.sort();
+    files
+}
+
+fn blob_file(root: &Path, d: &Digest) -> PathBuf {
+    root.join(format!(
+        "docker/registry/v2/blobs/sha256/{}/{}/data",
+        &d.hex()[..2],
+        d.hex()
+    ))
+}
+
+#[tokio::test]
+async fn chunks_share_one_file_and_commit_renames_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (one, two) = (
+        OpendalStore::fs(dir.path()).unwrap(),
+        OpendalStore::fs(dir.path()).unwrap(),
+    );
+    let r = RepositoryName::parse("app/append").unwrap();
+    let data = content(300_000, 3);
+    let d = Digest::sha256_of(&data);
+    let st = one.start_upload(&r).await.unwrap();
+    // Three chunks, from two store instances (as from two processes).
+    for (i, part) in data.chunks(100_000).enumerate() {
+        let s = if i % 2 == 0 { &one } else { &two };
+        s.write_chunk(&r, &st.id, Some(i as u64 * 100_000), body(part), None)
+            .await
+            .unwrap();
+    }
+    let files = data_files(dir.path(), &r, &st.id);
+    assert_eq!(files.len(), 1, "one file for all chunks: {files:?}");
+    let meta = std::fs::metadata(&files[0]).unwrap();
+    assert_eq!(meta.len(), 300_000);
+    two.complete_upload(&r, &st.id, &d, None).await.unwrap();
+    // The blob is that very file, renamed: nothing was copied.
+    let blob = std::fs::metadata(blob_file(dir.path(), &d)).unwrap();
+    assert_eq!((blob.dev(), blob.ino()), (meta.dev(), meta.ino()));
+    assert_eq!(read_all(&one, &r, &d).await, data);
+}
+
+#[tokio::test]
+async fn a_dead_appender_never_reaches_the_blob() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = OpendalStore::fs(dir.path()).unwrap();
+    let r = RepositoryName::parse("app/dead").unwrap();
+    let data = content(200_000, 9);
+    let d = Digest::sha256_of(&data);
+    let st = s.start_upload(&r).await.unwrap();
+    s.write_chunk(&r, &st.id, Some(0), body(&data[..80_000]), None)
+        .await
+        .unwrap();
+    // A writer took the lease at 80,000, wrote some bytes, and was killed.
+    let file = data_files(dir.path(), &r, &st.id).remove(0);
+    let lease = format!("{}.append-{:020}", file.display(), 80_000);
+    std::fs::write(&lease, b"").unwrap();
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&file)
+        .unwrap();
+    std::io::Write::write_all(&mut f, b"stray bytes of a dead writer").unwrap();
+    drop(f);
+    // The next chunk cannot append there, so it goes to a file of its own.
+    s.write_chunk(&r, &st.id, Some(80_000), body(&data[80_000..150_000]), None)
+        .await
+        .unwrap();
+    assert_eq!(data_files(dir.path(), &r, &st.id).len(), 2);
+    let info = s
+        .complete_upload(&r, &st.id, &d, Some((body(&data[150_000..]), None)))
+        .await
+        .unwrap();
+    assert_eq!(info.size, 200_000);
+    assert_eq!(read_all(&s, &r, &d).await, data);
+    assert_eq!(
+        std::fs::metadata(blob_file(dir.path(), &d)).unwrap().len(),
+        200_000
+    );
+}
+
+#[tokio::test]
+async fn a_lease_held_at_the_end_makes_the_commit_copy() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = OpendalStore::fs(dir.path()).unwrap();
+    let r = RepositoryName::parse("app/held").unwrap();
+    let data = content(100_000, 4);
+    let d = Digest::sha256_of(&data);
+    let st = s.start_upload(&r).await.unwrap();
+    s.write_chunk(&r, &st.id, Some(0), body(&data), None)
+        .await
+        .unwrap();
+    // Someone holds the lease to append at the end (a slow or dead writer):
+    // renaming the file into place would let it write into the blob.
+    let file = data_files(dir.path(), &r, &st.id).remove(0);
+    let ino = std::fs::metadata(&file).unwrap().ino();
+    std::fs::write(format!("{}.append-{:020}", file.display(), 100_000), b"").unwrap();
+    s.complete_upload(&r, &st.id, &d, None).await.unwrap();
+    let blob = std::fs::metadata(blob_file(dir.path(), &d)).unwrap();
+    assert_ne!(blob.ino(), ino, "the commit copied instead of renaming");
+    assert_eq!(read_all(&s, &r, &d).await, data);
+}
+
+#[tokio::test]
+async fn a_failed_append_is_cut_back_and_can_be_retried_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = OpendalStore::fs(dir.path()).unwrap();
+    let r = RepositoryName::parse("app/retry").unwrap();
+    let data = content(50_000, 5);
+    let d = Digest::sha256_of(&data);
+    let st = s.start_upload(&r).await.unwrap();
+    s.write_chunk(&r, &st.id, Some(0), body(&data[..20_000]), None)
+        .await
+        .unwrap();
+    let broken = futures::stream::iter(vec![
+        Ok(Bytes::from_static(b"partial")),
+        Err(registry_core::Error::new(
+            registry_core::ErrorKind::Incomplete,
+            "client gone",
+        )),
+    ])
+    .boxed();
+    s.write_chunk(&r, &st.id, Some(20_000), broken, None)
+        .await
+        .unwrap_err();
+    let files = data_files(dir.path(), &r, &st.id);
+    assert_eq!(files.len(), 1);
+    assert_eq!(std::fs::metadata(&files[0]).unwrap().len(), 20_000);
+    // The lease was given up: the retry appends to the same file.
+    s.write_chunk(&r, &st.id, Some(20_000), body(&data[20_000..]), None)
+        .await
+        .unwrap();
+    assert_eq!(data_files(dir.path(), &r, &st.id), files);
+    s.complete_upload(&r, &st.id, &d, None).await.unwrap();
+    assert_eq!(read_all(&s, &r, &d).await, data);
+}
