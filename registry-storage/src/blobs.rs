@@ -66,13 +66,17 @@ impl OpendalStore {
         }
         if let Some(local) = &self.inner.local {
             if let Some(file) = self.whole_file(parts, size, sealed).await? {
+                // Chunks may have been written without a flush.
+                local.sync(file).await?;
                 return local.rename(file, &target).await;
             }
             // Parts in several files: one pass into a temporary file, then
             // a rename.
             let tmp = format!("_registry/tmp/assemble-{}", crate::nonce()?);
             let all = self.parts_stream(parts).await?;
-            local.stream_to_file(&tmp, None, all, |_| Ok(())).await?;
+            local
+                .stream_to_file(&tmp, None, true, all, |_| Ok(()))
+                .await?;
             let renamed = local.rename(&tmp, &target).await;
             if renamed.is_err() {
                 let _ = local.remove(&tmp).await;

@@ -10,14 +10,20 @@
 //! the root.
 //!
 //! Durability, with `fsync` on:
-//! - blob and chunk bytes are flushed before anything refers to them;
+//! - blob bytes are flushed before they are renamed under their digest;
+//! - upload chunks (`PATCH`) are not flushed one by one where the boot of
+//!   the machine is known (Linux): the commit flushes the upload's file
+//!   once, before the rename. Each chunk's record names the boot it was
+//!   written in, and a commit in a later boot (after a power loss, say)
+//!   reads the bytes again and checks the digest, so a chunk lost with the
+//!   page cache fails the upload instead of becoming a wrong blob. Where the
+//!   boot is unknown, chunks are flushed before their records are made;
 //! - a blob, link or manifest made visible by a rename is followed by a
 //!   flush of the directory that gained the entry, and of the parent of each
 //!   directory the write had to create, so that a 201 survives a crash;
 //! - upload claims (`parts/`, `startedat`) are not flushed: losing one in a
 //!   crash only sends the client back to an earlier offset (or makes it
-//!   start the upload again); it can never expose wrong bytes, because the
-//!   chunk a claim names was flushed before the claim was made.
+//!   start the upload again); it can never expose wrong bytes (above).
 //!
 //! Each flush costs a disk round trip (milliseconds on most disks), so only
 //! directories whose entries changed are flushed.
@@ -45,6 +51,10 @@ pub(crate) struct LocalFs {
     root: PathBuf,
     tmp: PathBuf,
     fsync: bool,
+    /// This boot of the machine (Linux's `boot_id`), if known: upload
+    /// chunks are then written without a flush and flushed at the commit
+    /// (see [`LocalFs::deferred_flush`]).
+    boot: Option<std::sync::Arc<str>>,
 }
 
 fn io_error(what: &'static str) -> impl FnOnce(std::io::Error) -> Error {
@@ -53,11 +63,52 @@ fn io_error(what: &'static str) -> impl FnOnce(std::io::Error) -> Error {
 
 impl LocalFs {
     pub(crate) fn new(root: PathBuf, tmp: PathBuf, fsync: bool) -> Self {
-        LocalFs { root, tmp, fsync }
+        let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+            .ok()
+            .map(|b| b.trim().to_owned())
+            .filter(|b| !b.is_empty())
+            .map(Into::into);
+        LocalFs {
+            root,
+            tmp,
+            fsync,
+            boot,
+        }
     }
 
     pub(crate) fn fsync(&self) -> bool {
         self.fsync
+    }
+
+    /// The current boot's id, when upload chunks may be written without a
+    /// flush: fsync is on and the boot is known. A chunk written so is
+    /// flushed by the commit (one `fdatasync` of the upload's file instead
+    /// of one per chunk); if the machine restarted in between, the commit
+    /// cannot trust what the chunk's record says about its bytes and reads
+    /// them again to check the digest.
+    pub(crate) fn deferred_flush(&self) -> Option<&str> {
+        self.boot.as_deref().filter(|_| self.fsync)
+    }
+
+    /// This boot's id, if known.
+    pub(crate) fn boot(&self) -> Option<&str> {
+        self.boot.as_deref()
+    }
+
+    /// Flush the file `rel`'s data to disk (whoever wrote it), if fsync is
+    /// on.
+    pub(crate) async fn sync(&self, rel: &str) -> Result<()> {
+        if !self.fsync {
+            return Ok(());
+        }
+        let path = self.abs(rel);
+        blocking(move || {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open(&path)?
+                .sync_data()
+        })
+        .await
     }
 
     fn abs(&self, rel: &str) -> PathBuf {
@@ -70,11 +121,13 @@ impl LocalFs {
     /// passed to `inspect` (hashing, length checks) on this task while a
     /// blocking thread writes the previous ones. On any failure a new file
     /// is removed and an existing one is cut back to `at`, so a failed
-    /// write leaves nothing behind.
+    /// write leaves nothing behind. With `flush` (and fsync on), the data
+    /// is on disk when this returns.
     pub(crate) async fn stream_to_file(
         &self,
         rel: &str,
         at: Option<u64>,
+        flush: bool,
         mut body: ByteStream,
         mut inspect: impl FnMut(&Bytes) -> Result<()> + Send,
     ) -> Result<()> {
@@ -82,7 +135,7 @@ impl LocalFs {
         let (tx, mut rx) =
             tokio::sync::mpsc::channel::<(Bytes, tokio::sync::OwnedSemaphorePermit)>(QUEUE);
         let budget = std::sync::Arc::new(tokio::sync::Semaphore::new(QUEUE_BYTES as usize));
-        let fsync = self.fsync;
+        let fsync = self.fsync && flush;
         let target = path.clone();
         let writer = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
             let mut f = match at {

@@ -57,6 +57,11 @@ pub(crate) struct PartRecord {
     /// Offset of the chunk's first byte in that file (0 unless appended).
     #[serde(default)]
     pub at: u64,
+    /// On the filesystem: the boot of the machine in which the bytes were
+    /// written and not flushed (the commit flushes them). `None`: flushed
+    /// before this record was made, or a backend that decides itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unflushed_boot: Option<String>,
     /// Algorithm of the running hash.
     pub alg: String,
     /// Running hash state after this chunk, hex.
@@ -168,13 +173,14 @@ impl OpendalStore {
         &self,
         path: &str,
         at: Option<u64>,
+        flush: bool,
         mut body: ByteStream,
         chunk: &mut Chunk,
         expected_len: Option<u64>,
     ) -> Result<()> {
         if let Some(local) = &self.inner.local {
             let result = local
-                .stream_to_file(path, at, body, |bytes| {
+                .stream_to_file(path, at, flush, body, |bytes| {
                     if let Some(max) = expected_len
                         && chunk.len() + bytes.len() as u64 > max
                     {
@@ -276,8 +282,22 @@ impl OpendalStore {
                 }
             }
         };
+        // Flushed now, or by the commit (see `LocalFs::deferred_flush`).
+        let unflushed_boot = self
+            .inner
+            .local
+            .as_ref()
+            .and_then(|l| l.deferred_flush())
+            .map(str::to_owned);
         if let Err(e) = self
-            .stream_to_object(&path, at, body, &mut chunk, expected_len)
+            .stream_to_object(
+                &path,
+                at,
+                unflushed_boot.is_none(),
+                body,
+                &mut chunk,
+                expected_len,
+            )
             .await
         {
             if let (Some(local), Some(lease)) = (&self.inner.local, &lease) {
@@ -295,6 +315,7 @@ impl OpendalStore {
             end: chunk.end(),
             chunk: path.clone(),
             at: at.unwrap_or(0),
+            unflushed_boot,
             alg: upload
                 .algorithm()
                 .unwrap_or(Algorithm::Sha256)
@@ -425,11 +446,15 @@ impl UploadStore for OpendalStore {
             parts.push(record);
             sealed = true;
         }
-        let verified = if upload.algorithm() == Some(digest.algorithm()) {
+        let verified = if upload.algorithm() == Some(digest.algorithm())
+            && !self.written_before_reboot(&parts)
+        {
             upload.finish(digest)
         } else {
-            // The client chose another algorithm than the running hash: the
-            // one case where stored bytes are read again.
+            // The two cases where stored bytes are read again: the client
+            // chose another algorithm than the running hash, or chunks were
+            // written unflushed before the machine restarted, so their
+            // bytes may not be what their records say.
             let actual = self.rehash(&parts, digest.algorithm()).await?;
             upload.finish_with(actual, digest)
         };
@@ -460,6 +485,15 @@ impl UploadStore for OpendalStore {
 }
 
 impl OpendalStore {
+    /// Whether any part was written without a flush in another boot of the
+    /// machine than this one (or this one's is unknown).
+    fn written_before_reboot(&self, parts: &[PartRecord]) -> bool {
+        let now = self.inner.local.as_ref().and_then(|l| l.boot());
+        parts
+            .iter()
+            .any(|p| p.unflushed_boot.is_some() && p.unflushed_boot.as_deref() != now)
+    }
+
     async fn rehash(&self, parts: &[PartRecord], alg: Algorithm) -> Result<Digest> {
         let mut h = Hasher::new(alg);
         for p in parts {
