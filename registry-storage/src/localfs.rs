@@ -201,15 +201,30 @@ impl LocalFs {
 
     /// Create the empty file `rel` unless it exists: `Ok(true)` for exactly
     /// one of several racing creators (`O_EXCL`). Used for append leases,
-    /// which hold no data and need no flush.
+    /// which hold no data and need no flush. Its directory is never
+    /// created: if it is gone (the upload completed meanwhile), so is the
+    /// lease: [`ErrorKind::BlobUploadUnknown`].
     pub(crate) async fn create_marker(&self, rel: &str) -> Result<bool> {
         let path = self.abs(rel);
-        blocking(move || match open_new(&path) {
-            Ok(_) => Ok(true),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
-            Err(e) => Err(e),
+        let created = blocking(move || {
+            match std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&path)
+            {
+                Ok(_) => Ok(Some(true)),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(Some(false)),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                Err(e) => Err(e),
+            }
         })
-        .await
+        .await?;
+        created.ok_or_else(|| {
+            Error::new(
+                ErrorKind::BlobUploadUnknown,
+                "upload unknown: completed or cancelled meanwhile",
+            )
+        })
     }
 
     /// Remove the file `rel`; absent is fine.

@@ -239,3 +239,23 @@ async fn chunks_lost_in_a_power_loss_never_become_a_blob() {
     assert!(!blob_file(dir.path(), &d).exists());
     assert!(s.stat_blob(&r, &d).await.is_err());
 }
+
+#[tokio::test]
+async fn an_upload_completed_meanwhile_is_unknown_not_recreated() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = OpendalStore::fs(dir.path()).unwrap();
+    let r = RepositoryName::parse("app/gone").unwrap();
+    let st = s.start_upload(&r).await.unwrap();
+    s.write_chunk(&r, &st.id, Some(0), body(b"first"), None)
+        .await
+        .unwrap();
+    // Another process completed the upload between this request's read of
+    // the chain and its lease: the chunk files are gone.
+    std::fs::remove_dir_all(chunks_dir(dir.path(), &r, &st.id)).unwrap();
+    let e = s
+        .write_chunk(&r, &st.id, Some(5), body(b"second"), None)
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), registry_core::ErrorKind::BlobUploadUnknown, "{e}");
+    assert!(!chunks_dir(dir.path(), &r, &st.id).exists());
+}
