@@ -7,6 +7,7 @@ use futures::future::join_all;
 use registry_core::{Error, ErrorKind, RepositoryName, Result, UploadId};
 
 use crate::OpendalStore;
+use crate::error::{is_not_found, storage};
 use crate::layout::{Key, PREFIX};
 
 /// How many writers race for one probe key in [`OpendalStore::check_conditional_writes`].
@@ -65,7 +66,10 @@ impl OpendalStore {
     }
 
     /// Delete uploads started more than `max_age` ago. Returns how many were
-    /// removed. Uploads whose start time cannot be read are left alone.
+    /// removed. An upload directory without a readable start time (what a
+    /// chunk racing the upload's completion can leave behind) is deleted
+    /// once nothing in it was written for `max_age`; if those times cannot
+    /// be read either, it is left alone.
     pub async fn purge_uploads(&self, max_age: Duration) -> Result<usize> {
         let cutoff = SystemTime::now()
             .checked_sub(max_age)
@@ -90,11 +94,17 @@ impl OpendalStore {
                     Ok(buf) => String::from_utf8(buf.to_vec()).ok(),
                     Err(_) => None,
                 };
-                let Some(started) =
-                    started.and_then(|s| humantime::parse_rfc3339_weak(s.trim()).ok())
-                else {
-                    continue;
-                };
+                let started =
+                    match started.and_then(|s| humantime::parse_rfc3339_weak(s.trim()).ok()) {
+                        Some(t) => t,
+                        None => match self
+                            .last_write_under(&Key::UploadDir(&repo, &id).path())
+                            .await?
+                        {
+                            Some(t) => t,
+                            None => continue,
+                        },
+                    };
                 if started < cutoff {
                     tracing::info!(repository = %repo, upload = %id, "purging abandoned upload");
                     self.delete_dir(Key::UploadDir(&repo, &id)).await?;
@@ -103,6 +113,40 @@ impl OpendalStore {
             }
         }
         Ok(purged)
+    }
+
+    /// When anything under `dir` was last written: the newest modification
+    /// time of its files, or of `dir` itself if it holds none. `None` when
+    /// a time is missing or `dir` is gone.
+    async fn last_write_under(&self, dir: &str) -> Result<Option<SystemTime>> {
+        let entries = match self.op().list_with(dir).recursive(true).await {
+            Ok(entries) => entries,
+            Err(e) if is_not_found(&e) => return Ok(None),
+            Err(e) => return Err(storage("listing")(e)),
+        };
+        let mut newest: Option<SystemTime> = None;
+        for entry in entries.iter().filter(|e| !e.path().ends_with('/')) {
+            let modified = match entry.metadata().last_modified() {
+                Some(t) => Some(t),
+                None => match self.op().stat(entry.path()).await {
+                    Ok(meta) => meta.last_modified(),
+                    Err(e) if is_not_found(&e) => continue,
+                    Err(e) => return Err(storage("reading modification time")(e)),
+                },
+            };
+            let Some(modified) = modified else {
+                return Ok(None);
+            };
+            newest = newest.max(Some(SystemTime::from(modified)));
+        }
+        if newest.is_none() {
+            // No files (a filesystem directory tree left empty): its own time.
+            newest = match self.op().stat(dir).await {
+                Ok(meta) => meta.last_modified().map(SystemTime::from),
+                Err(_) => None,
+            };
+        }
+        Ok(newest)
     }
 
     /// Every directory under `repositories/` that is not itself a `_`

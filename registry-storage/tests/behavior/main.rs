@@ -60,6 +60,7 @@ suite!(
     upload_digest_mismatch_ends_session,
     backend_honours_conditional_writes,
     abandoned_uploads_are_purged,
+    orphan_upload_leftovers_are_purged,
     manifest_put_get_by_tag_and_digest,
     manifest_missing_references,
     manifest_digest_reference_must_match,

@@ -345,3 +345,66 @@ pub async fn abandoned_uploads_are_purged(b: &dyn Backend) {
     }
     assert_eq!(s.upload_status(&r1, &fresh.id).await.unwrap().offset, 0);
 }
+
+pub async fn orphan_upload_leftovers_are_purged(b: &dyn Backend) {
+    // What a chunk racing its upload's completion can leave: chunk objects
+    // (or directories) with no `startedat`.
+    let s = b.store();
+    let r = repo("purge/orphan");
+    let st = s.start_upload(&r).await.unwrap();
+    s.write_chunk(&r, &st.id, None, body(b"orphan bytes", 4), None)
+        .await
+        .unwrap();
+    let dir = format!("docker/registry/v2/repositories/{r}/_uploads/{}/", st.id);
+    s.operator()
+        .delete(&format!("{dir}startedat"))
+        .await
+        .unwrap();
+    let live = s.start_upload(&r).await.unwrap();
+    // Written just now: not yet old enough.
+    assert_eq!(
+        s.purge_uploads(std::time::Duration::from_secs(86_400))
+            .await
+            .unwrap(),
+        0
+    );
+    assert!(!s.operator().list(&dir).await.unwrap().is_empty());
+    // A backend that keeps no modification times (memory) cannot tell how
+    // old the orphan is: it is left alone there.
+    let timed = s
+        .operator()
+        .stat(&format!("{dir}parts/00000000000000000000"))
+        .await
+        .unwrap()
+        .last_modified()
+        .is_some();
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let fresh = s.start_upload(&r).await.unwrap();
+    // `live` is old enough too; `fresh` is not.
+    assert_eq!(
+        s.purge_uploads(std::time::Duration::from_secs(2))
+            .await
+            .unwrap(),
+        if timed { 2 } else { 1 }
+    );
+    if !timed {
+        assert!(!s.operator().list(&dir).await.unwrap().is_empty());
+        return;
+    }
+    let left: Vec<String> = s
+        .operator()
+        .list_with(&dir)
+        .recursive(true)
+        .await
+        .unwrap_or_default()
+        .iter()
+        .map(|e| e.path().to_owned())
+        .filter(|p| !p.ends_with('/'))
+        .collect();
+    assert!(left.is_empty(), "orphan left behind: {left:?}");
+    assert_eq!(
+        s.upload_status(&r, &live.id).await.unwrap_err().kind(),
+        ErrorKind::BlobUploadUnknown
+    );
+    assert_eq!(s.upload_status(&r, &fresh.id).await.unwrap().offset, 0);
+}
