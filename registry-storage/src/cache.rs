@@ -145,9 +145,15 @@ impl CachedStore {
         self.cache.lock().entries.contains_key(digest)
     }
 
-    /// Whether `repo` links `digest`: from the memo when fresh, else from the
-    /// shared store (which then refreshes the memo).
+    /// The cached blob's info if this host holds `digest` and `repo` links
+    /// it: the link from the memo when fresh, else from the shared store
+    /// (which then refreshes the memo). `None` without asking the store when
+    /// the blob is not cached: the read that follows a miss checks the link
+    /// itself.
     async fn linked(&self, repo: &RepositoryName, digest: &Digest) -> Result<Option<BlobInfo>> {
+        if !self.contains(digest) {
+            return Ok(None);
+        }
         let key = (repo.clone(), digest.clone());
         let fresh = {
             let st = self.cache.lock();
@@ -399,6 +405,11 @@ impl BlobStore for CachedStore {
             }
         }
         let read = self.inner.read_blob(repo, digest, range).await?;
+        // That read confirmed the link: remember it for the hits to come.
+        self.cache
+            .lock()
+            .links
+            .insert((repo.clone(), digest.clone()), Instant::now());
         if read.partial || read.info.size > self.cache.cfg.max_bytes || read.info.size == 0 {
             return Ok(read);
         }

@@ -201,9 +201,12 @@ async fn a_hit_does_not_touch_the_shared_store() {
         .await
         .unwrap();
 
-    // Miss: read through and fill.
+    // Miss: read through and fill, with one store call (the read, which
+    // checks the link itself).
+    let before = s.shared.calls.load(Ordering::SeqCst);
     let read = s.cached.read_blob(&repo(), &d, None).await.unwrap();
     assert_eq!(collect(read.body).await, data);
+    assert_eq!(s.shared.calls.load(Ordering::SeqCst), before + 1);
     assert!(s.cached.contains(&d));
     assert_eq!(s.cached.cached_bytes(), data.len() as u64);
 
