@@ -27,6 +27,9 @@
 //! and gives the lease up; a writer killed mid-append keeps it forever, so
 //! later chunks go to a new file. When every part lies in one file from
 //! offset 0, the commit renames that file into place: no byte is copied.
+//! Chunk bytes are flushed once, by the commit, rather than per chunk; each
+//! record names the boot it was written in, so a commit after a reboot
+//! knows to read the bytes again (see `localfs`).
 //!
 //! **The last chunk** (the body of the final `PUT`) gets no record: the
 //! digest is checked before anything becomes visible, so no claim is
