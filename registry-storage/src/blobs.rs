@@ -66,14 +66,12 @@ impl OpendalStore {
         }
         if let Some(local) = &self.inner.local {
             if let Some(file) = self.whole_file(parts, size, sealed).await? {
-                // Chunks may have been written without a flush.
-                local.sync(file).await?;
                 return local.rename(file, &target).await;
             }
             // Parts in several files: one pass into a temporary file, then
             // a rename.
             let tmp = format!("_registry/tmp/assemble-{}", crate::nonce()?);
-            let all = self.parts_stream(parts).await?;
+            let all = self.parts_stream(parts);
             local
                 .stream_to_file(&tmp, None, true, all, |_| Ok(()))
                 .await?;
@@ -104,7 +102,7 @@ impl OpendalStore {
                 let op = self.op().clone();
                 let mut w = self.writer(&op, &target).await?;
                 let result: Result<()> = async {
-                    let mut all = self.parts_stream(parts).await?;
+                    let mut all = self.parts_stream(parts);
                     while let Some(b) = all.next().await {
                         w.write(b?).await.map_err(storage("assembling blob"))?;
                     }
@@ -123,7 +121,8 @@ impl OpendalStore {
 
     /// On the filesystem: the one file that holds exactly the upload's
     /// bytes, if there is one and no other writer can still append to it,
-    /// so that committing is a rename.
+    /// so that committing is a rename. It is flushed before it is returned
+    /// (chunks may have been written without a flush).
     async fn whole_file<'p>(
         &self,
         parts: &'p [PartRecord],
@@ -147,19 +146,24 @@ impl OpendalStore {
             return Ok(None);
         }
         // Longer only if a writer died mid-append, holding its lease.
-        Ok((local.len(file).await? == size).then_some(file))
+        Ok(local.sync_if_len(file, size).await?.then_some(file))
     }
 
-    /// The bytes of `parts`, in order, as one stream.
-    async fn parts_stream(&self, parts: &[PartRecord]) -> Result<ByteStream> {
-        let mut streams = Vec::with_capacity(parts.len());
-        for p in parts {
-            streams.push(
-                self.read_object_stream(&p.chunk, Some(p.file_range()))
-                    .await?,
-            );
-        }
-        Ok(futures::stream::iter(streams).flatten().boxed())
+    /// The bytes of `parts`, in order, as one stream; each part is opened
+    /// only when the one before it is done.
+    pub(crate) fn parts_stream(&self, parts: &[PartRecord]) -> ByteStream {
+        let store = self.clone();
+        let ranges: Vec<_> = parts
+            .iter()
+            .map(|p| (p.chunk.clone(), p.file_range()))
+            .collect();
+        futures::stream::iter(ranges)
+            .then(move |(path, range)| {
+                let store = store.clone();
+                async move { store.read_object_stream(&path, Some(range)).await }
+            })
+            .try_flatten()
+            .boxed()
     }
 }
 

@@ -95,24 +95,26 @@ impl LocalFs {
         self.boot.as_deref()
     }
 
-    /// Flush the file `rel`'s data to disk (whoever wrote it), if fsync is
-    /// on.
-    pub(crate) async fn sync(&self, rel: &str) -> Result<()> {
-        if !self.fsync {
-            return Ok(());
-        }
-        let path = self.abs(rel);
-        blocking(move || {
-            std::fs::OpenOptions::new()
-                .write(true)
-                .open(&path)?
-                .sync_data()
-        })
-        .await
-    }
-
     fn abs(&self, rel: &str) -> PathBuf {
         self.root.join(rel)
+    }
+
+    /// If the file `rel` is exactly `len` bytes long, flush its data to disk
+    /// (whoever wrote it; if fsync is on) and say so: one blocking call for
+    /// the check and the flush.
+    pub(crate) async fn sync_if_len(&self, rel: &str, len: u64) -> Result<bool> {
+        let (path, fsync) = (self.abs(rel), self.fsync);
+        blocking(move || {
+            let f = std::fs::OpenOptions::new().write(true).open(&path)?;
+            if f.metadata()?.len() != len {
+                return Ok(false);
+            }
+            if fsync {
+                f.sync_data()?;
+            }
+            Ok(true)
+        })
+        .await
     }
 
     /// Stream `body` into a file: a new one at `rel` (which must not exist)
@@ -187,14 +189,7 @@ impl LocalFs {
             .map_err(io_error("writing blob data"));
         let result = fed.and(written);
         if result.is_err() {
-            let _ = blocking(move || match at {
-                None => std::fs::remove_file(&path),
-                Some(pos) => std::fs::OpenOptions::new()
-                    .write(true)
-                    .open(&path)?
-                    .set_len(pos),
-            })
-            .await;
+            let _ = blocking(move || discard_write(&path, at)).await;
         }
         result
     }
@@ -237,22 +232,11 @@ impl LocalFs {
         .await
     }
 
-    /// Cut the file `rel` back to `len` bytes.
-    pub(crate) async fn truncate(&self, rel: &str, len: u64) -> Result<()> {
+    /// Undo a write into `rel`: cut the file back to `at` if it was an
+    /// append, else remove it.
+    pub(crate) async fn discard(&self, rel: &str, at: Option<u64>) -> Result<()> {
         let path = self.abs(rel);
-        blocking(move || {
-            std::fs::OpenOptions::new()
-                .write(true)
-                .open(&path)?
-                .set_len(len)
-        })
-        .await
-    }
-
-    /// The length of the file `rel`.
-    pub(crate) async fn len(&self, rel: &str) -> Result<u64> {
-        let path = self.abs(rel);
-        blocking(move || Ok(std::fs::metadata(&path)?.len())).await
+        blocking(move || discard_write(&path, at)).await
     }
 
     /// Stream `range` of the blob file `rel` from memory mappings, one per
@@ -408,6 +392,18 @@ async fn blocking<T: Send + 'static>(
         .await
         .map_err(|e| Error::new(ErrorKind::Internal, "blocking task failed").with_source(e))?
         .map_err(io_error("filesystem"))
+}
+
+/// Remove a written file (`at` is `None`), or cut an appended one back to
+/// `at`.
+fn discard_write(path: &Path, at: Option<u64>) -> std::io::Result<()> {
+    match at {
+        None => std::fs::remove_file(path),
+        Some(at) => std::fs::OpenOptions::new()
+            .write(true)
+            .open(path)?
+            .set_len(at),
+    }
 }
 
 /// Map `len` bytes of `file` from `start`, faulted in, as `Bytes`. Mapping

@@ -276,7 +276,7 @@ impl OpendalStore {
         let undo = || async {
             match (&self.inner.local, at, &lease) {
                 (Some(local), Some(at), Some(lease)) => {
-                    if local.truncate(&path, at).await.is_ok() {
+                    if local.discard(&path, Some(at)).await.is_ok() {
                         let _ = local.remove(lease).await;
                     }
                 }
@@ -499,13 +499,9 @@ impl OpendalStore {
 
     async fn rehash(&self, parts: &[PartRecord], alg: Algorithm) -> Result<Digest> {
         let mut h = Hasher::new(alg);
-        for p in parts {
-            let mut s = self
-                .read_object_stream(&p.chunk, Some(p.file_range()))
-                .await?;
-            while let Some(b) = s.next().await {
-                h.update(&b?);
-            }
+        let mut bytes = self.parts_stream(parts);
+        while let Some(b) = bytes.next().await {
+            h.update(&b?);
         }
         Ok(h.finish())
     }

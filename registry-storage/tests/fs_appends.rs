@@ -34,6 +34,34 @@ async fn read_all(s: &OpendalStore, r: &RepositoryName, d: &Digest) -> Vec<u8> {
     out
 }
 
+/// A fresh store in a temporary directory, with an upload started in `r`
+/// for `data` (`len` bytes of test content), whose digest is `d`.
+struct Case {
+    dir: tempfile::TempDir,
+    s: OpendalStore,
+    r: RepositoryName,
+    data: Vec<u8>,
+    d: Digest,
+    id: UploadId,
+}
+
+async fn case(repo: &str, len: usize, seed: u8) -> Case {
+    let dir = tempfile::tempdir().unwrap();
+    let s = OpendalStore::fs(dir.path()).unwrap();
+    let r = RepositoryName::parse(repo).unwrap();
+    let data = content(len, seed);
+    let d = Digest::sha256_of(&data);
+    let id = s.start_upload(&r).await.unwrap().id;
+    Case {
+        dir,
+        s,
+        r,
+        data,
+        d,
+        id,
+    }
+}
+
 fn chunks_dir(root: &Path, r: &RepositoryName, id: &UploadId) -> PathBuf {
     root.join(format!(
         "docker/registry/v2/repositories/{r}/_uploads/{id}/chunks"
@@ -61,27 +89,27 @@ fn blob_file(root: &Path, d: &Digest) -> PathBuf {
 
 #[tokio::test]
 async fn chunks_share_one_file_and_commit_renames_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let (one, two) = (
-        OpendalStore::fs(dir.path()).unwrap(),
-        OpendalStore::fs(dir.path()).unwrap(),
-    );
-    let r = RepositoryName::parse("app/append").unwrap();
-    let data = content(300_000, 3);
-    let d = Digest::sha256_of(&data);
-    let st = one.start_upload(&r).await.unwrap();
+    let Case {
+        dir,
+        s: one,
+        r,
+        data,
+        d,
+        id,
+    } = case("app/append", 300_000, 3).await;
+    let two = OpendalStore::fs(dir.path()).unwrap();
     // Three chunks, from two store instances (as from two processes).
     for (i, part) in data.chunks(100_000).enumerate() {
         let s = if i % 2 == 0 { &one } else { &two };
-        s.write_chunk(&r, &st.id, Some(i as u64 * 100_000), body(part), None)
+        s.write_chunk(&r, &id, Some(i as u64 * 100_000), body(part), None)
             .await
             .unwrap();
     }
-    let files = data_files(dir.path(), &r, &st.id);
+    let files = data_files(dir.path(), &r, &id);
     assert_eq!(files.len(), 1, "one file for all chunks: {files:?}");
     let meta = std::fs::metadata(&files[0]).unwrap();
     assert_eq!(meta.len(), 300_000);
-    two.complete_upload(&r, &st.id, &d, None).await.unwrap();
+    two.complete_upload(&r, &id, &d, None).await.unwrap();
     // The blob is that very file, renamed: nothing was copied.
     let blob = std::fs::metadata(blob_file(dir.path(), &d)).unwrap();
     assert_eq!((blob.dev(), blob.ino()), (meta.dev(), meta.ino()));
@@ -90,17 +118,19 @@ async fn chunks_share_one_file_and_commit_renames_it() {
 
 #[tokio::test]
 async fn a_dead_appender_never_reaches_the_blob() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = OpendalStore::fs(dir.path()).unwrap();
-    let r = RepositoryName::parse("app/dead").unwrap();
-    let data = content(200_000, 9);
-    let d = Digest::sha256_of(&data);
-    let st = s.start_upload(&r).await.unwrap();
-    s.write_chunk(&r, &st.id, Some(0), body(&data[..80_000]), None)
+    let Case {
+        dir,
+        s,
+        r,
+        data,
+        d,
+        id,
+    } = case("app/dead", 200_000, 9).await;
+    s.write_chunk(&r, &id, Some(0), body(&data[..80_000]), None)
         .await
         .unwrap();
     // A writer took the lease at 80,000, wrote some bytes, and was killed.
-    let file = data_files(dir.path(), &r, &st.id).remove(0);
+    let file = data_files(dir.path(), &r, &id).remove(0);
     let lease = format!("{}.append-{:020}", file.display(), 80_000);
     std::fs::write(&lease, b"").unwrap();
     let mut f = std::fs::OpenOptions::new()
@@ -110,12 +140,12 @@ async fn a_dead_appender_never_reaches_the_blob() {
     std::io::Write::write_all(&mut f, b"stray bytes of a dead writer").unwrap();
     drop(f);
     // The next chunk cannot append there, so it goes to a file of its own.
-    s.write_chunk(&r, &st.id, Some(80_000), body(&data[80_000..150_000]), None)
+    s.write_chunk(&r, &id, Some(80_000), body(&data[80_000..150_000]), None)
         .await
         .unwrap();
-    assert_eq!(data_files(dir.path(), &r, &st.id).len(), 2);
+    assert_eq!(data_files(dir.path(), &r, &id).len(), 2);
     let info = s
-        .complete_upload(&r, &st.id, &d, Some((body(&data[150_000..]), None)))
+        .complete_upload(&r, &id, &d, Some((body(&data[150_000..]), None)))
         .await
         .unwrap();
     assert_eq!(info.size, 200_000);
@@ -128,21 +158,23 @@ async fn a_dead_appender_never_reaches_the_blob() {
 
 #[tokio::test]
 async fn a_lease_held_at_the_end_makes_the_commit_copy() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = OpendalStore::fs(dir.path()).unwrap();
-    let r = RepositoryName::parse("app/held").unwrap();
-    let data = content(100_000, 4);
-    let d = Digest::sha256_of(&data);
-    let st = s.start_upload(&r).await.unwrap();
-    s.write_chunk(&r, &st.id, Some(0), body(&data), None)
+    let Case {
+        dir,
+        s,
+        r,
+        data,
+        d,
+        id,
+    } = case("app/held", 100_000, 4).await;
+    s.write_chunk(&r, &id, Some(0), body(&data), None)
         .await
         .unwrap();
     // Someone holds the lease to append at the end (a slow or dead writer):
     // renaming the file into place would let it write into the blob.
-    let file = data_files(dir.path(), &r, &st.id).remove(0);
+    let file = data_files(dir.path(), &r, &id).remove(0);
     let ino = std::fs::metadata(&file).unwrap().ino();
     std::fs::write(format!("{}.append-{:020}", file.display(), 100_000), b"").unwrap();
-    s.complete_upload(&r, &st.id, &d, None).await.unwrap();
+    s.complete_upload(&r, &id, &d, None).await.unwrap();
     let blob = std::fs::metadata(blob_file(dir.path(), &d)).unwrap();
     assert_ne!(blob.ino(), ino, "the commit copied instead of renaming");
     assert_eq!(read_all(&s, &r, &d).await, data);
@@ -150,13 +182,15 @@ async fn a_lease_held_at_the_end_makes_the_commit_copy() {
 
 #[tokio::test]
 async fn a_failed_append_is_cut_back_and_can_be_retried_in_place() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = OpendalStore::fs(dir.path()).unwrap();
-    let r = RepositoryName::parse("app/retry").unwrap();
-    let data = content(50_000, 5);
-    let d = Digest::sha256_of(&data);
-    let st = s.start_upload(&r).await.unwrap();
-    s.write_chunk(&r, &st.id, Some(0), body(&data[..20_000]), None)
+    let Case {
+        dir,
+        s,
+        r,
+        data,
+        d,
+        id,
+    } = case("app/retry", 50_000, 5).await;
+    s.write_chunk(&r, &id, Some(0), body(&data[..20_000]), None)
         .await
         .unwrap();
     let broken = futures::stream::iter(vec![
@@ -167,18 +201,18 @@ async fn a_failed_append_is_cut_back_and_can_be_retried_in_place() {
         )),
     ])
     .boxed();
-    s.write_chunk(&r, &st.id, Some(20_000), broken, None)
+    s.write_chunk(&r, &id, Some(20_000), broken, None)
         .await
         .unwrap_err();
-    let files = data_files(dir.path(), &r, &st.id);
+    let files = data_files(dir.path(), &r, &id);
     assert_eq!(files.len(), 1);
     assert_eq!(std::fs::metadata(&files[0]).unwrap().len(), 20_000);
     // The lease was given up: the retry appends to the same file.
-    s.write_chunk(&r, &st.id, Some(20_000), body(&data[20_000..]), None)
+    s.write_chunk(&r, &id, Some(20_000), body(&data[20_000..]), None)
         .await
         .unwrap();
-    assert_eq!(data_files(dir.path(), &r, &st.id), files);
-    s.complete_upload(&r, &st.id, &d, None).await.unwrap();
+    assert_eq!(data_files(dir.path(), &r, &id), files);
+    s.complete_upload(&r, &id, &d, None).await.unwrap();
     assert_eq!(read_all(&s, &r, &d).await, data);
 }
 
@@ -199,40 +233,44 @@ fn from_before_a_reboot(root: &Path, r: &RepositoryName, id: &UploadId) {
 
 #[tokio::test]
 async fn chunks_from_before_a_reboot_are_read_again_and_kept_if_intact() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = OpendalStore::fs(dir.path()).unwrap();
-    let r = RepositoryName::parse("app/reboot-ok").unwrap();
-    let data = content(120_000, 6);
-    let d = Digest::sha256_of(&data);
-    let st = s.start_upload(&r).await.unwrap();
+    let Case {
+        dir,
+        s,
+        r,
+        data,
+        d,
+        id,
+    } = case("app/reboot-ok", 120_000, 6).await;
     for (i, part) in data.chunks(40_000).enumerate() {
-        s.write_chunk(&r, &st.id, Some(i as u64 * 40_000), body(part), None)
+        s.write_chunk(&r, &id, Some(i as u64 * 40_000), body(part), None)
             .await
             .unwrap();
     }
-    from_before_a_reboot(dir.path(), &r, &st.id);
-    s.complete_upload(&r, &st.id, &d, None).await.unwrap();
+    from_before_a_reboot(dir.path(), &r, &id);
+    s.complete_upload(&r, &id, &d, None).await.unwrap();
     assert_eq!(read_all(&s, &r, &d).await, data);
 }
 
 #[tokio::test]
 async fn chunks_lost_in_a_power_loss_never_become_a_blob() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = OpendalStore::fs(dir.path()).unwrap();
-    let r = RepositoryName::parse("app/reboot-lost").unwrap();
-    let data = content(120_000, 8);
-    let d = Digest::sha256_of(&data);
-    let st = s.start_upload(&r).await.unwrap();
-    s.write_chunk(&r, &st.id, Some(0), body(&data[..80_000]), None)
+    let Case {
+        dir,
+        s,
+        r,
+        data,
+        d,
+        id,
+    } = case("app/reboot-lost", 120_000, 8).await;
+    s.write_chunk(&r, &id, Some(0), body(&data[..80_000]), None)
         .await
         .unwrap();
     // The power went out before the chunk's pages reached the disk: the
     // record survived, the bytes came back as zeros.
-    from_before_a_reboot(dir.path(), &r, &st.id);
-    let file = data_files(dir.path(), &r, &st.id).remove(0);
+    from_before_a_reboot(dir.path(), &r, &id);
+    let file = data_files(dir.path(), &r, &id).remove(0);
     std::fs::write(&file, vec![0u8; 80_000]).unwrap();
     let e = s
-        .complete_upload(&r, &st.id, &d, Some((body(&data[80_000..]), None)))
+        .complete_upload(&r, &id, &d, Some((body(&data[80_000..]), None)))
         .await
         .unwrap_err();
     assert_eq!(e.kind(), registry_core::ErrorKind::DigestInvalid, "{e}");
@@ -242,20 +280,17 @@ async fn chunks_lost_in_a_power_loss_never_become_a_blob() {
 
 #[tokio::test]
 async fn an_upload_completed_meanwhile_is_unknown_not_recreated() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = OpendalStore::fs(dir.path()).unwrap();
-    let r = RepositoryName::parse("app/gone").unwrap();
-    let st = s.start_upload(&r).await.unwrap();
-    s.write_chunk(&r, &st.id, Some(0), body(b"first"), None)
+    let Case { dir, s, r, id, .. } = case("app/gone", 0, 0).await;
+    s.write_chunk(&r, &id, Some(0), body(b"first"), None)
         .await
         .unwrap();
     // Another process completed the upload between this request's read of
     // the chain and its lease: the chunk files are gone.
-    std::fs::remove_dir_all(chunks_dir(dir.path(), &r, &st.id)).unwrap();
+    std::fs::remove_dir_all(chunks_dir(dir.path(), &r, &id)).unwrap();
     let e = s
-        .write_chunk(&r, &st.id, Some(5), body(b"second"), None)
+        .write_chunk(&r, &id, Some(5), body(b"second"), None)
         .await
         .unwrap_err();
     assert_eq!(e.kind(), registry_core::ErrorKind::BlobUploadUnknown, "{e}");
-    assert!(!chunks_dir(dir.path(), &r, &st.id).exists());
+    assert!(!chunks_dir(dir.path(), &r, &id).exists());
 }

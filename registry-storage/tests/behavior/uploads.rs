@@ -2,7 +2,7 @@
 
 use bytes::Bytes;
 use futures::StreamExt;
-use registry_core::{BlobStore, Digest, ErrorKind, UploadId, UploadStore};
+use registry_core::{BlobStore, Digest, ErrorKind, RepositoryName, UploadId, UploadStore};
 
 use crate::support::*;
 
@@ -81,11 +81,17 @@ pub async fn upload_wrong_offset(b: &dyn Backend) {
     );
 }
 
-pub async fn upload_racing_writers_one_wins(b: &dyn Backend) {
-    let r = repo("up/race");
-    let st = b.store().start_upload(&r).await.unwrap();
-    // Eight writers race for offset 0 with different content, over two
-    // store instances.
+/// Eight writers race for the chunk at `at` of one upload, with different
+/// content (writer `i` sends `len(i)` bytes), over two store instances.
+/// Every loser must be told RANGE_INVALID; returns the winners' content and
+/// the offset each was answered.
+async fn race_for(
+    b: &dyn Backend,
+    r: &RepositoryName,
+    id: &UploadId,
+    at: u64,
+    len: impl Fn(usize) -> usize,
+) -> Vec<(Vec<u8>, u64)> {
     let mut tasks = Vec::new();
     for i in 0..8u8 {
         let s = if i % 2 == 0 {
@@ -93,11 +99,11 @@ pub async fn upload_racing_writers_one_wins(b: &dyn Backend) {
         } else {
             b.another_store()
         };
-        let (r, id) = (r.clone(), st.id.clone());
-        let data = content(50_000 + i as usize, i);
+        let (r, id) = (r.clone(), id.clone());
+        let data = content(len(i as usize), i);
         tasks.push(tokio::spawn(async move {
             let res = s
-                .write_chunk(&r, &id, Some(0), body(&data, 1000), None)
+                .write_chunk(&r, &id, Some(at), body(&data, 1000), None)
                 .await;
             (data, res)
         }));
@@ -110,6 +116,13 @@ pub async fn upload_racing_writers_one_wins(b: &dyn Backend) {
             Err(e) => assert_eq!(e.kind(), ErrorKind::RangeInvalid, "{e}"),
         }
     }
+    winners
+}
+
+pub async fn upload_racing_writers_one_wins(b: &dyn Backend) {
+    let r = repo("up/race");
+    let st = b.store().start_upload(&r).await.unwrap();
+    let mut winners = race_for(b, &r, &st.id, 0, |i| 50_000 + i).await;
     assert_eq!(winners.len(), 1, "exactly one writer wins offset 0");
     let (data, offset) = winners.pop().unwrap();
     assert_eq!(offset, data.len() as u64);
@@ -133,30 +146,7 @@ pub async fn upload_racing_appenders_one_wins(b: &dyn Backend) {
     s.write_chunk(&r, &st.id, Some(0), body(&head, 4096), None)
         .await
         .unwrap();
-    let mut tasks = Vec::new();
-    for i in 0..8u8 {
-        let s = if i % 2 == 0 {
-            b.store()
-        } else {
-            b.another_store()
-        };
-        let (r, id) = (r.clone(), st.id.clone());
-        let data = content(40_000 + 1000 * i as usize, i);
-        tasks.push(tokio::spawn(async move {
-            let res = s
-                .write_chunk(&r, &id, Some(30_000), body(&data, 1000), None)
-                .await;
-            (data, res)
-        }));
-    }
-    let mut winners = Vec::new();
-    for t in tasks {
-        let (data, res) = t.await.unwrap();
-        match res {
-            Ok(st) => winners.push((data, st.offset)),
-            Err(e) => assert_eq!(e.kind(), ErrorKind::RangeInvalid, "{e}"),
-        }
-    }
+    let mut winners = race_for(b, &r, &st.id, 30_000, |i| 40_000 + 1000 * i).await;
     assert_eq!(winners.len(), 1, "exactly one writer wins offset 30000");
     let (tail, offset) = winners.pop().unwrap();
     assert_eq!(offset, 30_000 + tail.len() as u64);
