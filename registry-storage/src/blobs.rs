@@ -248,10 +248,9 @@ impl BlobStore for OpendalStore {
         {
             return Err(blob_unknown(digest));
         }
-        // Distribution removes the link's directory; so do we.
-        let path = Key::LayerLink(repo, digest).path();
-        let dir = path.trim_end_matches("link");
-        self.delete_dir_at(dir).await
+        // Distribution removes the link's folder; so do we, unless a
+        // concurrent mount or push put a new link in it.
+        self.remove_link(Key::LayerLink(repo, digest), 1).await
     }
 
     async fn mount_blob(

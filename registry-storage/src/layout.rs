@@ -22,6 +22,10 @@
 //!         └── last-<nonce>                                  (ours) the final PUT's bytes
 //! ```
 //!
+//! Outside that tree, `_registry/` holds what is ours alone: temporary
+//! files (`tmp/`), start-up probes, and `deleting/<name>/_revisions/<alg>/<hex>`,
+//! the marker of a manifest delete under way.
+//!
 //! A link file holds the digest string with no newline. Directories of
 //! repositories, tags and uploads are listed with a trailing `/`.
 //!
@@ -74,6 +78,10 @@ pub enum Key<'a> {
     /// `_registry/probe-<nonce>`: start-up checks of the backend (ours,
     /// outside the distribution tree).
     Probe(&'a str),
+    /// `_registry/deleting/<name>/_revisions/<alg>/<hex>`: a delete of that
+    /// manifest is under way (ours; see `deletes`). Repository name
+    /// components never start with `_`, so no name collides with it.
+    DeletingMarker(&'a RepositoryName, &'a Digest),
 }
 
 impl Key<'_> {
@@ -115,6 +123,7 @@ impl Key<'_> {
             }
             Key::UploadLast(n, id, nonce) => format!("{}_uploads/{id}/last-{nonce}", repo(n)),
             Key::Probe(nonce) => format!("_registry/probe-{nonce}"),
+            Key::DeletingMarker(n, d) => format!("_registry/deleting/{n}/_revisions/{}", dig(d)),
         }
     }
 }
@@ -201,6 +210,10 @@ mod tests {
                 format!("{r}_uploads/{id}/last-cd"),
             ),
             (Key::Probe("x1"), "_registry/probe-x1".into()),
+            (
+                Key::DeletingMarker(&n, &d),
+                format!("_registry/deleting/library/alpine/_revisions/sha256/{HEX}"),
+            ),
         ];
         for (key, want) in cases {
             assert_eq!(key.path(), want, "{key:?}");

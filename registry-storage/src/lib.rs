@@ -29,6 +29,7 @@
 
 mod blobs;
 pub mod cache;
+mod deletes;
 mod error;
 pub mod layout;
 mod links;
@@ -36,6 +37,7 @@ mod localfs;
 mod maintenance;
 mod manifest_cache;
 mod manifests;
+mod removal;
 mod uploads;
 mod url;
 
@@ -72,6 +74,9 @@ struct Inner {
     local: Option<localfs::LocalFs>,
     /// Manifest contents by digest (immutable, so always valid).
     manifests: std::sync::Arc<manifest_cache::ManifestCache>,
+    /// Serialises tag writes with compare-and-delete of tags on backends
+    /// that cannot delete conditionally (see `removal`).
+    link_lock: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// Options of a store that only some backends use.
@@ -135,6 +140,7 @@ impl OpendalStore {
                 manifests: std::sync::Arc::new(manifest_cache::ManifestCache::new(
                     manifest_cache::DEFAULT_CAPACITY,
                 )),
+                link_lock: Default::default(),
             }),
         }
     }
@@ -154,6 +160,7 @@ impl OpendalStore {
                     write_chunk_size: i.write_chunk_size,
                     local: i.local.clone(),
                     manifests: i.manifests.clone(),
+                    link_lock: i.link_lock.clone(),
                 });
             }
         }

@@ -57,18 +57,10 @@ impl OpendalStore {
         }
     }
 
-    /// Delete a directory and everything under it; absent is fine.
+    /// Delete a directory and everything under it; absent is fine. Entries
+    /// a concurrent writer adds meanwhile may stay (see `removal`).
     pub(crate) async fn delete_dir(&self, key: Key<'_>) -> Result<()> {
-        self.delete_dir_at(&key.path()).await
-    }
-
-    /// Delete the directory at `dir` and everything under it; absent is fine.
-    pub(crate) async fn delete_dir_at(&self, dir: &str) -> Result<()> {
-        match self.op().delete_with(dir).recursive(true).await {
-            Ok(()) => Ok(()),
-            Err(e) if is_not_found(&e) => Ok(()),
-            Err(e) => Err(storage("deleting directory")(e)),
-        }
+        self.remove_tree(&key.path(), None).await.map(drop)
     }
 
     /// Names of the direct children of a directory (directories end in `/`).

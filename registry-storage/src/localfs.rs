@@ -95,8 +95,13 @@ impl LocalFs {
         self.boot.as_deref()
     }
 
-    fn abs(&self, rel: &str) -> PathBuf {
+    pub(crate) fn abs(&self, rel: &str) -> PathBuf {
         self.root.join(rel)
+    }
+
+    /// The directory for temporary files (on the same filesystem).
+    pub(crate) fn tmp_dir(&self) -> &Path {
+        &self.tmp
     }
 
     /// If the file `rel` is exactly `len` bytes long, flush its data to disk
@@ -328,9 +333,8 @@ impl LocalFs {
             let created = (|| {
                 let mut f = open_new(&tmp)?;
                 f.write_all(&bytes)?;
-                create_dirs(&path)?;
-                match std::fs::hard_link(&tmp, &path) {
-                    Ok(()) => Ok(true),
+                match with_dirs(&path, || std::fs::hard_link(&tmp, &path)) {
+                    Ok(_) => Ok(true),
                     Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
                     Err(e) => Err(e),
                 }
@@ -353,9 +357,7 @@ impl LocalFs {
                 if fsync {
                     f.sync_data()?;
                 }
-                let created = create_dirs(&path)?;
-                std::fs::rename(&tmp, &path)?;
-                Ok(created)
+                with_dirs(&path, || std::fs::rename(&tmp, &path))
             })();
             if written.is_err() {
                 let _ = std::fs::remove_file(&tmp);
@@ -374,8 +376,7 @@ impl LocalFs {
     pub(crate) async fn rename(&self, from: &str, to: &str) -> Result<()> {
         let (from, to, fsync) = (self.abs(from), self.abs(to), self.fsync);
         blocking(move || {
-            let created = create_dirs(&to)?;
-            std::fs::rename(&from, &to)?;
+            let created = with_dirs(&to, || std::fs::rename(&from, &to))?;
             if fsync {
                 sync_changed_dirs(&to, &created)?;
             }
@@ -385,7 +386,7 @@ impl LocalFs {
     }
 }
 
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> std::io::Result<T> + Send + 'static,
 ) -> Result<T> {
     tokio::task::spawn_blocking(f)
@@ -438,12 +439,49 @@ fn open_new(path: &Path) -> std::io::Result<std::fs::File> {
     };
     match open() {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            create_dirs(path)?;
-            open()
+            let mut file = None;
+            with_dirs(path, || {
+                file = Some(open()?);
+                Ok(())
+            })?;
+            file.ok_or_else(|| std::io::Error::other("file not opened"))
         }
         other => other,
     }
 }
+
+/// Create the directories above `path`, then run `op` (which puts an entry
+/// at `path`); return the directories created, outermost first. A
+/// concurrent delete may remove an empty directory between the two steps
+/// (deletes prune the directories they empty): then `op` fails with
+/// `NotFound` and both steps are tried again, a bounded number of times.
+pub(crate) fn with_dirs(
+    path: &Path,
+    mut op: impl FnMut() -> std::io::Result<()>,
+) -> std::io::Result<Vec<PathBuf>> {
+    let mut created = Vec::new();
+    let mut tries = 0;
+    loop {
+        match create_dirs(path) {
+            Ok(dirs) => created.extend(dirs),
+            // A parent pruned between the check and the `mkdir`.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && tries < DIR_RACE_RETRIES => {
+                tries += 1;
+                continue;
+            }
+            Err(e) => return Err(e),
+        }
+        match op() {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && tries < DIR_RACE_RETRIES => {
+                tries += 1;
+            }
+            other => return other.map(|()| created),
+        }
+    }
+}
+
+/// How often an operation racing a delete of its directory is retried.
+const DIR_RACE_RETRIES: usize = 8;
 
 /// Create the missing directories above `path`; return those created,
 /// outermost first.
@@ -475,7 +513,13 @@ fn sync_changed_dirs(path: &Path, created: &[PathBuf]) -> std::io::Result<()> {
     dirs.sort();
     dirs.dedup();
     for d in dirs {
-        std::fs::File::open(d)?.sync_all()?;
+        match std::fs::File::open(d) {
+            Ok(f) => f.sync_all()?,
+            // A concurrent delete removed the entry and its folder: the
+            // write was overtaken, and there is nothing of it to flush.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
     }
     Ok(())
 }

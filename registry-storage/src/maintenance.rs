@@ -107,6 +107,7 @@ impl OpendalStore {
                     };
                 if started < cutoff {
                     tracing::info!(repository = %repo, upload = %id, "purging abandoned upload");
+                    self.delete_key(Key::UploadStartedAt(&repo, &id)).await?;
                     self.delete_dir(Key::UploadDir(&repo, &id)).await?;
                     purged += 1;
                 }

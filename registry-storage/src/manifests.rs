@@ -17,7 +17,7 @@ use crate::error::{is_not_found, storage};
 use crate::layout::Key;
 use crate::maintenance::repository_of_dir;
 
-fn manifest_unknown(what: impl std::fmt::Display) -> Error {
+pub(crate) fn manifest_unknown(what: impl std::fmt::Display) -> Error {
     Error::new(
         ErrorKind::ManifestUnknown,
         format!("manifest {what} unknown to repository"),
@@ -91,7 +91,7 @@ impl OpendalStore {
     }
 
     /// Names of the repository's tags, unsorted.
-    async fn tag_names(&self, repo: &RepositoryName) -> Result<Vec<Tag>> {
+    pub(crate) async fn tag_names(&self, repo: &RepositoryName) -> Result<Vec<Tag>> {
         Ok(self
             .list_names(Key::TagsDir(repo))
             .await?
@@ -127,25 +127,20 @@ impl ManifestStore for OpendalStore {
         };
         self.check_references(repo, &manifest).await?;
 
-        // Bytes first, then the revision link, then the tag: a reader never
-        // finds a link to bytes that are not there.
+        // Bytes first, then the links: a reader never finds a link to bytes
+        // that are not there.
         if !self.exists(Key::BlobData(&digest)).await? {
             self.write_object_atomic(&Key::BlobData(&digest).path(), bytes.clone())
                 .await?;
         }
-        self.write_link(Key::RevisionLink(repo, &digest), &digest)
-            .await?;
         let subject = manifest.subject().map(|s| s.digest().clone());
-        if let Some(s) = &subject {
-            self.write_link(Key::ReferrerLink(repo, s, &digest), &digest)
-                .await?;
-        }
-        if let Reference::Tag(tag) = reference {
-            self.write_link(Key::TagIndexLink(repo, tag, &digest), &digest)
-                .await?;
-            self.write_link(Key::TagCurrentLink(repo, tag), &digest)
-                .await?;
-        }
+        self.link_manifest(&crate::deletes::Links {
+            repo,
+            digest: &digest,
+            subject: subject.as_ref(),
+            tag: reference.as_tag(),
+        })
+        .await?;
         Ok(ManifestPut { digest, subject })
     }
 
@@ -178,36 +173,13 @@ impl ManifestStore for OpendalStore {
     async fn delete_manifest(&self, repo: &RepositoryName, reference: &Reference) -> Result<()> {
         match reference {
             Reference::Tag(tag) => {
-                if !self.exists(Key::TagCurrentLink(repo, tag)).await? {
+                if !self.remove_tag(repo, tag, None).await? {
                     return Err(manifest_unknown(tag));
                 }
-                self.delete_dir(Key::TagDir(repo, tag)).await
+                Ok(())
             }
-            Reference::Digest(digest) => {
-                if !self.exists(Key::RevisionLink(repo, digest)).await? {
-                    return Err(manifest_unknown(digest));
-                }
-                // Tags pointing at it go with it, as in distribution.
-                for tag in self.tag_names(repo).await? {
-                    if self
-                        .read_link(Key::TagCurrentLink(repo, &tag))
-                        .await?
-                        .as_ref()
-                        == Some(digest)
-                    {
-                        self.delete_dir(Key::TagDir(repo, &tag)).await?;
-                    }
-                }
-                if let Ok(bytes) = self.read_manifest_bytes(digest).await
-                    && let Ok(m) = Manifest::parse(&bytes, None, &Default::default())
-                    && let Some(s) = m.subject()
-                {
-                    self.delete_key(Key::ReferrerLink(repo, s.digest(), digest))
-                        .await?;
-                }
-                let path = Key::RevisionLink(repo, digest).path();
-                self.delete_dir_at(path.trim_end_matches("link")).await
-            }
+            // Tags pointing at it go with it, as in distribution.
+            Reference::Digest(digest) => self.delete_revision(repo, digest).await,
         }
     }
 

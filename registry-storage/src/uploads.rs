@@ -411,17 +411,21 @@ impl UploadStore for OpendalStore {
     ) -> Result<UploadStatus> {
         let mut loaded = self.load_upload(repo, id, false).await?;
         let prev = loaded.parts.last();
-        self.receive_chunk(
-            repo,
-            id,
-            &mut loaded.upload,
-            prev,
-            start,
-            body,
-            expected_len,
-            true,
-        )
-        .await?;
+        let received = self
+            .receive_chunk(
+                repo,
+                id,
+                &mut loaded.upload,
+                prev,
+                start,
+                body,
+                expected_len,
+                true,
+            )
+            .await;
+        if let Err(e) = received {
+            return Err(self.upload_error(repo, id, e).await);
+        }
         Ok(UploadStatus {
             id: id.clone(),
             offset: loaded.upload.offset(),
@@ -435,20 +439,76 @@ impl UploadStore for OpendalStore {
         digest: &Digest,
         last_chunk: Option<(ByteStream, Option<u64>)>,
     ) -> Result<BlobInfo> {
-        // One load of the whole chain; a last chunk extends it in place.
-        let Loaded {
-            mut upload,
-            mut parts,
-        } = self.load_upload(repo, id, true).await?;
-        let mut sealed = false;
-        if let Some((body, len)) = last_chunk
-            && let Some(record) = self
-                .receive_chunk(repo, id, &mut upload, parts.last(), None, body, len, false)
-                .await?
+        let (completed, parts, sealed) = self.verify_upload(repo, id, digest, last_chunk).await?;
+        let info = BlobInfo {
+            digest: completed.digest,
+            size: completed.size,
+        };
+        if let Err(e) = self
+            .commit_blob(&info.digest, info.size, &parts, sealed)
+            .await
         {
-            parts.push(record);
-            sealed = true;
+            // A second completion of this upload may have committed the
+            // blob (taking the files this one was renaming or copying), or
+            // a cancel removed them. The content was verified, so if the
+            // blob is there now, this completion succeeded too.
+            if self.size_of(Key::BlobData(&info.digest)).await? != Some(info.size) {
+                return Err(self.upload_error(repo, id, e).await);
+            }
         }
+        self.write_link(Key::LayerLink(repo, &info.digest), &info.digest)
+            .await?;
+        self.end_upload(repo, id).await?;
+        Ok(info)
+    }
+
+    async fn cancel_upload(&self, repo: &RepositoryName, id: &UploadId) -> Result<()> {
+        if !self.exists(Key::UploadStartedAt(repo, id)).await? {
+            return Err(unknown());
+        }
+        self.end_upload(repo, id).await
+    }
+}
+
+impl OpendalStore {
+    /// Load a whole upload, receive the completing request's body, and
+    /// check the digest: the completed upload, its parts, and whether the
+    /// last part is sealed (has no record). A mismatch ends the upload.
+    async fn verify_upload(
+        &self,
+        repo: &RepositoryName,
+        id: &UploadId,
+        digest: &Digest,
+        last_chunk: Option<(ByteStream, Option<u64>)>,
+    ) -> Result<(registry_core::upload::Completed, Vec<PartRecord>, bool)> {
+        // One load of the whole chain; a last chunk extends it in place.
+        let received = async {
+            let mut loaded = self.load_upload(repo, id, true).await?;
+            let mut sealed = false;
+            if let Some((body, len)) = last_chunk
+                && let Some(record) = self
+                    .receive_chunk(
+                        repo,
+                        id,
+                        &mut loaded.upload,
+                        loaded.parts.last(),
+                        None,
+                        body,
+                        len,
+                        false,
+                    )
+                    .await?
+            {
+                loaded.parts.push(record);
+                sealed = true;
+            }
+            Ok((loaded, sealed))
+        }
+        .await;
+        let (Loaded { mut upload, parts }, sealed) = match received {
+            Ok(r) => r,
+            Err(e) => return Err(self.upload_error(repo, id, e).await),
+        };
         let verified = if upload.algorithm() == Some(digest.algorithm())
             && !self.written_before_reboot(&parts)
         {
@@ -461,29 +521,41 @@ impl UploadStore for OpendalStore {
             let actual = self.rehash(&parts, digest.algorithm()).await?;
             upload.finish_with(actual, digest)
         };
-        let completed = match verified {
-            Ok(c) => c,
+        match verified {
+            Ok(completed) => Ok((completed, parts, sealed)),
             Err(e) => {
-                self.delete_dir(Key::UploadDir(repo, id)).await?;
-                return Err(e);
+                // Checked before ending the upload: if it is gone already,
+                // a cancel or another completion raced this one, and what
+                // was loaded may be a partly removed chain.
+                if !self.exists(Key::UploadStartedAt(repo, id)).await? {
+                    return Err(unknown());
+                }
+                if let Err(end) = self.end_upload(repo, id).await {
+                    tracing::warn!(upload = %id, error = %end, "upload left for the purge sweep");
+                }
+                Err(e)
             }
-        };
-        self.commit_blob(&completed.digest, completed.size, &parts, sealed)
-            .await?;
-        self.write_link(Key::LayerLink(repo, &completed.digest), &completed.digest)
-            .await?;
-        self.delete_dir(Key::UploadDir(repo, id)).await?;
-        Ok(BlobInfo {
-            digest: completed.digest,
-            size: completed.size,
-        })
+        }
     }
 
-    async fn cancel_upload(&self, repo: &RepositoryName, id: &UploadId) -> Result<()> {
-        if !self.exists(Key::UploadStartedAt(repo, id)).await? {
-            return Err(unknown());
-        }
+    /// End an upload: remove `startedat` first (from then on every request
+    /// finds the upload unknown), then the rest of its folder.
+    async fn end_upload(&self, repo: &RepositoryName, id: &UploadId) -> Result<()> {
+        self.delete_key(Key::UploadStartedAt(repo, id)).await?;
         self.delete_dir(Key::UploadDir(repo, id)).await
+    }
+
+    /// The answer for a request on upload `id` that failed with `e`: if the
+    /// upload is gone, a cancel or completion raced it and the spec's answer
+    /// is `BLOB_UPLOAD_UNKNOWN`; otherwise `e` stands.
+    async fn upload_error(&self, repo: &RepositoryName, id: &UploadId, e: Error) -> Error {
+        if e.kind() == ErrorKind::BlobUploadUnknown {
+            return e;
+        }
+        match self.exists(Key::UploadStartedAt(repo, id)).await {
+            Ok(false) => unknown(),
+            _ => e,
+        }
     }
 }
 

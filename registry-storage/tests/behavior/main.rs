@@ -4,6 +4,7 @@
 
 mod blobs;
 mod manifests;
+mod races;
 mod support;
 mod uploads;
 
@@ -37,6 +38,7 @@ macro_rules! suite {
 
 use blobs::*;
 use manifests::*;
+use races::*;
 use uploads::*;
 
 suite!(
@@ -70,4 +72,8 @@ suite!(
     referrers,
     catalog,
     layout_is_distributions,
+    race_tag_push_vs_manifest_delete,
+    race_tag_move_vs_old_manifest_delete,
+    race_tag_delete_vs_tag_push,
+    race_upload_completion,
 );
