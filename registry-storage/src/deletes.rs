@@ -169,6 +169,16 @@ impl OpendalStore {
             return Err(crate::manifests::manifest_unknown(digest));
         }
         self.remove_link(Key::RevisionLink(repo, digest), 1).await?;
+        self.remove_tags_naming(repo, digest).await?;
+        if let Some(s) = &subject {
+            self.remove_link(Key::ReferrerLink(repo, s, digest), 3)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Remove every tag of `repo` whose `current/link` holds `digest`.
+    async fn remove_tags_naming(&self, repo: &RepositoryName, digest: &Digest) -> Result<()> {
         for tag in self.tag_names(repo).await? {
             if self
                 .read_link(Key::TagCurrentLink(repo, &tag))
@@ -179,11 +189,38 @@ impl OpendalStore {
                 self.remove_tag(repo, &tag, Some(digest)).await?;
             }
         }
-        if let Some(s) = &subject {
-            self.remove_link(Key::ReferrerLink(repo, s, digest), 3)
-                .await?;
-        }
         Ok(())
+    }
+
+    /// Repair: remove the tags naming `digest` while `repo` has no such
+    /// revision, under the marker a delete of it would take (so a push of
+    /// it meanwhile waits, then writes its tag again). `Ok(false)` if a
+    /// delete of it holds the marker (that delete removes them itself).
+    pub(crate) async fn remove_dangling_tags(
+        &self,
+        repo: &RepositoryName,
+        digest: &Digest,
+    ) -> Result<bool> {
+        let marker = Key::DeletingMarker(repo, digest);
+        let now = humantime::format_rfc3339(SystemTime::now()).to_string();
+        if !self
+            .create_object_exclusive(&marker.path(), now.into_bytes())
+            .await?
+        {
+            return Ok(false);
+        }
+        let removed = async {
+            // A push restored the revision: the tags are live again.
+            if !self.exists(Key::RevisionLink(repo, digest)).await? {
+                self.remove_tags_naming(repo, digest).await?;
+            }
+            Ok(true)
+        }
+        .await;
+        if let Err(e) = self.remove_link(marker, 2).await {
+            tracing::warn!(%repo, %digest, error = %e, "repair marker left behind; it expires");
+        }
+        removed
     }
 
     /// Remove a tag: its `current/link` (only while it holds `only_if`,

@@ -31,6 +31,7 @@ mod blobs;
 pub mod cache;
 mod deletes;
 mod error;
+pub mod fsck;
 pub mod layout;
 mod links;
 mod localfs;
@@ -48,6 +49,7 @@ use registry_core::manifest::ManifestLimits;
 use registry_core::{Error, ErrorKind, Result};
 
 pub use cache::{BlobCacheConfig, CachedStore};
+pub use fsck::{Finding, FsckReport};
 pub use url::{S3Options, StorageUrl};
 
 /// A registry store on an OpenDAL operator. Cheap to clone.

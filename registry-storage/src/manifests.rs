@@ -219,12 +219,16 @@ impl ManifestStore for OpendalStore {
                 if !self.exists(Key::RevisionLink(repo, &digest)).await? {
                     continue;
                 }
-                let Ok(bytes) = self.read_manifest_bytes(&digest).await else {
-                    continue;
+                // Absent bytes mean a delete raced this listing; any other
+                // failure fails the request rather than silently dropping a
+                // signature from the answer.
+                let bytes = match self.read_manifest_bytes(&digest).await {
+                    Ok(bytes) => bytes,
+                    Err(e) if e.kind() == ErrorKind::ManifestUnknown => continue,
+                    Err(e) => return Err(e),
                 };
-                let Ok(m) = Manifest::parse(&bytes, None, &Default::default()) else {
-                    continue;
-                };
+                // Parsed with the limits it was accepted under.
+                let m = Manifest::parse(&bytes, None, &self.inner.limits)?;
                 let d = m.referrer_descriptor();
                 if artifact_type.is_none_or(|want| d.artifact_type() == Some(want)) {
                     out.push(d);

@@ -1,4 +1,4 @@
-//! The command line: `registry serve [OPTIONS]`, `registry version`.
+//! The command line: `registry serve [OPTIONS]`, `registry fsck`, `registry version`.
 //!
 //! Flags and their environment variables are declared here; clap merges the
 //! two (a flag beats its variable) into one [`Settings`] layer, which
@@ -75,8 +75,31 @@ pub enum Command {
     /// Serve the OCI distribution API over HTTP until SIGINT or SIGTERM.
     #[command(after_help = SETTINGS_HELP)]
     Serve(Box<ServeArgs>),
+    /// Check the store for dangling tags (naming a manifest the repository
+    /// no longer has), tag folders without a current link, and manifests
+    /// whose bytes are gone; with --repair, fix them. Safe while servers
+    /// run on the same store. Exits 1 if problems remain.
+    Fsck(FsckArgs),
     /// Print the version and exit.
     Version,
+}
+
+/// Options of `registry fsck`.
+#[derive(Debug, Args)]
+pub struct FsckArgs {
+    /// The store to check, as for `registry serve`
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "REGISTRY_STORAGE",
+        hide_env_values = true,
+        default_value = "fs://data"
+    )]
+    pub storage: StorageUrl,
+
+    /// Repair what is found (by default only report)
+    #[arg(long)]
+    pub repair: bool,
 }
 
 /// Options of `registry serve`. Each is optional here: what is not given by
@@ -348,7 +371,7 @@ mod tests {
     fn serve(args: &[&str]) -> ServeArgs {
         match parse(&[&["serve"], args].concat()).unwrap().command {
             Command::Serve(a) => *a,
-            Command::Version => unreachable!(),
+            other => unreachable!("{other:?}"),
         }
     }
 

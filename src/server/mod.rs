@@ -9,6 +9,7 @@ mod access_log;
 mod auth;
 mod cli;
 mod config;
+mod fsck;
 mod http;
 mod limits;
 mod logging;
@@ -35,6 +36,7 @@ pub fn main() -> ExitCode {
             Ok(())
         }
         Command::Serve(args) => serve(&args),
+        Command::Fsck(args) => fsck::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

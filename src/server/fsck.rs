@@ -1,0 +1,40 @@
+//! `registry fsck`: report (and with `--repair`, fix) dangling tags and
+//! similar leftovers in a store; see `registry_storage::fsck`.
+
+use registry_storage::OpendalStore;
+
+use super::cli::FsckArgs;
+
+/// Check the store, print one line per finding and a summary; an error
+/// (exit 1) if problems remain.
+pub fn run(args: &FsckArgs) -> Result<(), String> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    let store = OpendalStore::from_url(args.storage.expose())
+        .map_err(|e| format!("cannot open storage {}: {}", args.storage, e.message()))?;
+    let report = runtime
+        .block_on(store.fsck(args.repair))
+        .map_err(|e| format!("checking {}: {e}", args.storage))?;
+    for (finding, repaired) in &report.findings {
+        let state = if *repaired { "repaired" } else { "found" };
+        println!("{state}: {finding}");
+    }
+    let remaining = report.remaining();
+    println!(
+        "fsck: {} repositories, {} problems found, {} repaired",
+        report.repositories,
+        report.findings.len(),
+        report.findings.len() - remaining
+    );
+    if remaining > 0 {
+        let hint = if args.repair {
+            ""
+        } else {
+            " (run with --repair to fix)"
+        };
+        return Err(format!("{remaining} problems remain{hint}"));
+    }
+    Ok(())
+}
