@@ -9,6 +9,7 @@
 //!
 //! The `registry` binary of this package is the reference server.
 #![deny(missing_docs)]
+#![forbid(unsafe_code)]
 
 pub use registry_core as core;
 pub use registry_http as http;

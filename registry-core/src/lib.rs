@@ -6,6 +6,7 @@
 //! backend: `registry-storage` implements the [`store`] traits and
 //! `registry-http` serves them.
 #![deny(missing_docs)]
+#![forbid(unsafe_code)]
 
 pub mod digest;
 pub mod error;

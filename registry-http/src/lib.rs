@@ -75,6 +75,7 @@
 //! Error messages are not stable; status codes and error codes are.
 #![doc = include_str!("../docs/errors.md")]
 #![deny(missing_docs)]
+#![forbid(unsafe_code)]
 
 mod accept;
 mod auth;

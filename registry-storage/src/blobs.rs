@@ -209,7 +209,7 @@ impl BlobStore for OpendalStore {
             futures::stream::empty().boxed()
         } else if let Some(local) = &self.inner.local {
             local
-                .read_blob_mapped(&Key::BlobData(digest).path(), range.clone())
+                .read_blob(&Key::BlobData(digest).path(), range.clone())
                 .await?
         } else {
             self.read_object_stream(&Key::BlobData(digest).path(), Some(range.clone()))

@@ -26,6 +26,8 @@
 //!
 //! This crate is not an HTTP server and knows nothing of HTTP.
 #![deny(missing_docs)]
+// One use, mapping committed blob files (`localfs::map_piece`).
+#![deny(unsafe_code)]
 
 mod blobs;
 pub mod cache;

@@ -45,6 +45,10 @@ const QUEUE_BYTES: u32 = 8 * 1024 * 1024;
 /// Size of the pieces a mapped blob is served in.
 const READ_PIECE: u64 = 8 * 1024 * 1024;
 
+/// Reads up to this size use `pread`, not a mapping (see
+/// [`LocalFs::read_blob`]).
+const SMALL_READ: u64 = 1024 * 1024;
+
 /// A filesystem root written directly.
 #[derive(Debug, Clone)]
 pub(crate) struct LocalFs {
@@ -244,25 +248,40 @@ impl LocalFs {
         blocking(move || discard_write(&path, at)).await
     }
 
-    /// Stream `range` of the blob file `rel` from memory mappings, one per
-    /// piece: each piece is a view of the page cache, so serving it copies
-    /// the bytes once, into the socket, as `sendfile` would. Pieces are
-    /// mapped (and faulted in) on the blocking pool, never on a runtime
-    /// thread, and unmapped once sent, so memory stays bounded.
+    /// Stream `range` of the blob file `rel`. Ranges up to [`SMALL_READ`]
+    /// (every manifest, configs, small layers) are read with `pread` into
+    /// one buffer. Larger ones come from memory mappings, one per piece:
+    /// each piece is a view of the page cache, so serving it copies the
+    /// bytes once, into the socket, as `sendfile` would. Pieces are mapped
+    /// (and faulted in) on the blocking pool, never on a runtime thread,
+    /// and unmapped once sent, so memory stays bounded.
     ///
-    /// Only for committed blob files: they are never written or truncated in
-    /// place (a commit renames a complete file over the name, which leaves
-    /// an existing mapping untouched), which is what makes mapping safe.
-    pub(crate) async fn read_blob_mapped(
-        &self,
-        rel: &str,
-        range: Range<u64>,
-    ) -> Result<ByteStream> {
+    /// Mapping is safe only because committed blob files are never written
+    /// or truncated in place: a commit renames a complete file over the
+    /// name, which leaves an existing mapping untouched. A file cut short
+    /// under a mapping would turn the next page fault into SIGBUS for the
+    /// whole process. This registry never does that; another tool on the
+    /// same directory must not either (docs/CONSISTENCY.md). CNCF
+    /// distribution rewrites only small files in place (manifests, with
+    /// `PutContent`), and those are read with `pread`, which at worst
+    /// returns short.
+    pub(crate) async fn read_blob(&self, rel: &str, range: Range<u64>) -> Result<ByteStream> {
         if range.is_empty() {
             return Ok(futures::stream::empty().boxed());
         }
         let path = self.abs(rel);
         let end = range.end;
+        if end - range.start <= SMALL_READ {
+            let start = range.start;
+            let bytes = blocking(move || {
+                use std::os::unix::fs::FileExt;
+                let mut buf = vec![0; (end - start) as usize];
+                std::fs::File::open(&path)?.read_exact_at(&mut buf, start)?;
+                Ok(Bytes::from(buf))
+            })
+            .await?;
+            return Ok(futures::stream::once(async { Ok(bytes) }).boxed());
+        }
         let file = blocking(move || {
             let file = std::fs::File::open(&path)?;
             if file.metadata()?.len() < end {
@@ -414,7 +433,9 @@ fn map_piece(file: &std::fs::File, start: u64, len: u64) -> std::io::Result<Byte
     const ALIGN: u64 = 64 * 1024;
     let aligned = start - start % ALIGN;
     let skip = (start - aligned) as usize;
-    // SAFETY: committed blob files are immutable (see `read_blob_mapped`).
+    // SAFETY: committed blob files are never truncated or written in place
+    // (see `LocalFs::read_blob`): the mapped range stays backed by the file.
+    #[allow(unsafe_code)]
     let map = unsafe {
         memmap2::MmapOptions::new()
             .offset(aligned)

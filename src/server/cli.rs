@@ -413,6 +413,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(unsafe_code)]
     fn environment_is_between_flags_and_file() {
         let _env = env_lock();
         let set = [
