@@ -63,28 +63,25 @@ impl OpendalStore {
     /// Every referenced blob must be linked in `repo`, every referenced
     /// manifest must be a revision of `repo`.
     async fn check_references(&self, repo: &RepositoryName, m: &Manifest) -> Result<()> {
-        for d in m.blob_references() {
-            // Foreign layers (with `urls`) live elsewhere by design.
-            if !d.urls().is_empty() {
-                continue;
-            }
-            if !self.exists(Key::LayerLink(repo, d.digest())).await?
-                || !self.exists(Key::BlobData(d.digest())).await?
+        let (blobs, manifests) = references_to_check(m);
+        for d in blobs {
+            if !self.exists(Key::LayerLink(repo, d)).await?
+                || !self.exists(Key::BlobData(d)).await?
             {
                 return Err(Error::new(
                     ErrorKind::ManifestBlobUnknown,
-                    format!("blob {} is not in repository {repo}", d.digest()),
+                    format!("blob {d} is not in repository {repo}"),
                 )
-                .with_detail(serde_json::json!({ "digest": d.digest() })));
+                .with_detail(serde_json::json!({ "digest": d })));
             }
         }
-        for d in m.manifest_references() {
-            if !self.exists(Key::RevisionLink(repo, d.digest())).await? {
+        for d in manifests {
+            if !self.exists(Key::RevisionLink(repo, d)).await? {
                 return Err(Error::new(
                     ErrorKind::ManifestBlobUnknown,
-                    format!("manifest {} is not in repository {repo}", d.digest()),
+                    format!("manifest {d} is not in repository {repo}"),
                 )
-                .with_detail(serde_json::json!({ "digest": d.digest() })));
+                .with_detail(serde_json::json!({ "digest": d })));
             }
         }
         Ok(())
@@ -251,5 +248,72 @@ impl ManifestStore for OpendalStore {
         found.sort_unstable_by(|a, b| a.as_str().cmp(b.as_str()));
         found.dedup();
         Ok(Listing::paginate(found, page))
+    }
+}
+
+/// The blobs and manifests a push of `m` must find in the repository, each
+/// distinct digest once however often the manifest lists it (a 4 MiB
+/// manifest can list one layer tens of thousands of times). Foreign layers
+/// are fetched from their `urls`, never pushed, so they are not checked;
+/// any other descriptor is, `urls` or not.
+fn references_to_check(m: &Manifest) -> (Vec<&Digest>, Vec<&Digest>) {
+    let mut seen = std::collections::HashSet::new();
+    let blobs = m
+        .blob_references()
+        .filter(|d| !registry_core::media_type::is_foreign_layer(d.media_type()))
+        .map(Descriptor::digest)
+        .filter(|d| seen.insert(*d))
+        .collect();
+    let manifests = m
+        .manifest_references()
+        .map(Descriptor::digest)
+        .filter(|d| seen.insert(*d))
+        .collect();
+    (blobs, manifests)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn layer(media_type: &str, digest: &Digest, urls: bool) -> serde_json::Value {
+        let mut d = serde_json::json!({"mediaType": media_type, "digest": digest, "size": 1});
+        if urls {
+            d["urls"] = serde_json::json!(["https://example.com/layer"]);
+        }
+        d
+    }
+
+    #[test]
+    fn references_are_checked_once_each_and_foreign_layers_not_at_all() {
+        let (config, shared, foreign) = (
+            Digest::sha256_of(b"config"),
+            Digest::sha256_of(b"shared"),
+            Digest::sha256_of(b"foreign"),
+        );
+        let mut layers = vec![
+            layer(
+                "application/vnd.oci.image.layer.v1.tar+gzip",
+                &shared,
+                false
+            );
+            5000
+        ];
+        layers.push(layer(
+            registry_core::media_type::OCI_LAYER_NONDISTRIBUTABLE_TAR_GZIP,
+            &foreign,
+            true,
+        ));
+        let m = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": registry_core::media_type::OCI_IMAGE_MANIFEST,
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config, "size": 1},
+            "layers": layers,
+        });
+        let bytes = serde_json::to_vec(&m).unwrap();
+        let m = Manifest::parse(&bytes, None, &Default::default()).unwrap();
+        let (blobs, manifests) = references_to_check(&m);
+        assert_eq!(blobs, vec![&config, &shared]);
+        assert!(manifests.is_empty());
     }
 }

@@ -123,6 +123,28 @@ pub async fn manifest_missing_references(b: &dyn Backend) {
         .await
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::ManifestBlobUnknown);
+    // `urls` on an ordinary layer does not excuse it from being here.
+    let with_urls = Bytes::from(
+        serde_json::to_vec(&serde_json::json!({
+            "schemaVersion": 2, "mediaType": OCI_IMAGE_MANIFEST,
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": Digest::sha256_of(b"absent config"), "size": 14,
+                       "urls": ["https://example.com/config"]},
+            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": Digest::sha256_of(b"absent"), "size": 6,
+                        "urls": ["https://example.com/layer"]}],
+        }))
+        .unwrap(),
+    );
+    let e = s
+        .put_manifest(&r, &tag("urls"), None, with_urls)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            e.kind(),
+            ErrorKind::ManifestBlobUnknown | ErrorKind::ManifestInvalid
+        ),
+        "{e}"
+    );
     let e = s
         .put_manifest(&r, &tag("bad"), None, Bytes::from_static(b"{not json"))
         .await
