@@ -11,55 +11,8 @@ mod common;
 use std::sync::Arc;
 
 use common::content::{OCI_MANIFEST, digest, image_manifest};
+use common::fleet::Fleet;
 use common::http::Client;
-use common::process::TestServer;
-
-/// Three servers on one storage URL.
-struct Fleet {
-    servers: Vec<TestServer>,
-    _shared: Option<tempfile::TempDir>,
-}
-
-impl Fleet {
-    fn start(storage: &str, shared: Option<tempfile::TempDir>) -> Fleet {
-        let servers = (0..3)
-            .map(|_| {
-                TestServer::launch()
-                    .without_storage_flag()
-                    .arg("--storage")
-                    .arg(storage)
-                    .start()
-            })
-            .collect();
-        Fleet {
-            servers,
-            _shared: shared,
-        }
-    }
-
-    fn on_fs() -> Fleet {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("fs://{}", dir.path().join("store").display());
-        Fleet::start(&url, Some(dir))
-    }
-
-    fn on_s3() -> Fleet {
-        let base = std::env::var("REGISTRY_TEST_S3_URL")
-            .expect("REGISTRY_TEST_S3_URL must name the S3 server for the s3 fleet tests");
-        // A fresh prefix per test: `s3://bucket/<prefix>?query`.
-        let (loc, query) = base.split_once('?').unwrap_or((&base, ""));
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos();
-        let url = format!("{}/fleet-{nanos}?{query}", loc.trim_end_matches('/'));
-        Fleet::start(&url, None)
-    }
-
-    fn client(&self, i: usize) -> Client {
-        Client::new(&self.servers[i % self.servers.len()])
-    }
-}
 
 fn upload_rotating_across_processes(fleet: &Fleet) {
     let repo = "fleet/rotate";
@@ -249,7 +202,7 @@ fn fs_one_blob_from_sixteen_writers() {
     let fleet = Fleet::on_fs();
     let d = one_blob_from_sixteen_writers(&fleet);
     // One copy, and no upload left behind.
-    let store = fleet._shared.as_ref().unwrap().path().join("store");
+    let store = fleet.shared_dir().unwrap().join("store");
     assert!(common::content::blob_data_path(&store, &d).is_file());
     let uploads = store.join("docker/registry/v2/repositories/fleet/same-blob/_uploads");
     let left = std::fs::read_dir(&uploads).map(|r| r.count()).unwrap_or(0);
