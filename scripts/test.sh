@@ -7,8 +7,9 @@
 # Steps: install test tools (apt packages and a Python venv), rustfmt,
 # clippy, every cargo test of the workspace (unit, behaviour suites on memory
 # and fs, router tests, tests against the real server process, a fleet of
-# three processes on one directory, examples and benches built), then on a
-# local S3 server (moto): the storage behaviour suite and the fleet tests,
+# three processes on one directory and races across it, examples and benches
+# built), then on a local S3 server (moto): the storage behaviour suite, the
+# fleet tests and the fleet races,
 # and the interoperability tests with skopeo, oras and CNCF distribution
 # (including skopeo through a fleet on one directory and on one bucket).
 # Every process it starts is stopped by PID; temporary data lives under one
@@ -54,6 +55,9 @@ s3_behaviour() {
 s3_fleet() {
   REGISTRY_TEST_S3_URL="$(s3_url fleet)" cargo test --test fleet -- --ignored s3_
 }
+s3_fleet_races() {
+  REGISTRY_TEST_S3_URL="$(s3_url fleet-races)" cargo test --test fleet_races -- --ignored s3_
+}
 
 export CARGO_TERM_COLOR=never
 step "install test tools" bash scripts/install-test-tools.sh
@@ -65,6 +69,7 @@ step "fuzz (30 s per target)" bash scripts/fuzz.sh 30
 step "start S3 server (moto)" moto_start "$RUN_DIR"
 step "storage behaviour suite on S3" s3_behaviour
 step "fleet of three processes on one S3 bucket" s3_fleet
+step "races across a fleet on one S3 bucket" s3_fleet_races
 step "interop: skopeo, oras, distribution, fleet" env REGISTRY_BIN="$REPO/target/debug/registry" \
   FLEET_S3_URL="$(s3_url fleet-skopeo)" bash tests/interop/run.sh
 
