@@ -12,7 +12,8 @@ moto_start() {
   venv="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/.venv"
   [ -x "$venv/bin/moto_server" ] || { echo "moto_server missing: run scripts/install-test-tools.sh" >&2; return 1; }
   port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')"
-  "$venv/bin/moto_server" -H 127.0.0.1 -p "$port" >"$run_dir/moto.log" 2>&1 &
+  # moto_server with its conditional writes made atomic (see the script).
+  "$venv/bin/python" "$(dirname "${BASH_SOURCE[0]}")/moto_server.py" -H 127.0.0.1 -p "$port" >"$run_dir/moto.log" 2>&1 &
   MOTO_PID=$!
   MOTO_ENDPOINT="http://127.0.0.1:$port"
   export MOTO_PID MOTO_ENDPOINT MOTO_BUCKET

@@ -86,11 +86,21 @@ pub(crate) fn append_lease(file: &str, at: u64) -> String {
 /// An upload as found in the store.
 pub(crate) struct Loaded {
     pub upload: Upload,
+    /// The chunks' records, in order (without a seal).
     pub parts: Vec<PartRecord>,
+    /// Whether a completion sealed it (see [`OpendalStore::seal_upload`]).
+    pub sealed: bool,
 }
 
 fn unknown() -> Error {
     Error::new(ErrorKind::BlobUploadUnknown, "upload unknown")
+}
+
+fn completing() -> Error {
+    Error::new(
+        ErrorKind::BlobUploadUnknown,
+        "upload unknown: it is being completed",
+    )
 }
 
 impl OpendalStore {
@@ -118,8 +128,18 @@ impl OpendalStore {
             offsets.last().map(std::slice::from_ref).unwrap_or(&[])
         };
         let mut parts = Vec::with_capacity(wanted.len());
+        let mut sealed = false;
         for &off in wanted {
-            parts.push(self.read_part(repo, id, off).await?);
+            match self.read_part(repo, id, off).await? {
+                Some(part) => parts.push(part),
+                // A seal can only be the last record.
+                None if off == offsets[offsets.len() - 1] => sealed = true,
+                None => return Err(corrupt_part(id, off)),
+            }
+        }
+        if sealed && !all {
+            // Being completed: no chunk may join it any more.
+            return Err(completing());
         }
         if all {
             let mut expect = 0;
@@ -145,15 +165,21 @@ impl OpendalStore {
                 Upload::resume(alg, last.end, &state)?
             }
         };
-        Ok(Loaded { upload, parts })
+        Ok(Loaded {
+            upload,
+            parts,
+            sealed,
+        })
     }
 
+    /// The record at `off`; `None` for a seal (an empty record, see
+    /// [`OpendalStore::seal_upload`]).
     async fn read_part(
         &self,
         repo: &RepositoryName,
         id: &UploadId,
         off: u64,
-    ) -> Result<PartRecord> {
+    ) -> Result<Option<PartRecord>> {
         let buf = self
             .op()
             .read(&Key::UploadPart(repo, id, off).path())
@@ -165,7 +191,30 @@ impl OpendalStore {
                     storage("reading upload part")(e)
                 }
             })?;
-        serde_json::from_slice(&buf.to_vec()).map_err(|_| corrupt_part(id, off))
+        if buf.is_empty() {
+            return Ok(None);
+        }
+        serde_json::from_slice(&buf.to_vec())
+            .map(Some)
+            .map_err(|_| corrupt_part(id, off))
+    }
+
+    /// Seal an upload at offset `end` for its completion: an empty record
+    /// at `parts/<end>`, created if absent, so that a `PATCH` racing the
+    /// completion loses the claim on that offset and is told the upload is
+    /// unknown, instead of being accepted and then left out of the blob.
+    /// `Ok(false)` if a chunk claimed `end` first (reload and try again).
+    async fn seal_upload(&self, repo: &RepositoryName, id: &UploadId, end: u64) -> Result<bool> {
+        let key = Key::UploadPart(repo, id, end);
+        if self
+            .create_object_exclusive(&key.path(), Vec::new())
+            .await?
+        {
+            return Ok(true);
+        }
+        // Sealed by another completion of the same upload: go on, as both
+        // commit the same verified content.
+        Ok(self.read_part(repo, id, end).await?.is_none())
     }
 
     /// Stream `body` into a new object at `path` (or, on the filesystem,
@@ -342,6 +391,9 @@ impl OpendalStore {
             }
             Ok(false) => {
                 undo().await;
+                if self.read_part(repo, id, record.start).await?.is_none() {
+                    return Err(completing());
+                }
                 Err(Error::new(
                     ErrorKind::RangeInvalid,
                     format!(
@@ -484,6 +536,13 @@ impl OpendalStore {
         // One load of the whole chain; a last chunk extends it in place.
         let received = async {
             let mut loaded = self.load_upload(repo, id, true).await?;
+            for _ in 0..SEAL_ATTEMPTS {
+                if loaded.sealed || self.seal_upload(repo, id, loaded.upload.offset()).await? {
+                    break;
+                }
+                // A chunk got there first: it belongs to the upload.
+                loaded = self.load_upload(repo, id, true).await?;
+            }
             let mut sealed = false;
             if let Some((body, len)) = last_chunk
                 && let Some(record) = self
@@ -505,7 +564,12 @@ impl OpendalStore {
             Ok((loaded, sealed))
         }
         .await;
-        let (Loaded { mut upload, parts }, sealed) = match received {
+        let (
+            Loaded {
+                mut upload, parts, ..
+            },
+            sealed,
+        ) = match received {
             Ok(r) => r,
             Err(e) => return Err(self.upload_error(repo, id, e).await),
         };
@@ -578,6 +642,10 @@ impl OpendalStore {
         Ok(h.finish())
     }
 }
+
+/// How often a completion tries to seal an upload that chunks keep
+/// extending; past that it completes what it has.
+const SEAL_ATTEMPTS: usize = 4;
 
 fn corrupt_part(id: &UploadId, off: u64) -> Error {
     Error::new(

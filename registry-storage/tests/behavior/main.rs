@@ -76,4 +76,5 @@ suite!(
     race_tag_move_vs_old_manifest_delete,
     race_tag_delete_vs_tag_push,
     race_upload_completion,
+    race_chunk_vs_completion,
 );

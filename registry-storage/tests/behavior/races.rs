@@ -266,3 +266,57 @@ async fn collect_blob(s: &OpendalStore, r: &RepositoryName, d: &Digest) -> Vec<u
     let read = s.read_blob(r, d, None).await.unwrap();
     collect(read.body).await
 }
+
+/// A `PATCH` racing the upload's completion: either the chunk is accepted
+/// before the completion (which then covers it, so a digest of the earlier
+/// bytes is wrong) or the completion comes first and the chunk finds the
+/// upload unknown. Never both accepted, with the chunk left out.
+pub async fn race_chunk_vs_completion(b: &dyn Backend) {
+    let (s1, s2) = (b.store(), b.another_store());
+    let mut both = 0;
+    for round in 0..ROUNDS * 2 {
+        let r = repo(&format!("race/chunk-vs-complete/r{round}"));
+        let data = content(8_000, round as u8);
+        let (first, rest) = data.split_at(4_000);
+        let d = Digest::sha256_of(first);
+        let st = s1.start_upload(&r).await.unwrap();
+        s1.write_chunk(&r, &st.id, None, body(first, 1000), None)
+            .await
+            .unwrap();
+        let (patch, put) = {
+            let (s1, s2, r1, r2, id1, id2) = (
+                s1.clone(),
+                s2.clone(),
+                r.clone(),
+                r.clone(),
+                st.id.clone(),
+                st.id.clone(),
+            );
+            let rest = rest.to_vec();
+            race(
+                async move {
+                    s1.write_chunk(&r1, &id1, Some(4_000), body(&rest, 1000), None)
+                        .await
+                },
+                async move { s2.complete_upload(&r2, &id2, &d, None).await },
+            )
+            .await
+        };
+        match (&patch, &put) {
+            (Ok(_), Ok(_)) => both += 1,
+            (Err(e), Ok(_)) => assert_eq!(e.kind(), ErrorKind::BlobUploadUnknown, "{e}"),
+            (Ok(_), Err(e)) => assert!(
+                matches!(
+                    e.kind(),
+                    ErrorKind::DigestInvalid | ErrorKind::BlobUploadUnknown
+                ),
+                "{e}"
+            ),
+            (Err(a), Err(b)) => panic!("round {round}: both failed: {a}; {b}"),
+        }
+    }
+    assert_eq!(
+        both, 0,
+        "a chunk was accepted and then left out of the blob"
+    );
+}
