@@ -16,7 +16,7 @@
 //!     ├── _referrers/<alg>/<subject hex>/<alg>/<hex>/link   (ours) manifests whose subject is it
 //!     └── _uploads/<id>/
 //!         ├── startedat                                     RFC 3339 start time
-//!         ├── parts/<offset, 20 digits>                     (ours) one accepted chunk's record
+//!         ├── parts/<offset, 20 digits>                     (ours) one accepted chunk's record (empty: the seal of a completion)
 //!         ├── chunks/<offset>-<nonce>                       (ours) that chunk's bytes
 //!         ├── chunks/<offset>-<nonce>.append-<offset>       (ours) lease to append to it
 //!         └── last-<nonce>                                  (ours) the final PUT's bytes
