@@ -534,10 +534,15 @@ impl OpendalStore {
         last_chunk: Option<(ByteStream, Option<u64>)>,
     ) -> Result<(registry_core::upload::Completed, Vec<PartRecord>, bool)> {
         // One load of the whole chain; a last chunk extends it in place.
+        let mut sealed_at = None;
         let received = async {
             let mut loaded = self.load_upload(repo, id, true).await?;
             for _ in 0..SEAL_ATTEMPTS {
-                if loaded.sealed || self.seal_upload(repo, id, loaded.upload.offset()).await? {
+                if loaded.sealed {
+                    break;
+                }
+                if self.seal_upload(repo, id, loaded.upload.offset()).await? {
+                    sealed_at = Some(loaded.upload.offset());
                     break;
                 }
                 // A chunk got there first: it belongs to the upload.
@@ -571,7 +576,14 @@ impl OpendalStore {
             sealed,
         ) = match received {
             Ok(r) => r,
-            Err(e) => return Err(self.upload_error(repo, id, e).await),
+            Err(e) => {
+                // The completing body never arrived whole: unseal, so the
+                // client may go on with chunks or complete again.
+                if let Some(end) = sealed_at {
+                    let _ = self.delete_key(Key::UploadPart(repo, id, end)).await;
+                }
+                return Err(self.upload_error(repo, id, e).await);
+            }
         };
         let verified = if upload.algorithm() == Some(digest.algorithm())
             && !self.written_before_reboot(&parts)

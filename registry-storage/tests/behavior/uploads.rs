@@ -268,6 +268,22 @@ pub async fn upload_failed_stream_keeps_offset(b: &dyn Backend) {
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Incomplete);
     assert_eq!(s.upload_status(&r, &st.id).await.unwrap().offset, 4);
+    // A completing PUT whose body fails the same way leaves the upload
+    // open for more chunks (its seal is taken back).
+    let broken = futures::stream::iter(vec![
+        Ok(Bytes::from_static(b"partial")),
+        Err(registry_core::Error::new(
+            ErrorKind::Incomplete,
+            "client gone",
+        )),
+    ])
+    .boxed();
+    let e = s
+        .complete_upload(&r, &st.id, &Digest::sha256_of(b"x"), Some((broken, None)))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Incomplete);
+    assert_eq!(s.upload_status(&r, &st.id).await.unwrap().offset, 4);
     s.write_chunk(&r, &st.id, Some(4), body(b"-more", 5), None)
         .await
         .unwrap();
