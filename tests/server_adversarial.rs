@@ -702,3 +702,57 @@ fn check(expect: Expect, got: Option<&RawResponse>) -> Option<String> {
         }
     }
 }
+
+/// A client that sends `DELETE /manifests/<digest>` for a manifest with
+/// many tags and goes away at once does not stop the delete half way: it
+/// runs to the end, and no tag stays listed without resolving.
+#[test]
+fn manifest_delete_completes_after_the_client_leaves() {
+    let server = TestServer::start();
+    let client = Client::new(&server);
+    let (manifest, d) = client.push_image("leave/many", "t0", "many");
+    const TAGS: usize = 600;
+    for i in 1..TAGS {
+        let put = client.put_manifest("leave/many", &format!("t{i}"), OCI_MANIFEST, &manifest);
+        assert_eq!(put.status, 201, "{put:?}");
+    }
+    // Send the delete and close the connection straight away.
+    {
+        let mut s = raw::connect(server.addr());
+        std::io::Write::write_all(
+            &mut s,
+            &raw::request("DELETE", &format!("/v2/leave/many/manifests/{d}"), &[], b""),
+        )
+        .unwrap();
+        // Long enough for the request to be read and the delete to begin,
+        // far shorter than removing every tag takes.
+        std::thread::sleep(std::time::Duration::from_millis(40));
+        s.shutdown(std::net::Shutdown::Both).unwrap();
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let tags = client.get("/v2/leave/many/tags/list", &[]);
+        let left = match tags.status {
+            200 => tags.json()["tags"].as_array().map_or(0, Vec::len),
+            _ => 0,
+        };
+        if left == 0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{left} of {TAGS} tags still listed a minute after the delete"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    client
+        .get(&format!("/v2/leave/many/manifests/{d}"), &[])
+        .assert_error(404, "MANIFEST_UNKNOWN");
+    // Nothing left over: a second delete finds nothing, and the tag can be
+    // pushed again at once (no marker in the way).
+    client
+        .delete(&format!("/v2/leave/many/manifests/{d}"))
+        .assert_error(404, "MANIFEST_UNKNOWN");
+    let again = client.put_manifest("leave/many", "t0", OCI_MANIFEST, &manifest);
+    assert_eq!(again.status, 201, "{again:?}");
+}

@@ -129,11 +129,22 @@ impl OpendalStore {
     }
 
     /// Delete the manifest `digest` from `repo`, with the tags naming it.
+    ///
+    /// The delete runs on a task of its own: a client that goes away (or
+    /// times out) mid-delete does not stop it half way, with the marker
+    /// left to expire and tags still listed.
     pub(crate) async fn delete_revision(
         &self,
         repo: &RepositoryName,
         digest: &Digest,
     ) -> Result<()> {
+        let (store, repo, digest) = (self.clone(), repo.clone(), digest.clone());
+        tokio::spawn(async move { store.delete_revision_here(&repo, &digest).await })
+            .await
+            .map_err(|e| Error::new(ErrorKind::Internal, "delete task failed").with_source(e))?
+    }
+
+    async fn delete_revision_here(&self, repo: &RepositoryName, digest: &Digest) -> Result<()> {
         let marker = Key::DeletingMarker(repo, digest);
         let now = humantime::format_rfc3339(SystemTime::now()).to_string();
         loop {
