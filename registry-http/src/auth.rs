@@ -16,6 +16,10 @@
 #[cfg(feature = "auth")]
 mod basic;
 #[cfg(feature = "auth")]
+mod credential_cache;
+#[cfg(feature = "auth")]
+mod htpasswd;
+#[cfg(feature = "auth")]
 mod issuer;
 #[cfg(feature = "auth")]
 mod rules;
@@ -23,7 +27,9 @@ mod rules;
 mod token;
 
 #[cfg(feature = "auth")]
-pub use basic::{Htpasswd, HtpasswdAuthorizer};
+pub use basic::HtpasswdAuthorizer;
+#[cfg(feature = "auth")]
+pub use htpasswd::{Busy, Htpasswd, REFUSED_TTL, VERIFIED_TTL, VerifyLimits};
 #[cfg(feature = "auth")]
 pub use issuer::{DEFAULT_TOKEN_TTL, TokenIssuer};
 #[cfg(feature = "auth")]
