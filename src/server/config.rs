@@ -209,6 +209,7 @@ impl Config {
                 settings.max_uploads_per_client,
                 settings.rate_limit,
                 settings.rate_limit_burst,
+                settings.manifest_max_size,
             ),
         }
     }
