@@ -211,6 +211,17 @@ fn basic_auth_with_rules() {
     let alice = as_(&c, Some(basic("alice", "alice-pw")));
     let bob = as_(&c, Some(basic("bob", "bob-pw")));
 
+    // bcrypt reads 72 bytes of a password: the operator is told that
+    // longer ones cannot be used (they are refused).
+    assert!(
+        server
+            .logs()
+            .iter()
+            .any(|l| l.contains("WARN") && l.contains("longer than 72 bytes")),
+        "{:#?}",
+        server.logs()
+    );
+
     // GET /v2/: the challenge without credentials, 200 with good ones.
     assert_challenge(&anon.get("/v2/"), 401, "UNAUTHORIZED", BASIC_CHALLENGE);
     assert_eq!(alice.get("/v2/").status, 200);

@@ -29,7 +29,7 @@ mod token;
 #[cfg(feature = "auth")]
 pub use basic::HtpasswdAuthorizer;
 #[cfg(feature = "auth")]
-pub use htpasswd::{Busy, Htpasswd, REFUSED_TTL, VERIFIED_TTL, VerifyLimits};
+pub use htpasswd::{Busy, Htpasswd, MAX_PASSWORD_BYTES, REFUSED_TTL, VERIFIED_TTL, VerifyLimits};
 #[cfg(feature = "auth")]
 pub use issuer::{DEFAULT_TOKEN_TTL, TokenIssuer};
 #[cfg(feature = "auth")]

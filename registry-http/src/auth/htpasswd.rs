@@ -14,7 +14,10 @@
 //!   the presented password and the user's htpasswd entry (never the
 //!   password itself);
 //! - an unknown user is checked against a dummy hash at the file's highest
-//!   cost, so that it takes as long to refuse as a known one.
+//!   cost, so that it takes as long to refuse as a known one;
+//! - a password longer than [`MAX_PASSWORD_BYTES`] is refused without a
+//!   check: bcrypt reads only the first 72 bytes, so any longer password
+//!   that starts with the right 72 would pass.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -35,6 +38,8 @@ pub const VERIFIED_TTL: Duration = Duration::from_secs(300);
 pub const REFUSED_TTL: Duration = Duration::from_secs(60);
 /// At most this many remembered successes, and as many failures.
 const CACHE_MAX: usize = 1024;
+/// The longest password bcrypt reads whole.
+pub const MAX_PASSWORD_BYTES: usize = 72;
 
 /// How many bcrypt checks may run at once, and how long a check waits for
 /// its turn.
@@ -109,10 +114,21 @@ impl std::fmt::Debug for Htpasswd {
 
 impl Htpasswd {
     /// Read an htpasswd file. Errors name the file and line.
+    ///
+    /// Logs a warning that passwords longer than [`MAX_PASSWORD_BYTES`]
+    /// cannot be used: a hash does not tell how long its password was, and
+    /// `htpasswd -B` hashes only the first 72 bytes of a longer one.
     pub fn from_file(path: &Path) -> Result<Self, String> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| format!("cannot read htpasswd file {}: {e}", path.display()))?;
-        Self::parse(&text).map_err(|e| format!("htpasswd file {}: {e}", path.display()))
+        let users =
+            Self::parse(&text).map_err(|e| format!("htpasswd file {}: {e}", path.display()))?;
+        tracing::warn!(
+            file = %path.display(),
+            "passwords longer than {MAX_PASSWORD_BYTES} bytes cannot be used: bcrypt reads only \
+             the first {MAX_PASSWORD_BYTES}, so such logins are refused"
+        );
+        Ok(users)
     }
 
     /// Parse the text of an htpasswd file.
@@ -196,7 +212,11 @@ impl Htpasswd {
     /// Runs bcrypt on Tokio's blocking pool (inline when called outside a
     /// Tokio runtime), unless this user and password were checked
     /// recently. Takes as long for unknown users as for known ones.
+    /// Passwords longer than [`MAX_PASSWORD_BYTES`] are refused at once.
     pub async fn verify(&self, user: &str, password: &str) -> Result<bool, Busy> {
+        if password.len() > MAX_PASSWORD_BYTES {
+            return Ok(false);
+        }
         let (hash, known) = match self.users.get(user) {
             Some(hash) => (hash.as_str(), true),
             None => (self.dummy.as_str(), false),

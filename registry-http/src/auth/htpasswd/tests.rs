@@ -76,6 +76,24 @@ async fn repeated_credentials_cost_no_bcrypt() {
     assert_eq!(lock(&h.refused).len(), 4);
 }
 
+#[tokio::test]
+async fn passwords_longer_than_bcrypt_reads_are_refused() {
+    let long = "p".repeat(MAX_PASSWORD_BYTES);
+    let hash = bcrypt::hash(&long, 4).unwrap();
+    let h = Htpasswd::parse(&format!("alice:{hash}\n")).unwrap();
+    assert_eq!(
+        h.verify("alice", &long).await,
+        Ok(true),
+        "72 bytes are read whole"
+    );
+    // bcrypt alone would take these: it ignores what follows byte 72.
+    assert!(bcrypt::verify(format!("{long}anything"), &hash).unwrap());
+    for longer in [format!("{long}x"), format!("{long}anything")] {
+        assert_eq!(h.verify("alice", &longer).await, Ok(false));
+    }
+    assert_eq!(checks(&h), 1, "refused without a check");
+}
+
 #[test]
 fn cache_keys_hold_no_password_and_change_with_the_entry() {
     let hash = bcrypt::hash("secret", 4).unwrap();
