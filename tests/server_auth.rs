@@ -263,6 +263,17 @@ fn basic_auth_with_rules() {
         );
     }
 
+    // Two Authorization headers: refused, whichever comes first, even two
+    // good ones.
+    let (good, wrong) = (basic("alice", "alice-pw"), basic("mallory", "x"));
+    for pair in [[&good, &wrong], [&wrong, &good], [&good, &good]] {
+        let r = c.get(
+            "/v2/public/img/manifests/v1",
+            &[("Authorization", pair[0]), ("Authorization", pair[1])],
+        );
+        assert_challenge(&r, 401, "UNAUTHORIZED", BASIC_CHALLENGE);
+    }
+
     // Anonymous: pull public/*, nothing else; refusals are 401 with the
     // challenge (logging in might help).
     assert_eq!(anon.get("/v2/public/img/manifests/v1").status, 200);
@@ -495,6 +506,18 @@ fn bearer_tokens_from_an_external_issuer() {
     );
     let writer = as_(&c, Some(bearer(&good)));
     assert_eq!(writer.get("/v2/").status, 200);
+    // Two Authorization headers, even two good ones: refused.
+    let twice = bearer(&good);
+    let r = c.get(
+        "/v2/x/app/manifests/v1",
+        &[("Authorization", &twice), ("Authorization", &twice)],
+    );
+    assert_challenge(
+        &r,
+        401,
+        "UNAUTHORIZED",
+        &challenge(Some("repository:x/app:pull"), Some("invalid_request")),
+    );
     let pushed = writer.push_image("x/app", "v1", "x");
     assert_eq!(writer.get("/v2/x/app/manifests/v1").status, 200);
     let before = snapshot(&server.storage());
@@ -783,6 +806,17 @@ fn builtin_issuer_end_to_end() {
         "UNAUTHORIZED",
         &format!("Bearer realm=\"{realm}\",service=\"registry\""),
     );
+
+    // Two Authorization headers: refused.
+    let alice_basic = basic("alice", "alice-pw");
+    let twice = c.get(
+        "/token?service=registry&scope=repository:team/app:pull",
+        &[
+            ("Authorization", &alice_basic),
+            ("Authorization", &alice_basic),
+        ],
+    );
+    assert_eq!(twice.status, 401, "{twice:?}");
 
     // alice (ci) gets push on team/**, and pushes with the token.
     let r = get_token(

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use base64::Engine as _;
 use http::HeaderValue;
-use http::header::{AUTHORIZATION, RETRY_AFTER};
+use http::header::RETRY_AFTER;
 use http::request::Parts;
 use registry_core::{Error, ErrorKind};
 
@@ -15,9 +15,10 @@ use super::rules::AccessRules;
 use super::{Access, Authorizer, Rejection};
 
 /// What an `Authorization: Basic` header says: `Some((user, password))`,
-/// or `None` if there is no such header. `Err` for a malformed one.
+/// or `None` if there is no such header. `Err` for a malformed one, or for
+/// more than one `Authorization` header.
 pub(crate) fn basic_credentials(parts: &Parts) -> Result<Option<(String, String)>, ()> {
-    let Some(value) = parts.headers.get(AUTHORIZATION) else {
+    let Some(value) = super::authorization(parts)? else {
         return Ok(None);
     };
     let value = value.to_str().map_err(|_| ())?;
@@ -36,7 +37,8 @@ pub(crate) fn basic_credentials(parts: &Parts) -> Result<Option<(String, String)
 /// HTTP basic authentication against an [`Htpasswd`] file, then
 /// [`AccessRules`].
 ///
-/// - Wrong, malformed or non-basic credentials: 401 `UNAUTHORIZED` with
+/// - Wrong, malformed or non-basic credentials, or more than one
+///   `Authorization` header: 401 `UNAUTHORIZED` with
 ///   `WWW-Authenticate: Basic realm="<realm>"`, whatever anonymous callers
 ///   may do.
 /// - No credentials: `GET /v2/` is 401 with the challenge (so clients know
@@ -145,6 +147,8 @@ impl Authorizer for HtpasswdAuthorizer {
 mod tests {
     use super::*;
 
+    use http::header::AUTHORIZATION;
+
     #[test]
     fn basic_headers() {
         let parts = |v: Option<&str>| {
@@ -166,5 +170,18 @@ mod tests {
         for bad in ["Bearer x", "Basic !!!", "Basic", "Basic YWxpY2U="] {
             assert_eq!(basic_credentials(&parts(Some(bad))), Err(()), "{bad}");
         }
+        // Two headers, even two good ones, whichever comes first.
+        let mut two = parts(Some("Basic YWxpY2U6czpl"));
+        two.headers
+            .append(AUTHORIZATION, HeaderValue::from_static("Basic Ym9iOng="));
+        assert_eq!(basic_credentials(&two), Err(()));
+        two.headers.remove(AUTHORIZATION);
+        for _ in 0..2 {
+            two.headers.append(
+                AUTHORIZATION,
+                HeaderValue::from_static("Basic YWxpY2U6czpl"),
+            );
+        }
+        assert_eq!(basic_credentials(&two), Err(()));
     }
 }
