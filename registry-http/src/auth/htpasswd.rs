@@ -69,10 +69,10 @@ impl Default for VerifyLimits {
     }
 }
 
-/// A password check that could not start: as many checks as
-/// [`VerifyLimits::concurrent`] allows were running for all of
-/// [`VerifyLimits::wait`]. The caller should answer `429` and let the
-/// client retry.
+/// A password check that gave no verdict: it could not start because as
+/// many checks as [`VerifyLimits::concurrent`] allows were running for all
+/// of [`VerifyLimits::wait`] (or its runtime was shutting down). The
+/// caller should answer `429` and let the client retry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Busy;
 
@@ -206,12 +206,12 @@ impl Htpasswd {
     }
 
     /// Whether `password` is `user`'s: `Ok(true)` or `Ok(false)`, or
-    /// [`Busy`] if the check could not start in time (nothing is
-    /// remembered then).
+    /// [`Busy`] if the check gave no verdict (nothing is remembered then).
     ///
     /// Runs bcrypt on Tokio's blocking pool (inline when called outside a
     /// Tokio runtime), unless this user and password were checked
-    /// recently. Takes as long for unknown users as for known ones.
+    /// recently. Inside a Tokio runtime, the runtime needs its time driver
+    /// (`enable_all`, as `#[tokio::main]` has) for the wait. Takes as long for unknown users as for known ones.
     /// Passwords longer than [`MAX_PASSWORD_BYTES`] are refused at once.
     pub async fn verify(&self, user: &str, password: &str) -> Result<bool, Busy> {
         if password.len() > MAX_PASSWORD_BYTES {
@@ -254,7 +254,9 @@ impl Htpasswd {
             let _running = probe.enter();
             bcrypt::verify(password, &hash).unwrap_or(false)
         });
-        Ok(check.await.unwrap_or(false))
+        // A check that could not finish (the runtime is shutting down) is
+        // no verdict: not remembered as a failure.
+        check.await.map_err(|_| Busy)
     }
 
     /// The cache key of a credential: a salted SHA-256 of the user, the
