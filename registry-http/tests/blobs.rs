@@ -236,7 +236,22 @@ async fn content_range_longer_than_any_chunk() {
         )
         .await;
     r.assert_error(416, "BLOB_UPLOAD_INVALID");
+    // As for an out-of-order chunk: where to resume.
+    assert_eq!(r.header("location"), loc);
+    assert_eq!(r.header("range"), "0-0");
     assert_eq!(reg.get(&loc).await.header("range"), "0-0");
+    // The same on the closing PUT.
+    let digest = Digest::sha256_of(b"");
+    let r = reg
+        .send(
+            "PUT",
+            &format!("{loc}?digest={digest}"),
+            &[("content-range", "0-18446744073709551615")],
+            "",
+        )
+        .await;
+    r.assert_error(416, "BLOB_UPLOAD_INVALID");
+    assert_eq!(r.header("location"), loc);
 }
 
 #[tokio::test]
