@@ -211,6 +211,17 @@ fn basic_auth_with_rules() {
     let alice = as_(&c, Some(basic("alice", "alice-pw")));
     let bob = as_(&c, Some(basic("bob", "bob-pw")));
 
+    // bcrypt reads 72 bytes of a password: the operator is told that
+    // longer ones cannot be used (they are refused).
+    assert!(
+        server
+            .logs()
+            .iter()
+            .any(|l| l.contains("WARN") && l.contains("longer than 72 bytes")),
+        "{:#?}",
+        server.logs()
+    );
+
     // GET /v2/: the challenge without credentials, 200 with good ones.
     assert_challenge(&anon.get("/v2/"), 401, "UNAUTHORIZED", BASIC_CHALLENGE);
     assert_eq!(alice.get("/v2/").status, 200);
@@ -250,6 +261,17 @@ fn basic_auth_with_rules() {
             "UNAUTHORIZED",
             BASIC_CHALLENGE,
         );
+    }
+
+    // Two Authorization headers: refused, whichever comes first, even two
+    // good ones.
+    let (good, wrong) = (basic("alice", "alice-pw"), basic("mallory", "x"));
+    for pair in [[&good, &wrong], [&wrong, &good], [&good, &good]] {
+        let r = c.get(
+            "/v2/public/img/manifests/v1",
+            &[("Authorization", pair[0]), ("Authorization", pair[1])],
+        );
+        assert_challenge(&r, 401, "UNAUTHORIZED", BASIC_CHALLENGE);
     }
 
     // Anonymous: pull public/*, nothing else; refusals are 401 with the
@@ -484,6 +506,18 @@ fn bearer_tokens_from_an_external_issuer() {
     );
     let writer = as_(&c, Some(bearer(&good)));
     assert_eq!(writer.get("/v2/").status, 200);
+    // Two Authorization headers, even two good ones: refused.
+    let twice = bearer(&good);
+    let r = c.get(
+        "/v2/x/app/manifests/v1",
+        &[("Authorization", &twice), ("Authorization", &twice)],
+    );
+    assert_challenge(
+        &r,
+        401,
+        "UNAUTHORIZED",
+        &challenge(Some("repository:x/app:pull"), Some("invalid_request")),
+    );
     let pushed = writer.push_image("x/app", "v1", "x");
     assert_eq!(writer.get("/v2/x/app/manifests/v1").status, 200);
     let before = snapshot(&server.storage());
@@ -772,6 +806,17 @@ fn builtin_issuer_end_to_end() {
         "UNAUTHORIZED",
         &format!("Bearer realm=\"{realm}\",service=\"registry\""),
     );
+
+    // Two Authorization headers: refused.
+    let alice_basic = basic("alice", "alice-pw");
+    let twice = c.get(
+        "/token?service=registry&scope=repository:team/app:pull",
+        &[
+            ("Authorization", &alice_basic),
+            ("Authorization", &alice_basic),
+        ],
+    );
+    assert_eq!(twice.status, 401, "{twice:?}");
 
     // alice (ci) gets push on team/**, and pushes with the token.
     let r = get_token(

@@ -117,3 +117,68 @@ fn manifest_max_size_flag_beats_environment() {
     let put = client.put_manifest("sized", "v1", DOCKER_MANIFEST, &manifest);
     assert_eq!(put.status, 201, "{put:?}");
 }
+
+/// A Docker manifest whose one layer is foreign, absent from the registry,
+/// and fetched from `url`.
+fn foreign_layer_manifest(client: &Client, repo: &str, url: &str) -> Vec<u8> {
+    let config = b"{\"architecture\":\"amd64\"}";
+    client.push_blob(repo, config);
+    serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": DOCKER_MANIFEST,
+        "config": { "mediaType": "application/vnd.docker.container.image.v1+json", "size": config.len(), "digest": digest(config) },
+        "layers": [{
+            "mediaType": "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
+            "size": 7,
+            "digest": digest(b"foreign"),
+            "urls": [url],
+        }]
+    }))
+    .unwrap()
+}
+
+#[test]
+fn foreign_layer_urls_follow_the_allow_and_deny_settings() {
+    // Default: no URL is accepted.
+    let server = TestServer::start();
+    let client = Client::new(&server);
+    let m = foreign_layer_manifest(&client, "win", "https://example.com/l.tar.gz");
+    client
+        .put_manifest("win", "v1", DOCKER_MANIFEST, &m)
+        .assert_error(400, "MANIFEST_INVALID");
+    drop(server);
+
+    // The file allows example.com; the flag's deny list replaces none of it.
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("registry.toml");
+    std::fs::write(
+        &config,
+        "manifest_urls_allow = [\"^https://example\\\\.com/\", \"^https://mirror\\\\.example\\\\.org/\"]\n",
+    )
+    .unwrap();
+    let server = TestServer::launch()
+        .arg("--config")
+        .arg(config.to_str().unwrap())
+        .arg("--manifest-urls-deny=/private/")
+        .start();
+    let client = Client::new(&server);
+    for (url, status) in [
+        ("https://example.com/l.tar.gz", 201),
+        ("https://mirror.example.org/l.tar.gz", 201),
+        ("https://example.com/private/l.tar.gz", 400),
+        ("https://elsewhere.example/l.tar.gz", 400),
+    ] {
+        let m = foreign_layer_manifest(&client, "win", url);
+        let put = client.put_manifest("win", "v1", DOCKER_MANIFEST, &m);
+        assert_eq!(put.status, status, "{url}: {put:?}");
+    }
+    drop(server);
+
+    // An invalid pattern is a start-up error naming it.
+    let out = common::process::run(&["serve", "--manifest-urls-allow", "(unclosed"]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("invalid regular expression"),
+        "{out:?}"
+    );
+}

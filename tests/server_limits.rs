@@ -1,8 +1,9 @@
 //! The server's transport limits, against the real process: request head
 //! size (431), header read timeout (connection closed), body idle timeout
-//! (the upload fails, nothing committed), upload requests in flight per
-//! client and the per-client rate limit (429 TOOMANYREQUESTS with
-//! Retry-After), manifest size (413), and start-up errors for bad values.
+//! (the upload fails, nothing committed), upload requests (manifest pushes
+//! included) in flight per client, the bytes of manifests in flight and
+//! the per-client rate limit (429 TOOMANYREQUESTS with Retry-After),
+//! manifest size (413), and start-up errors for bad values.
 
 mod common;
 
@@ -169,6 +170,77 @@ fn uploads_in_flight_per_client_are_bounded() {
     let start = client.post("/v2/lim/repo/blobs/uploads/", &[], b"");
     assert_eq!(start.status, 202, "{start:?}");
     drop(held);
+}
+
+/// A manifest `PUT` whose body has begun (5 of `length` bytes sent) and
+/// stops, holding whatever it holds until the connection closes.
+fn manifest_put_held(server: &TestServer, tag: &str, length: usize) -> std::net::TcpStream {
+    let mut s = raw::connect(server.addr());
+    let len = length.to_string();
+    let mut req = raw::request(
+        "PUT",
+        &format!("/v2/lim/repo/manifests/{tag}"),
+        &[
+            ("Content-Length", &len),
+            ("Content-Type", "application/vnd.oci.image.manifest.v1+json"),
+        ],
+        b"",
+    );
+    req.extend_from_slice(b"{\"sch");
+    s.write_all(&req).unwrap();
+    s
+}
+
+#[test]
+fn manifest_pushes_count_as_uploads_and_share_a_byte_budget() {
+    // One upload request per client: a manifest push takes it.
+    let server = TestServer::launch()
+        .arg("--max-uploads-per-client")
+        .arg("1")
+        .start();
+    let client = Client::new(&server);
+    let held = manifest_put_held(&server, "slow", 100);
+    std::thread::sleep(Duration::from_millis(300));
+    client
+        .put("/v2/lim/repo/manifests/other", &[], b"{}")
+        .assert_error(429, "TOOMANYREQUESTS");
+    client
+        .post("/v2/lim/repo/blobs/uploads/", &[], b"")
+        .assert_error(429, "TOOMANYREQUESTS");
+    drop(held);
+    drop(server);
+
+    // Manifests of at most 1 KiB: 16 KiB of them in flight at once.
+    let server = TestServer::launch().arg("--manifest-max-size=1024").start();
+    let client = Client::new(&server);
+    let held: Vec<_> = (0..16)
+        .map(|i| manifest_put_held(&server, &format!("t{i}"), 1024))
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let started = Instant::now();
+    let refused = client.put(
+        "/v2/lim/repo/manifests/late",
+        &[("Content-Length", "10")],
+        b"0123456789",
+    );
+    refused.assert_error(429, "TOOMANYREQUESTS");
+    assert_eq!(refused.must("Retry-After"), "1");
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "it waited for room first"
+    );
+    // Over the size limit: refused unread (413), the budget is not asked.
+    let big = vec![b' '; 2000];
+    assert_eq!(
+        client.put("/v2/lim/repo/manifests/big", &[], &big).status,
+        413
+    );
+    // Reads go on.
+    assert_eq!(client.get("/v2/", &[]).status, 200);
+    drop(held);
+    std::thread::sleep(Duration::from_millis(300));
+    let put = client.put("/v2/lim/repo/manifests/late", &[], b"{}");
+    put.assert_error(400, "MANIFEST_INVALID");
 }
 
 #[test]

@@ -19,7 +19,7 @@ pub mod upload;
 
 pub use digest::{Algorithm, Digest, Hasher};
 pub use error::{Error, ErrorKind, Result};
-pub use manifest::{Descriptor, Manifest, ManifestLimits};
+pub use manifest::{Descriptor, ForeignUrlPolicy, Manifest, ManifestLimits};
 pub use media_type::ManifestKind;
 pub use name::{Reference, RepositoryName, Tag};
 pub use range::ByteRange;

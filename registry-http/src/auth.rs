@@ -16,6 +16,10 @@
 #[cfg(feature = "auth")]
 mod basic;
 #[cfg(feature = "auth")]
+mod credential_cache;
+#[cfg(feature = "auth")]
+mod htpasswd;
+#[cfg(feature = "auth")]
 mod issuer;
 #[cfg(feature = "auth")]
 mod rules;
@@ -23,7 +27,9 @@ mod rules;
 mod token;
 
 #[cfg(feature = "auth")]
-pub use basic::{Htpasswd, HtpasswdAuthorizer};
+pub use basic::HtpasswdAuthorizer;
+#[cfg(feature = "auth")]
+pub use htpasswd::{Busy, Htpasswd, MAX_PASSWORD_BYTES, REFUSED_TTL, VERIFIED_TTL, VerifyLimits};
 #[cfg(feature = "auth")]
 pub use issuer::{DEFAULT_TOKEN_TTL, TokenIssuer};
 #[cfg(feature = "auth")]
@@ -247,7 +253,10 @@ impl From<Error> for Rejection {
 /// (twice for a cross-repository mount), before the body is read.
 ///
 /// An implementation typically authenticates from `request.headers`
-/// (`Authorization`), then checks `access` against its rules.
+/// (`Authorization`), then checks `access` against its rules. The ones
+/// this crate ships refuse a request with more than one `Authorization`
+/// header (401 with their challenge); one of your own should too, rather
+/// than take the first.
 ///
 /// # Plugging in an identity system
 ///
@@ -292,6 +301,21 @@ impl From<Error> for Rejection {
 pub trait Authorizer: Send + Sync {
     /// `Ok` to let the request through, or the [`Rejection`] to answer.
     async fn authorize(&self, request: &Parts, access: &Access<'_>) -> Result<(), Rejection>;
+}
+
+/// The request's `Authorization` header: `Ok(None)` without one, `Err`
+/// when it has several. Which of several a reader would take differs
+/// between readers (`HeaderMap::get` takes the first, a proxy may keep the
+/// last), so a request with more than one is refused rather than guessed
+/// at.
+#[cfg(feature = "auth")]
+pub(crate) fn authorization(parts: &Parts) -> Result<Option<&HeaderValue>, ()> {
+    let mut values = parts.headers.get_all(http::header::AUTHORIZATION).iter();
+    match (values.next(), values.next()) {
+        (None, _) => Ok(None),
+        (Some(value), None) => Ok(Some(value)),
+        (Some(_), Some(_)) => Err(()),
+    }
 }
 
 /// An [`Authorizer`] that lets everything through: the default.

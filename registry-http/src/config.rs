@@ -3,6 +3,8 @@
 use std::fmt;
 use std::sync::Arc;
 
+use registry_core::ForeignUrlPolicy;
+
 use crate::auth::{AllowAll, Authorizer};
 
 /// Router settings. Start from [`RouterConfig::default`] and change fields
@@ -15,6 +17,13 @@ pub struct RouterConfig {
     /// pushes are refused with 413 before the body is read when
     /// `Content-Length` says so, or as soon as the limit is passed.
     pub manifest_max_size: usize,
+    /// Where the `urls` of non-distributable (foreign) layers in pushed
+    /// manifests may point. By default ([`ForeignUrlPolicy::default`]) none:
+    /// a manifest whose foreign layers have `urls` is refused with
+    /// `MANIFEST_INVALID`, as CNCF distribution refuses it without
+    /// `validation.manifests.urls` settings. (`urls` anywhere else are
+    /// always refused.)
+    pub manifest_urls: ForeignUrlPolicy,
     /// A path prefix put in front of every URL the router sends back
     /// (`Location`, `Link`), for a router mounted under a prefix whose
     /// server strips it before the router sees the request (axum's
@@ -32,6 +41,12 @@ impl RouterConfig {
     /// Set [`manifest_max_size`](Self::manifest_max_size).
     pub fn with_manifest_max_size(mut self, bytes: usize) -> Self {
         self.manifest_max_size = bytes;
+        self
+    }
+
+    /// Set [`manifest_urls`](Self::manifest_urls).
+    pub fn with_manifest_urls(mut self, policy: ForeignUrlPolicy) -> Self {
+        self.manifest_urls = policy;
         self
     }
 
@@ -62,6 +77,7 @@ impl Default for RouterConfig {
     fn default() -> Self {
         RouterConfig {
             manifest_max_size: Self::DEFAULT_MANIFEST_MAX_SIZE,
+            manifest_urls: ForeignUrlPolicy::default(),
             public_prefix: String::new(),
             authorizer: Arc::new(AllowAll),
         }
@@ -72,6 +88,7 @@ impl fmt::Debug for RouterConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RouterConfig")
             .field("manifest_max_size", &self.manifest_max_size)
+            .field("manifest_urls", &self.manifest_urls)
             .field("public_prefix", &self.public_prefix)
             .finish_non_exhaustive()
     }

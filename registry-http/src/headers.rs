@@ -93,7 +93,9 @@ pub(crate) fn content_type(headers: &HeaderMap) -> Option<&str> {
 
 /// The `Content-Range` of an upload chunk: `start-end`, both inclusive, as
 /// `start` and length. `bytes ` / `bytes=` prefixes and a `/total` suffix,
-/// which some clients send, are tolerated.
+/// which some clients send, are tolerated. A range whose length does not
+/// fit in a `u64` (`0-18446744073709551615`) is
+/// [`ErrorKind::RangeInvalid`]: no chunk can be that long.
 pub(crate) fn chunk_range(headers: &HeaderMap) -> Result<Option<(u64, u64)>> {
     let Some(v) = headers.get(CONTENT_RANGE) else {
         return Ok(None);
@@ -120,7 +122,13 @@ pub(crate) fn chunk_range(headers: &HeaderMap) -> Result<Option<(u64, u64)>> {
     if end < start {
         return Err(bad());
     }
-    Ok(Some((start, end - start + 1)))
+    let len = (end - start).checked_add(1).ok_or_else(|| {
+        Error::new(
+            ErrorKind::RangeInvalid,
+            "Content-Range is longer than any chunk can be",
+        )
+    })?;
+    Ok(Some((start, len)))
 }
 
 /// The `Range` of a blob read. A header this registry cannot satisfy as a
@@ -156,6 +164,18 @@ mod tests {
         assert_eq!(r("bytes 5-9/10").unwrap(), Some((5, 5)));
         assert_eq!(r("bytes=5-9").unwrap(), Some((5, 5)));
         assert_eq!(chunk_range(&HeaderMap::new()).unwrap(), None);
+        assert_eq!(
+            r("1-18446744073709551615").unwrap(),
+            Some((1, u64::MAX)),
+            "the longest range that has a length"
+        );
+        for overflow in ["0-18446744073709551615", "bytes 0-18446744073709551615/*"] {
+            assert_eq!(
+                r(overflow).unwrap_err().kind(),
+                ErrorKind::RangeInvalid,
+                "{overflow}"
+            );
+        }
         for bad in ["", "5", "-5", "5-", "9-5", "a-b", "1-2-3", "0x1-2"] {
             assert_eq!(
                 r(bad).unwrap_err().kind(),

@@ -96,8 +96,9 @@ mod tower;
 pub use auth::{Access, Action, Actions, AllowAll, Authorizer, Rejection};
 #[cfg(feature = "auth")]
 pub use auth::{
-    AccessRule, AccessRules, DEFAULT_LEEWAY_SECS, DEFAULT_TOKEN_TTL, Htpasswd, HtpasswdAuthorizer,
-    RepositoryPattern, Subjects, TokenAuthorizer, TokenIssuer, TokenKey, TokenKeys, parse_actions,
+    AccessRule, AccessRules, Busy, DEFAULT_LEEWAY_SECS, DEFAULT_TOKEN_TTL, Htpasswd,
+    HtpasswdAuthorizer, MAX_PASSWORD_BYTES, REFUSED_TTL, RepositoryPattern, Subjects,
+    TokenAuthorizer, TokenIssuer, TokenKey, TokenKeys, VERIFIED_TTL, VerifyLimits, parse_actions,
 };
 pub use body::{Body, BoxError};
 pub use config::RouterConfig;

@@ -220,6 +220,41 @@ async fn content_length_must_match_content_range() {
 }
 
 #[tokio::test]
+async fn content_range_longer_than_any_chunk() {
+    // end - start + 1 does not fit in a u64: refused, never wrapped to 0.
+    let reg = Registry::new();
+    let loc = open(&reg, "a").await;
+    let r = reg
+        .send(
+            "PATCH",
+            &loc,
+            &[
+                ("content-range", "0-18446744073709551615"),
+                ("content-length", "0"),
+            ],
+            "",
+        )
+        .await;
+    r.assert_error(416, "BLOB_UPLOAD_INVALID");
+    // As for an out-of-order chunk: where to resume.
+    assert_eq!(r.header("location"), loc);
+    assert_eq!(r.header("range"), "0-0");
+    assert_eq!(reg.get(&loc).await.header("range"), "0-0");
+    // The same on the closing PUT.
+    let digest = Digest::sha256_of(b"");
+    let r = reg
+        .send(
+            "PUT",
+            &format!("{loc}?digest={digest}"),
+            &[("content-range", "0-18446744073709551615")],
+            "",
+        )
+        .await;
+    r.assert_error(416, "BLOB_UPLOAD_INVALID");
+    assert_eq!(r.header("location"), loc);
+}
+
+#[tokio::test]
 async fn body_shorter_than_declared_range() {
     let reg = Registry::new();
     let loc = open(&reg, "a").await;

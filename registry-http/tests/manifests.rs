@@ -327,3 +327,115 @@ async fn catalog_pagination() {
         .await
         .assert_error(400, "UNSUPPORTED");
 }
+
+/// A manifest in `repo` whose one layer, of `media_type`, is not in the
+/// registry and has `urls`.
+async fn with_absent_layer(reg: &Registry, repo: &str, media_type: &str, urls: &[&str]) -> Bytes {
+    let config = reg.push_blob(repo, b"{}").await;
+    let absent = Digest::sha256_of(b"not in the registry");
+    let m = json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": {
+            "mediaType": "application/vnd.oci.image.config.v1+json",
+            "digest": config.to_string(),
+            "size": 2,
+        },
+        "layers": [{
+            "mediaType": media_type,
+            "digest": absent.to_string(),
+            "size": 19,
+            "urls": urls,
+        }],
+    });
+    Bytes::from(serde_json::to_vec(&m).unwrap())
+}
+
+const FOREIGN: &str = "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip";
+
+#[tokio::test]
+async fn urls_do_not_excuse_an_ordinary_layer_from_being_here() {
+    let reg = Registry::with_config(RouterConfig::default().with_manifest_urls(
+        registry_core::ForeignUrlPolicy::new(["^https://"], [] as [&str; 0]).unwrap(),
+    ));
+    let layer = "application/vnd.oci.image.layer.v1.tar+gzip";
+    let m = with_absent_layer(&reg, "a", layer, &["https://example.com/l"]).await;
+    let r = reg.put_manifest("a", "v1", OCI_MANIFEST, m).await;
+    r.assert_error(400, "MANIFEST_INVALID");
+    assert!(r.text().contains("layers[0].urls"), "{}", r.text());
+    reg.get("/v2/a/manifests/v1")
+        .await
+        .assert_error(404, "MANIFEST_UNKNOWN");
+    // Nor an index entry.
+    let absent = Digest::sha256_of(b"no such manifest");
+    let index = json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_INDEX,
+        "manifests": [{
+            "mediaType": OCI_MANIFEST,
+            "digest": absent.to_string(),
+            "size": 7,
+            "urls": ["https://example.com/m"],
+        }],
+    });
+    let r = reg
+        .put_manifest("a", "i", OCI_INDEX, Bytes::from(index.to_string()))
+        .await;
+    r.assert_error(400, "MANIFEST_INVALID");
+}
+
+#[tokio::test]
+async fn foreign_urls_are_refused_without_a_policy() {
+    let reg = Registry::new();
+    let m = with_absent_layer(&reg, "a", FOREIGN, &["https://example.com/l"]).await;
+    let r = reg.put_manifest("a", "v1", OCI_MANIFEST, m).await;
+    r.assert_error(400, "MANIFEST_INVALID");
+    assert!(
+        r.text().contains("accepts no foreign layer URLs"),
+        "{}",
+        r.text()
+    );
+    // A foreign layer without urls must be here like any other.
+    let m = with_absent_layer(&reg, "a", FOREIGN, &[]).await;
+    let r = reg.put_manifest("a", "v1", OCI_MANIFEST, m).await;
+    r.assert_error(400, "MANIFEST_BLOB_UNKNOWN");
+}
+
+#[tokio::test]
+async fn foreign_urls_where_the_policy_allows() {
+    let policy = registry_core::ForeignUrlPolicy::new(
+        [r"^https://([^/]+\.)?example\.com/"],
+        [r"^https://[^/]+/private/"],
+    )
+    .unwrap();
+    let reg = Registry::with_config(RouterConfig::default().with_manifest_urls(policy));
+    let allowed = ["https://example.com/l", "https://cdn.example.com/l"];
+    let m = with_absent_layer(&reg, "a", FOREIGN, &allowed).await;
+    let r = reg.put_manifest("a", "v1", OCI_MANIFEST, m).await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    for refused in [
+        "https://example.com/private/l",
+        "https://example.org/l",
+        "http://example.com/l",
+        "https://example.com/l#x",
+    ] {
+        let m = with_absent_layer(&reg, "a", FOREIGN, &["https://example.com/l", refused]).await;
+        let r = reg.put_manifest("a", "v2", OCI_MANIFEST, m).await;
+        r.assert_error(400, "MANIFEST_INVALID");
+        assert!(
+            r.text().contains("is not allowed"),
+            "{refused}: {}",
+            r.text()
+        );
+    }
+    // The field name spelled with an escape is the same field.
+    let m = with_absent_layer(&reg, "a", FOREIGN, &["https://example.org/l"]).await;
+    let escaped = String::from_utf8(m.to_vec())
+        .unwrap()
+        .replace("\"urls\"", "\"\\u0075rls\"");
+    assert!(!escaped.contains("urls"));
+    let r = reg
+        .put_manifest("a", "v3", OCI_MANIFEST, Bytes::from(escaped))
+        .await;
+    r.assert_error(400, "MANIFEST_INVALID");
+}

@@ -462,7 +462,7 @@ impl Handler {
         match &self.issuer {
             Some(issuer) if req.uri().path() == TOKEN_PATH => {
                 let (parts, _body) = req.into_parts();
-                issuer.handle(&parts)
+                issuer.handle(&parts).await
             }
             _ => self.router.handle(req).await,
         }

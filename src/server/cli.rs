@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use super::config::{ByteSize, ListenAddr, LogLevel, Settings, StorageUrl};
+use super::config::{ByteSize, ListenAddr, LogLevel, Settings, StorageUrl, UrlPattern};
 
 /// Storage URL forms and the precedence rule, shown by `--help`.
 const SETTINGS_HELP: &str = "\
@@ -19,6 +19,8 @@ Settings of `registry serve`, by flag, environment variable and config file key:
   --config FILE              REGISTRY_CONFIG                                [default: none]
   --log-level LEVEL          REGISTRY_LOG                log_level          [default: info]
   --manifest-max-size BYTES  REGISTRY_MANIFEST_MAX_SIZE  manifest_max_size  [default: 4 MiB]
+  --manifest-urls-allow REGEX REGISTRY_MANIFEST_URLS_ALLOW manifest_urls_allow [default: none] (repeatable; a list in the file)
+  --manifest-urls-deny REGEX REGISTRY_MANIFEST_URLS_DENY  manifest_urls_deny [default: none] (repeatable; a list in the file)
   --shutdown-timeout SECS    REGISTRY_SHUTDOWN_TIMEOUT   shutdown_timeout   [default: 30]
   --single-writer            REGISTRY_SINGLE_WRITER      single_writer      [default: false]
   --upload-max-age SECS      REGISTRY_UPLOAD_MAX_AGE     upload_max_age     [default: 86400]
@@ -41,6 +43,8 @@ Settings of `registry serve`, by flag, environment variable and config file key:
   --token-keys FILE          REGISTRY_TOKEN_KEYS         [auth] token_keys  [default: none: built-in issuer]
   --token-issuer-key FILE    REGISTRY_TOKEN_ISSUER_KEY   [auth] token_issuer_key [default: generated]
   Access rules and groups: [[auth.rules]] and [auth.groups] in the config file (see SECURITY.md).
+  Foreign layer URLs in pushed manifests: refused unless an allow or deny pattern is set; with
+  allow patterns a URL must match one, and it must match no deny pattern (see SECURITY.md).
 
 Precedence, highest first: command-line flag, environment variable, config
 file (TOML, keys as above; an unknown key is an error), built-in default.
@@ -155,6 +159,27 @@ pub struct ServeArgs {
         hide_env_values = true
     )]
     pub manifest_max_size: Option<NonZeroUsize>,
+
+    /// Regular expression the URL of a foreign (non-distributable) layer in
+    /// a pushed manifest must match; repeat for several (any one will do).
+    /// Without allow or deny patterns, manifests with such URLs are refused
+    #[arg(
+        long,
+        value_name = "REGEX",
+        env = "REGISTRY_MANIFEST_URLS_ALLOW",
+        hide_env_values = true
+    )]
+    pub manifest_urls_allow: Vec<UrlPattern>,
+
+    /// Regular expression the URL of a foreign layer in a pushed manifest
+    /// must not match; repeat for several
+    #[arg(
+        long,
+        value_name = "REGEX",
+        env = "REGISTRY_MANIFEST_URLS_DENY",
+        hide_env_values = true
+    )]
+    pub manifest_urls_deny: Vec<UrlPattern>,
 
     /// Seconds to let in-flight requests finish after SIGINT/SIGTERM before
     /// closing their connections [default: 30]
@@ -314,6 +339,8 @@ impl ServeArgs {
             storage: self.storage.clone(),
             log_level: self.log_level.clone(),
             manifest_max_size: self.manifest_max_size,
+            manifest_urls_allow: given(&self.manifest_urls_allow),
+            manifest_urls_deny: given(&self.manifest_urls_deny),
             shutdown_timeout: self.shutdown_timeout,
             single_writer: self.single_writer,
             upload_max_age: self.upload_max_age,
@@ -331,6 +358,12 @@ impl ServeArgs {
             auth: self.auth.settings(),
         }
     }
+}
+
+/// A list flag: `None` when it was not given, so that a lower layer may
+/// give it.
+fn given<T: Clone>(values: &[T]) -> Option<Vec<T>> {
+    (!values.is_empty()).then(|| values.to_vec())
 }
 
 #[cfg(test)]

@@ -47,6 +47,10 @@ pub struct Settings {
     pub log_level: Option<LogLevel>,
     /// Largest manifest accepted, in bytes.
     pub manifest_max_size: Option<NonZeroUsize>,
+    /// Patterns a foreign layer's URL must match one of.
+    pub manifest_urls_allow: Option<Vec<UrlPattern>>,
+    /// Patterns a foreign layer's URL must match none of.
+    pub manifest_urls_deny: Option<Vec<UrlPattern>>,
     /// Seconds a shutdown waits for in-flight requests.
     pub shutdown_timeout: Option<u64>,
     /// Skip the start-up check that the storage honours conditional writes:
@@ -114,6 +118,8 @@ impl Settings {
             storage: self.storage.or(lower.storage),
             log_level: self.log_level.or(lower.log_level),
             manifest_max_size: self.manifest_max_size.or(lower.manifest_max_size),
+            manifest_urls_allow: self.manifest_urls_allow.or(lower.manifest_urls_allow),
+            manifest_urls_deny: self.manifest_urls_deny.or(lower.manifest_urls_deny),
             shutdown_timeout: self.shutdown_timeout.or(lower.shutdown_timeout),
             single_writer: self.single_writer.or(lower.single_writer),
             upload_max_age: self.upload_max_age.or(lower.upload_max_age),
@@ -144,6 +150,9 @@ pub struct Config {
     pub log_level: LogLevel,
     /// Largest manifest accepted; `None` keeps the HTTP layer's default.
     pub manifest_max_size: Option<NonZeroUsize>,
+    /// Where foreign layer URLs in pushed manifests may point: allow and
+    /// deny patterns (both empty: nowhere).
+    pub manifest_urls: (Vec<UrlPattern>, Vec<UrlPattern>),
     /// How long a shutdown waits for in-flight requests.
     pub shutdown_timeout: Duration,
     /// Whether this process is declared the only writer of its storage.
@@ -175,6 +184,10 @@ impl Config {
                 .log_level
                 .unwrap_or_else(|| LogLevel(DEFAULT_LOG_LEVEL.to_owned())),
             manifest_max_size: settings.manifest_max_size,
+            manifest_urls: (
+                settings.manifest_urls_allow.unwrap_or_default(),
+                settings.manifest_urls_deny.unwrap_or_default(),
+            ),
             shutdown_timeout: settings
                 .shutdown_timeout
                 .map_or(DEFAULT_SHUTDOWN_TIMEOUT, Duration::from_secs),
@@ -196,6 +209,7 @@ impl Config {
                 settings.max_uploads_per_client,
                 settings.rate_limit,
                 settings.rate_limit_burst,
+                settings.manifest_max_size,
             ),
         }
     }
@@ -241,6 +255,36 @@ impl TryFrom<toml::Value> for ByteSize {
                 "invalid size {other:?}: expected a positive integer or a string like \"10G\""
             )),
         }
+    }
+}
+
+/// A regular expression for foreign layer URLs (`manifest_urls_allow`,
+/// `manifest_urls_deny`), checked when it is read.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct UrlPattern(String);
+
+impl UrlPattern {
+    /// The pattern as given.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl FromStr for UrlPattern {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        registry_core::ForeignUrlPolicy::check_pattern(s)?;
+        Ok(UrlPattern(s.to_owned()))
+    }
+}
+
+impl TryFrom<String> for UrlPattern {
+    type Error = String;
+
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        s.parse()
     }
 }
 
@@ -502,9 +546,20 @@ mod tests {
             upload_max_age = 3600
             cache_dir = "/var/cache/registry"
             cache_size = "512M"
+            manifest_urls_allow = ["^https://example\\.com/"]
+            manifest_urls_deny = ["/private/", "\\.internal/"]
             "#,
         )
         .unwrap();
+        let (allow, deny) = Config::resolve(s.clone()).manifest_urls;
+        assert_eq!(allow.len(), 1);
+        assert_eq!(allow[0].as_str(), "^https://example\\.com/");
+        assert_eq!(deny.len(), 2);
+        assert_eq!(
+            Config::resolve(Settings::default()).manifest_urls,
+            (Vec::new(), Vec::new()),
+            "no pattern: no foreign URL is accepted"
+        );
         assert_eq!(s.single_writer, Some(true));
         assert_eq!(s.upload_max_age, Some(3600));
         assert_eq!(s.cache_size, Some(ByteSize(512 << 20)));
@@ -580,6 +635,11 @@ mod tests {
             ("manifest_max_size = -1", "invalid value"),
             ("shutdown_timeout = \"soon\"", "invalid type"),
             ("listen = ", "line 1: string values must be quoted"),
+            (
+                "manifest_urls_allow = [\"(\"]",
+                "invalid regular expression \"(\"",
+            ),
+            ("manifest_urls_deny = \"x\"", "invalid type"),
         ] {
             let e = Settings::from_toml(toml).unwrap_err();
             assert!(e.0.contains(expect), "{toml}: {e}");

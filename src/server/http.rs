@@ -183,8 +183,15 @@ impl Connection {
             let limits = limits.clone();
             async move {
                 let log = access_log::Request::start(&request);
-                let permit = match limits.admit(peer.ip(), &request) {
-                    Ok(permit) => permit,
+                let admitted = match limits.admit(peer.ip(), &request) {
+                    Ok(permit) => match limits.reserve_manifest(&request).await {
+                        Ok(reserved) => Ok((permit, reserved)),
+                        Err(refusal) => Err(refusal),
+                    },
+                    Err(refusal) => Err(refusal),
+                };
+                let permits = match admitted {
+                    Ok(permits) => permits,
                     Err(refusal) => {
                         tracing::debug!(%peer, ?refusal, "request refused by a limit");
                         return Ok::<_, Infallible>(log.finish(refusal.response()));
@@ -193,7 +200,7 @@ impl Connection {
                 let idle = limits.body_idle_timeout();
                 let request = request.map(|body| IdleTimeoutBody::new(body, idle));
                 let response = router.handle(request).await;
-                drop(permit);
+                drop(permits);
                 Ok(log.finish(response))
             }
         });

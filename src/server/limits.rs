@@ -6,8 +6,15 @@
 //!   (nothing of it is committed) instead of holding its task and session
 //!   open forever;
 //! - at most [`LimitsConfig::max_uploads_per_client`] upload requests (`POST`
-//!   of an upload, `PATCH` and `PUT` of a session) in flight per client IP
-//!   address, beyond which `429 TOOMANYREQUESTS` with `Retry-After`;
+//!   of an upload, `PATCH` and `PUT` of a session, `PUT` of a manifest) in
+//!   flight per client IP address, beyond which `429 TOOMANYREQUESTS` with
+//!   `Retry-After`;
+//! - at most [`LimitsConfig::manifest_budget`] bytes of manifest bodies
+//!   being read and validated at once, over all clients: a manifest `PUT`
+//!   reserves its `Content-Length` (the manifest size limit when it has
+//!   none) before the router reads it, and waits up to
+//!   [`LimitsConfig::manifest_budget_wait`] for room, beyond which `429
+//!   TOOMANYREQUESTS` with `Retry-After`;
 //! - an optional per-client rate limit, a token bucket per IP address,
 //!   answered `429 TOOMANYREQUESTS` with `Retry-After` when empty.
 //!
@@ -29,7 +36,8 @@ use bytes::Bytes;
 use http::header::{CONTENT_TYPE, HeaderValue, RETRY_AFTER};
 use http::{Method, Request, Response, StatusCode};
 use http_body::{Body as HttpBody, Frame, SizeHint};
-use registry_http::{Body, BoxError, Route, UploadMode};
+use registry_http::{Body, BoxError, Route, RouterConfig, UploadMode};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// Largest request head (request line and headers) accepted by default.
 pub const DEFAULT_MAX_HEADER_SIZE: usize = 64 * 1024;
@@ -41,6 +49,12 @@ pub const DEFAULT_BODY_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 pub const DEFAULT_MAX_UPLOADS_PER_CLIENT: usize = 32;
 /// The smallest request head limit hyper can enforce.
 pub const MIN_MAX_HEADER_SIZE: usize = 8192;
+/// The manifest budget is this many largest manifests.
+pub const MANIFEST_BUDGET_MANIFESTS: usize = 16;
+/// How long a manifest `PUT` waits for room in the manifest budget.
+pub const DEFAULT_MANIFEST_BUDGET_WAIT: Duration = Duration::from_secs(1);
+/// The manifest budget is counted in units of this many bytes.
+const BUDGET_UNIT: usize = 1024;
 
 /// `Retry-After` sent when the upload limit is reached: uploads in flight
 /// end at their own pace, so this is only a hint.
@@ -64,6 +78,14 @@ pub struct LimitsConfig {
     pub max_uploads_per_client: usize,
     /// Requests per second per client IP address, if limited.
     pub rate_limit: Option<RateLimit>,
+    /// The largest manifest accepted (the router's limit): what a manifest
+    /// `PUT` without a `Content-Length` reserves of the budget.
+    pub manifest_max_size: usize,
+    /// Bytes of manifest bodies being read and validated at once, over
+    /// all clients: [`MANIFEST_BUDGET_MANIFESTS`] largest manifests.
+    pub manifest_budget: usize,
+    /// How long a manifest `PUT` waits for room in the budget.
+    pub manifest_budget_wait: Duration,
 }
 
 impl Default for LimitsConfig {
@@ -74,6 +96,9 @@ impl Default for LimitsConfig {
             body_idle_timeout: DEFAULT_BODY_IDLE_TIMEOUT,
             max_uploads_per_client: DEFAULT_MAX_UPLOADS_PER_CLIENT,
             rate_limit: None,
+            manifest_max_size: RouterConfig::DEFAULT_MANIFEST_MAX_SIZE,
+            manifest_budget: RouterConfig::DEFAULT_MANIFEST_MAX_SIZE * MANIFEST_BUDGET_MANIFESTS,
+            manifest_budget_wait: DEFAULT_MANIFEST_BUDGET_WAIT,
         }
     }
 }
@@ -81,7 +106,9 @@ impl Default for LimitsConfig {
 impl LimitsConfig {
     /// The limits from the configured values, defaults for those not
     /// given. A rate limit's burst defaults to its rate (one second's
-    /// worth); a burst without a rate limits nothing.
+    /// worth); a burst without a rate limits nothing. The manifest budget
+    /// follows the manifest size limit.
+    #[allow(clippy::too_many_arguments)]
     pub fn resolve(
         max_header_size: Option<u64>,
         header_read_timeout: Option<NonZeroU64>,
@@ -89,7 +116,10 @@ impl LimitsConfig {
         max_uploads_per_client: Option<usize>,
         rate_limit: Option<NonZeroU32>,
         rate_limit_burst: Option<NonZeroU32>,
+        manifest_max_size: Option<std::num::NonZeroUsize>,
     ) -> LimitsConfig {
+        let manifest_max_size =
+            manifest_max_size.map_or(RouterConfig::DEFAULT_MANIFEST_MAX_SIZE, |n| n.get());
         let secs =
             |s: Option<NonZeroU64>, default| s.map_or(default, |s| Duration::from_secs(s.get()));
         LimitsConfig {
@@ -104,6 +134,9 @@ impl LimitsConfig {
                 per_second,
                 burst: rate_limit_burst.unwrap_or(per_second),
             }),
+            manifest_max_size,
+            manifest_budget: manifest_max_size.saturating_mul(MANIFEST_BUDGET_MANIFESTS),
+            manifest_budget_wait: DEFAULT_MANIFEST_BUDGET_WAIT,
         }
     }
 
@@ -135,6 +168,8 @@ pub struct Limits {
     config: LimitsConfig,
     uploads: Mutex<HashMap<IpAddr, usize>>,
     buckets: Mutex<HashMap<IpAddr, Bucket>>,
+    /// The manifest budget, in units of [`BUDGET_UNIT`] bytes.
+    manifest_budget: Arc<Semaphore>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -156,15 +191,19 @@ pub enum Refusal {
         /// The limit.
         limit: usize,
     },
+    /// The manifest budget had no room for this manifest in time.
+    ManifestBudget,
 }
 
 impl Limits {
     /// The state for `config`.
     pub fn new(config: LimitsConfig) -> Arc<Limits> {
+        let units = units(config.manifest_budget).min(Semaphore::MAX_PERMITS);
         Arc::new(Limits {
             config,
             uploads: Mutex::new(HashMap::new()),
             buckets: Mutex::new(HashMap::new()),
+            manifest_budget: Arc::new(Semaphore::new(units)),
         })
     }
 
@@ -186,10 +225,47 @@ impl Limits {
         request: &Request<B>,
     ) -> Result<Option<UploadPermit>, Refusal> {
         self.take_token(client, Instant::now())?;
-        if self.config.max_uploads_per_client == 0 || !is_upload(request.method(), request.uri()) {
+        let counted = !matches!(classify(request.method(), request.uri()), Kind::Other);
+        if self.config.max_uploads_per_client == 0 || !counted {
             return Ok(None);
         }
         self.upload_permit(client).map(Some)
+    }
+
+    /// For a manifest `PUT`, reserve its bytes in the manifest budget,
+    /// waiting up to [`LimitsConfig::manifest_budget_wait`] for room. The
+    /// returned permit must be held until the request is answered. Other
+    /// requests, and a manifest whose `Content-Length` is over the size
+    /// limit (the router refuses it unread), reserve nothing.
+    pub async fn reserve_manifest<B>(
+        &self,
+        request: &Request<B>,
+    ) -> Result<Option<OwnedSemaphorePermit>, Refusal> {
+        if !matches!(classify(request.method(), request.uri()), Kind::ManifestPut) {
+            return Ok(None);
+        }
+        let max = self.config.manifest_max_size;
+        let declared = request
+            .headers()
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        let bytes = match declared {
+            Some(n) if n > max as u64 => return Ok(None),
+            Some(n) => n as usize,
+            None => max,
+        };
+        let wanted = u32::try_from(units(bytes).max(1)).unwrap_or(u32::MAX);
+        let budget = self.manifest_budget.clone();
+        match tokio::time::timeout(
+            self.config.manifest_budget_wait,
+            budget.acquire_many_owned(wanted),
+        )
+        .await
+        {
+            Ok(Ok(permit)) => Ok(Some(permit)),
+            Ok(Err(_)) | Err(_) => Err(Refusal::ManifestBudget),
+        }
     }
 
     /// Take one token from `client`'s bucket, if rate limiting is on.
@@ -273,20 +349,39 @@ impl Drop for UploadPermit {
     }
 }
 
-/// Whether a request writes blob data: starts an upload (session,
-/// single-request or mount), sends a chunk, or finishes a session.
-fn is_upload(method: &Method, uri: &http::Uri) -> bool {
+/// What a request is, as far as the limits care.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// Writes blob data: starts an upload (session, single-request or
+    /// mount), sends a chunk, or finishes a session.
+    Upload,
+    /// Pushes a manifest.
+    ManifestPut,
+    /// Anything else.
+    Other,
+}
+
+fn classify(method: &Method, uri: &http::Uri) -> Kind {
     if !matches!(*method, Method::POST | Method::PATCH | Method::PUT) {
-        return false;
+        return Kind::Other;
     }
-    matches!(
-        Route::parse(method, uri),
-        Ok(Route::StartUpload {
-            mode: UploadMode::Session | UploadMode::Monolithic(_) | UploadMode::Mount { .. },
-            ..
-        } | Route::PatchUpload { .. }
-            | Route::FinishUpload { .. })
-    )
+    match Route::parse(method, uri) {
+        Ok(
+            Route::StartUpload {
+                mode: UploadMode::Session | UploadMode::Monolithic(_) | UploadMode::Mount { .. },
+                ..
+            }
+            | Route::PatchUpload { .. }
+            | Route::FinishUpload { .. },
+        ) => Kind::Upload,
+        Ok(Route::PutManifest { .. }) => Kind::ManifestPut,
+        _ => Kind::Other,
+    }
+}
+
+/// `bytes` in budget units, rounded up.
+fn units(bytes: usize) -> usize {
+    bytes.div_ceil(BUDGET_UNIT)
 }
 
 impl Refusal {
@@ -300,6 +395,10 @@ impl Refusal {
             ),
             Refusal::TooManyUploads { limit } => (
                 format!("at most {limit} uploads in flight per client"),
+                UPLOAD_RETRY_AFTER_SECS,
+            ),
+            Refusal::ManifestBudget => (
+                "too many manifest bytes being validated; retry shortly".to_owned(),
                 UPLOAD_RETRY_AFTER_SECS,
             ),
         };
@@ -456,14 +555,116 @@ mod tests {
                 "/v2/a/blobs/uploads/0123456789abcdef0123".to_owned(),
                 false,
             ),
-            ("PUT", "/v2/blobs/uploads/manifests/t".to_owned(), false),
-            ("PUT", "/v2/a/manifests/t".to_owned(), false),
             ("GET", "/v2/".to_owned(), false),
             ("POST", "/v2/../blobs/uploads/".to_owned(), false),
+            ("GET", "/v2/a/manifests/t".to_owned(), false),
+            ("DELETE", "/v2/a/manifests/t".to_owned(), false),
         ] {
             let r = req(method, &path);
-            assert_eq!(is_upload(r.method(), r.uri()), upload, "{method} {path}");
+            let kind = classify(r.method(), r.uri());
+            assert_eq!(kind == Kind::Upload, upload, "{method} {path}");
         }
+        for path in [
+            "/v2/a/manifests/t".to_owned(),
+            format!("/v2/a/manifests/{DIGEST}"),
+            "/v2/blobs/uploads/manifests/t".to_owned(),
+        ] {
+            let r = req("PUT", &path);
+            assert_eq!(classify(r.method(), r.uri()), Kind::ManifestPut, "{path}");
+        }
+    }
+
+    #[test]
+    fn manifest_puts_count_against_the_upload_limit() {
+        let l = limits(1, None);
+        let a: IpAddr = "127.0.0.1".parse().unwrap();
+        let put = req("PUT", "/v2/a/manifests/latest");
+        let held = l.admit(a, &put).unwrap();
+        assert!(held.is_some(), "a manifest push is counted");
+        assert_eq!(
+            l.admit(a, &req("POST", "/v2/a/blobs/uploads/"))
+                .unwrap_err(),
+            Refusal::TooManyUploads { limit: 1 }
+        );
+        assert_eq!(
+            l.admit(a, &put).unwrap_err(),
+            Refusal::TooManyUploads { limit: 1 }
+        );
+        drop(held);
+        assert!(l.admit(a, &put).unwrap().is_some());
+    }
+
+    fn manifest_put(length: Option<u64>) -> Request<()> {
+        let mut b = Request::put("/v2/a/manifests/latest");
+        if let Some(n) = length {
+            b = b.header(http::header::CONTENT_LENGTH, n);
+        }
+        b.body(()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn manifest_bytes_in_flight_are_bounded() {
+        let l = Limits::new(LimitsConfig {
+            manifest_max_size: 4096,
+            manifest_budget: 8192,
+            manifest_budget_wait: Duration::from_millis(100),
+            ..LimitsConfig::default()
+        });
+        let first = l.reserve_manifest(&manifest_put(Some(4096))).await.unwrap();
+        let second = l.reserve_manifest(&manifest_put(Some(3000))).await.unwrap();
+        assert!(first.is_some() && second.is_some());
+        assert_eq!(
+            l.reserve_manifest(&manifest_put(Some(2000)))
+                .await
+                .unwrap_err(),
+            Refusal::ManifestBudget,
+            "8 KiB are in flight"
+        );
+        // Not manifest pushes, or refused unread by the router: nothing
+        // to reserve.
+        assert!(
+            l.reserve_manifest(&manifest_put(Some(5000)))
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            l.reserve_manifest(&req("GET", "/v2/a/manifests/t"))
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            l.reserve_manifest(&req("PATCH", "/v2/a/blobs/uploads/0123456789abcdef0123"))
+                .await
+                .unwrap()
+                .is_none()
+        );
+        drop(second);
+        // Without a Content-Length a push reserves the size limit.
+        let whole = l.reserve_manifest(&manifest_put(None)).await.unwrap();
+        assert!(whole.is_some());
+        assert_eq!(
+            l.reserve_manifest(&manifest_put(Some(1)))
+                .await
+                .unwrap_err(),
+            Refusal::ManifestBudget
+        );
+        // A push that waits gets in when room is made.
+        let waiting = {
+            let l = l.clone();
+            tokio::spawn(async move {
+                l.reserve_manifest(&manifest_put(Some(10)))
+                    .await
+                    .map(|p| p.is_some())
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        drop(first);
+        assert_eq!(waiting.await.unwrap(), Ok(true));
+        let res = Refusal::ManifestBudget.response();
+        assert_eq!(res.status(), 429);
+        assert_eq!(res.headers()[RETRY_AFTER], "1");
     }
 
     #[test]

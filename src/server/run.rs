@@ -4,8 +4,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use registry_core::RegistryStore;
 use registry_core::manifest::ManifestLimits;
+use registry_core::{ForeignUrlPolicy, RegistryStore};
 use registry_http::{Router, RouterConfig};
 use registry_storage::{BlobCacheConfig, CachedStore, OpendalStore, StoreOptions};
 use tokio::net::TcpListener;
@@ -127,7 +127,19 @@ fn router(
             Arc::new(cached)
         }
     };
-    let mut router_config = auth.apply(RouterConfig::default());
+    let (allow, deny) = &config.manifest_urls;
+    let urls = ForeignUrlPolicy::new(
+        allow.iter().map(|p| p.as_str()),
+        deny.iter().map(|p| p.as_str()),
+    )?;
+    if !urls.refuses_all() {
+        tracing::info!(
+            allow = ?urls.allow().collect::<Vec<_>>(),
+            deny = ?urls.deny().collect::<Vec<_>>(),
+            "foreign layer URLs accepted in manifests as these patterns allow"
+        );
+    }
+    let mut router_config = auth.apply(RouterConfig::default()).with_manifest_urls(urls);
     if let Some(max) = config.manifest_max_size {
         // Both check it: the router before reading a body, the store
         // whichever way a manifest reaches it.

@@ -47,11 +47,18 @@
 //!   as absent.
 //! - JSON nested deeper than 128 levels is refused by the JSON parser with
 //!   an error, never a stack overflow.
+//! - `urls` are accepted on non-distributable (foreign) layers only, and
+//!   refused on the config, ordinary layers, index entries and the subject:
+//!   a descriptor with `urls` is not looked for in the registry, so
+//!   anywhere else they would let a manifest point at content the registry
+//!   does not have. Where foreign URLs may point is checked separately,
+//!   against a [`ForeignUrlPolicy`] (see [`Manifest::check_foreign_urls`]).
 
 mod descriptor;
 mod json;
 #[cfg(test)]
 mod tests;
+mod urls;
 
 use std::collections::BTreeMap;
 
@@ -59,6 +66,7 @@ use serde_json::Value;
 
 pub use self::descriptor::Descriptor;
 use self::json::{Object, field, invalid};
+pub use self::urls::ForeignUrlPolicy;
 use crate::digest::Digest;
 use crate::error::{Error, ErrorKind, Result};
 use crate::media_type::{self, ManifestKind};
@@ -110,7 +118,8 @@ impl Manifest {
     /// `limits.max_size`, and with [`ErrorKind::ManifestInvalid`] for
     /// everything else: not JSON, not an object, an unsupported or
     /// conflicting media type, Docker schema 1, a wrong `schemaVersion`, a
-    /// missing or malformed field. Never panics.
+    /// missing or malformed field, `urls` anywhere but on a foreign layer.
+    /// Never panics.
     pub fn parse(
         bytes: &[u8],
         content_type: Option<&str>,
@@ -181,7 +190,32 @@ impl Manifest {
             manifest.artifact_type = json::optional_media_type(obj, "", "artifactType")?;
             manifest.annotations = json::annotations(obj, "")?;
         }
+        manifest.check_url_placement()?;
         Ok(manifest)
+    }
+
+    /// `urls` only on foreign layers.
+    fn check_url_placement(&self) -> Result<()> {
+        if let Some(config) = &self.config {
+            urls::check_placement(config, "config", false)?;
+        }
+        for (i, d) in self.layers.iter().enumerate() {
+            urls::check_placement(d, &format!("layers[{i}]"), true)?;
+        }
+        for (i, d) in self.manifests.iter().enumerate() {
+            urls::check_placement(d, &format!("manifests[{i}]"), false)?;
+        }
+        if let Some(subject) = &self.subject {
+            urls::check_placement(subject, "subject", false)?;
+        }
+        Ok(())
+    }
+
+    /// Check the URLs of the foreign layers against `policy`: fails with
+    /// [`ErrorKind::ManifestInvalid`] naming the first URL it refuses. A
+    /// manifest without URLs passes any policy.
+    pub fn check_foreign_urls(&self, policy: &ForeignUrlPolicy) -> Result<()> {
+        policy.check(&self.layers, "layers")
     }
 
     /// The kind of manifest.
@@ -245,9 +279,12 @@ impl Manifest {
     }
 
     /// The descriptors that must exist as blobs in the repository: the
-    /// config and the layers of an image manifest. Layers with a foreign
-    /// media type (see [`media_type::is_foreign_layer`]) and `urls` may be
-    /// meant to be fetched from elsewhere; that policy is the caller's.
+    /// config and the layers of an image manifest. Only layers with a
+    /// foreign media type (see [`media_type::is_foreign_layer`]) can have
+    /// `urls`, and may be meant to be fetched from there; whether to check
+    /// for them, and where they may point
+    /// ([`check_foreign_urls`](Self::check_foreign_urls)), is the caller's
+    /// policy.
     pub fn blob_references(&self) -> impl Iterator<Item = &Descriptor> {
         self.config.iter().chain(&self.layers)
     }

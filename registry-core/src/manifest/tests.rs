@@ -789,9 +789,83 @@ fn descriptor_serde() {
     assert!(built.with_artifact_type(Some("bad")).is_err());
 }
 
+#[test]
+fn urls_only_on_foreign_layers() {
+    const D: &str = "sha256:5b0bcabd1ed22e9fb1310cf6c2dec7cdef19f0ad69efa1f392e94a4333501270";
+    const URLS: &str = r#""urls": ["https://example.com/l"]"#;
+    let layer = |media_type: &str| {
+        format!(r#"{{"mediaType": "{media_type}", "digest": "{D}", "size": 1, {URLS}}}"#)
+    };
+    for foreign in [
+        OCI_LAYER_NONDISTRIBUTABLE_TAR,
+        OCI_LAYER_NONDISTRIBUTABLE_TAR_GZIP,
+        OCI_LAYER_NONDISTRIBUTABLE_TAR_ZSTD,
+        DOCKER_FOREIGN_LAYER_TAR_GZIP,
+    ] {
+        let m = parse(with_layer(&layer(foreign)), None).unwrap();
+        assert_eq!(m.layers()[0].urls(), ["https://example.com/l"], "{foreign}");
+    }
+    assert_invalid(
+        with_layer(&layer(OCI_LAYER_TAR_GZIP)),
+        None,
+        "layers[0].urls: only non-distributable layers may have urls, not \"application/vnd.oci.image.layer.v1.tar+gzip\"",
+    );
+    assert_invalid(
+        with_layer(&layer("application/vnd.docker.image.rootfs.diff.tar.gzip")),
+        None,
+        "layers[0].urls",
+    );
+    // Not even a config with a foreign layer's media type.
+    let config = format!(
+        r#"{{"schemaVersion": 2, "config": {}, "layers": []}}"#,
+        layer(DOCKER_FOREIGN_LAYER_TAR_GZIP)
+    );
+    assert_invalid(config, None, "config.urls");
+    let index = format!(
+        r#"{{"schemaVersion": 2, "manifests": [{}]}}"#,
+        layer(OCI_IMAGE_MANIFEST)
+    );
+    assert_invalid(index, None, "manifests[0].urls");
+    let subject = format!(
+        r#"{{"schemaVersion": 2, {CONFIG}, "layers": [], "subject": {}}}"#,
+        layer(OCI_IMAGE_MANIFEST)
+    );
+    assert_invalid(subject, None, "subject.urls");
+    // An empty list is no URL.
+    let empty = format!(
+        r#"{{"schemaVersion": 2, {CONFIG}, "layers": [{{"mediaType": "{OCI_LAYER_TAR_GZIP}", "digest": "{D}", "size": 1, "urls": []}}]}}"#
+    );
+    parse(empty, None).unwrap();
+}
+
+#[test]
+fn foreign_urls_against_a_policy() {
+    let m = parse(DOCKER_MANIFEST, None).unwrap();
+    let e = m
+        .check_foreign_urls(&ForeignUrlPolicy::default())
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::ManifestInvalid);
+    assert!(e.message().contains("layers[1].urls"), "{e}");
+    let allow = ForeignUrlPolicy::new([r"^https://example\.com/"], [] as [&str; 0]).unwrap();
+    m.check_foreign_urls(&allow).unwrap();
+    let deny = ForeignUrlPolicy::new([r"^https://"], [r"\.tar\.gz$"]).unwrap();
+    let e = m.check_foreign_urls(&deny).unwrap_err();
+    assert!(
+        e.message()
+            .contains("\"https://example.com/layer.tar.gz\" is not allowed"),
+        "{e}"
+    );
+    // No URLs: any policy.
+    let plain = parse(OCI_MANIFEST, None).unwrap();
+    plain
+        .check_foreign_urls(&ForeignUrlPolicy::default())
+        .unwrap();
+}
+
 fn _assert_send_sync() {
     fn f<T: Send + Sync + 'static>() {}
     f::<Manifest>();
     f::<Descriptor>();
     f::<ManifestLimits>();
+    f::<ForeignUrlPolicy>();
 }

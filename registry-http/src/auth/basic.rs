@@ -1,155 +1,24 @@
 //! HTTP basic authentication against an htpasswd file of bcrypt entries
 //! (as written by `htpasswd -B`), with access decided by [`AccessRules`].
 
-use std::collections::HashMap;
-use std::path::Path;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use base64::Engine as _;
 use http::HeaderValue;
-use http::header::AUTHORIZATION;
+use http::header::RETRY_AFTER;
 use http::request::Parts;
-use sha2::{Digest as _, Sha256};
+use registry_core::{Error, ErrorKind};
 
+use super::htpasswd::{Busy, Htpasswd};
 use super::rules::AccessRules;
 use super::{Access, Authorizer, Rejection};
 
-/// How long a verified password is remembered (bcrypt is slow on purpose;
-/// a `docker push` sends dozens of requests with the same credentials).
-const VERIFIED_TTL: Duration = Duration::from_secs(300);
-/// At most this many remembered credentials; the memory is cleared when
-/// full.
-const VERIFIED_MAX: usize = 1024;
-
-/// The users of an htpasswd file: `user:hash` lines, `#` comments and blank
-/// lines ignored. Only bcrypt hashes (`$2y$`, `$2b$`, `$2a$`) are accepted;
-/// MD5 (`$apr1$`), SHA-1 (`{SHA}`), crypt and plain entries are refused
-/// when the file is loaded.
-pub struct Htpasswd {
-    users: HashMap<String, String>,
-    /// A hash of an unguessable password at the file's highest cost,
-    /// verified against for unknown users so that they take as long as
-    /// known ones.
-    dummy: String,
-    /// SHA-256 of `user \0 password` for recently verified credentials.
-    verified: Mutex<HashMap<[u8; 32], Instant>>,
-}
-
-impl std::fmt::Debug for Htpasswd {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Htpasswd")
-            .field("users", &self.users.len())
-            .finish_non_exhaustive()
-    }
-}
-
-impl Htpasswd {
-    /// Read an htpasswd file. Errors name the file and line.
-    pub fn from_file(path: &Path) -> Result<Self, String> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("cannot read htpasswd file {}: {e}", path.display()))?;
-        Self::parse(&text).map_err(|e| format!("htpasswd file {}: {e}", path.display()))
-    }
-
-    /// Parse the text of an htpasswd file.
-    pub fn parse(text: &str) -> Result<Self, String> {
-        let mut users = HashMap::new();
-        for (i, line) in text.lines().enumerate() {
-            let line = line.trim();
-            if line.is_empty() || line.starts_with('#') {
-                continue;
-            }
-            let n = i + 1;
-            let (user, hash) = line
-                .split_once(':')
-                .ok_or_else(|| format!("line {n}: expected user:hash"))?;
-            if user.is_empty() {
-                return Err(format!("line {n}: empty user name"));
-            }
-            let bcrypt = ["$2y$", "$2b$", "$2a$"]
-                .iter()
-                .any(|prefix| hash.starts_with(prefix));
-            if !bcrypt {
-                return Err(format!(
-                    "line {n}: user {user:?} has a non-bcrypt password hash; only bcrypt entries ($2y$, $2b$, $2a$) are supported: recreate it with `htpasswd -B`"
-                ));
-            }
-            if bcrypt::verify("", hash).is_err() {
-                return Err(format!(
-                    "line {n}: user {user:?} has a malformed bcrypt hash"
-                ));
-            }
-            if users.insert(user.to_owned(), hash.to_owned()).is_some() {
-                return Err(format!("line {n}: user {user:?} appears twice"));
-            }
-        }
-        let cost = users
-            .values()
-            .filter_map(|h| h.get(4..6)?.parse::<u32>().ok())
-            .max()
-            .unwrap_or(4);
-        let dummy = bcrypt::hash(format!("{:p}{cost}", &users), cost)
-            .map_err(|e| format!("cannot hash: {e}"))?;
-        Ok(Htpasswd {
-            users,
-            dummy,
-            verified: Mutex::new(HashMap::new()),
-        })
-    }
-
-    /// How many users the file has.
-    pub fn len(&self) -> usize {
-        self.users.len()
-    }
-
-    /// Whether the file has no users.
-    pub fn is_empty(&self) -> bool {
-        self.users.is_empty()
-    }
-
-    /// Whether `password` is `user`'s. Takes about as long for unknown
-    /// users as for known ones. Runs bcrypt on the calling thread (tens of
-    /// milliseconds), except for credentials verified in the last few
-    /// minutes.
-    pub fn verify(&self, user: &str, password: &str) -> bool {
-        let key: [u8; 32] = Sha256::new()
-            .chain_update(user.as_bytes())
-            .chain_update([0])
-            .chain_update(password.as_bytes())
-            .finalize()
-            .into();
-        {
-            let mut verified = self.verified.lock().unwrap_or_else(|p| p.into_inner());
-            match verified.get(&key) {
-                Some(at) if at.elapsed() < VERIFIED_TTL => return self.users.contains_key(user),
-                Some(_) => {
-                    verified.remove(&key);
-                }
-                None => {}
-            }
-        }
-        let (hash, known) = match self.users.get(user) {
-            Some(hash) => (hash.as_str(), true),
-            None => (self.dummy.as_str(), false),
-        };
-        let ok = bcrypt::verify(password, hash).unwrap_or(false) && known;
-        if ok {
-            let mut verified = self.verified.lock().unwrap_or_else(|p| p.into_inner());
-            if verified.len() >= VERIFIED_MAX {
-                verified.clear();
-            }
-            verified.insert(key, Instant::now());
-        }
-        ok
-    }
-}
-
 /// What an `Authorization: Basic` header says: `Some((user, password))`,
-/// or `None` if there is no such header. `Err` for a malformed one.
+/// or `None` if there is no such header. `Err` for a malformed one, or for
+/// more than one `Authorization` header.
 pub(crate) fn basic_credentials(parts: &Parts) -> Result<Option<(String, String)>, ()> {
-    let Some(value) = parts.headers.get(AUTHORIZATION) else {
+    let Some(value) = super::authorization(parts)? else {
         return Ok(None);
     };
     let value = value.to_str().map_err(|_| ())?;
@@ -168,7 +37,8 @@ pub(crate) fn basic_credentials(parts: &Parts) -> Result<Option<(String, String)
 /// HTTP basic authentication against an [`Htpasswd`] file, then
 /// [`AccessRules`].
 ///
-/// - Wrong, malformed or non-basic credentials: 401 `UNAUTHORIZED` with
+/// - Wrong, malformed or non-basic credentials, or more than one
+///   `Authorization` header: 401 `UNAUTHORIZED` with
 ///   `WWW-Authenticate: Basic realm="<realm>"`, whatever anonymous callers
 ///   may do.
 /// - No credentials: `GET /v2/` is 401 with the challenge (so clients know
@@ -201,24 +71,47 @@ impl HtpasswdAuthorizer {
         Ok(self)
     }
 
-    /// Who sent the request: `Some(Some(user))` for good credentials,
-    /// `Some(None)` for none (anonymous), `None` for wrong or malformed
-    /// ones.
-    pub fn authenticate(&self, parts: &Parts) -> Option<Option<String>> {
-        match basic_credentials(parts) {
-            Ok(None) => Some(None),
-            Ok(Some((user, password))) if self.users.verify(&user, &password) => Some(Some(user)),
-            Ok(Some((user, _))) => {
+    /// Who sent the request: `Ok(Some(user))` for good credentials,
+    /// `Ok(None)` for none (anonymous), or the rejection to answer: 401
+    /// with the challenge for wrong or malformed credentials, 429 with
+    /// `Retry-After` when the password could not be checked in time (see
+    /// [`Htpasswd::verify`]).
+    pub async fn authenticate(&self, parts: &Parts) -> Result<Option<String>, Rejection> {
+        let Ok(credentials) = basic_credentials(parts) else {
+            return Err(self.unauthorized());
+        };
+        let Some((user, password)) = credentials else {
+            return Ok(None);
+        };
+        match self.users.verify(&user, &password).await {
+            Ok(true) => Ok(Some(user)),
+            Ok(false) => {
                 tracing::info!(%user, "basic authentication failed");
-                None
+                Err(self.unauthorized())
             }
-            Err(()) => None,
+            Err(Busy) => {
+                tracing::warn!(%user, "basic authentication refused: password checks saturated");
+                Err(busy())
+            }
         }
     }
 
     fn unauthorized(&self) -> Rejection {
         Rejection::unauthorized(self.challenge.clone())
     }
+}
+
+/// Seconds a client is told to wait when password checks are saturated.
+pub(crate) const BUSY_RETRY_AFTER_SECS: u64 = 1;
+
+/// The rejection of a request whose password could not be checked in
+/// time: 429 `TOOMANYREQUESTS` with `Retry-After`.
+pub(crate) fn busy() -> Rejection {
+    Rejection::from(Error::new(
+        ErrorKind::TooManyRequests,
+        "too many password checks in progress; retry shortly",
+    ))
+    .with_header(RETRY_AFTER, HeaderValue::from(BUSY_RETRY_AFTER_SECS))
 }
 
 /// `s` if it can go between double quotes in a header as is.
@@ -235,9 +128,7 @@ pub(crate) fn quotable(s: &str) -> Result<&str, String> {
 #[async_trait]
 impl Authorizer for HtpasswdAuthorizer {
     async fn authorize(&self, parts: &Parts, access: &Access<'_>) -> Result<(), Rejection> {
-        let Some(user) = self.authenticate(parts) else {
-            return Err(self.unauthorized());
-        };
+        let user = self.authenticate(parts).await?;
         let is_base = access.repository.is_none() && !access.catalog;
         match user {
             None if is_base => Err(self.unauthorized()),
@@ -256,35 +147,7 @@ impl Authorizer for HtpasswdAuthorizer {
 mod tests {
     use super::*;
 
-    #[test]
-    fn htpasswd_files() {
-        let hash = bcrypt::hash("secret", 4).unwrap();
-        let y = hash.replacen("$2b$", "$2y$", 1);
-        let h = Htpasswd::parse(&format!("# users\n\nalice:{hash}\nbob:{y}\n")).unwrap();
-        assert_eq!(h.len(), 2);
-        assert!(h.verify("alice", "secret"));
-        assert!(h.verify("alice", "secret"), "remembered");
-        assert!(h.verify("bob", "secret"), "$2y$ as htpasswd -B writes");
-        assert!(!h.verify("alice", "Secret"));
-        assert!(!h.verify("carol", "secret"));
-        for (text, expect) in [
-            (
-                "alice:$apr1$abc$def",
-                "line 1: user \"alice\" has a non-bcrypt",
-            ),
-            ("x\nalice:{SHA}abc=", "line 1: expected user:hash"),
-            ("bob:{SHA}abc=", "htpasswd -B"),
-            ("carol:plain", "non-bcrypt"),
-            ("dave:$2y$10$short", "malformed bcrypt"),
-            (":$2y$", "empty user name"),
-        ] {
-            let e = Htpasswd::parse(text).unwrap_err();
-            assert!(e.contains(expect), "{text}: {e}");
-        }
-        let dup = format!("a:{hash}\na:{hash}");
-        assert!(Htpasswd::parse(&dup).unwrap_err().contains("twice"));
-        assert!(h.dummy.starts_with("$2b$04$"), "{}", h.dummy);
-    }
+    use http::header::AUTHORIZATION;
 
     #[test]
     fn basic_headers() {
@@ -307,5 +170,18 @@ mod tests {
         for bad in ["Bearer x", "Basic !!!", "Basic", "Basic YWxpY2U="] {
             assert_eq!(basic_credentials(&parts(Some(bad))), Err(()), "{bad}");
         }
+        // Two headers, even two good ones, whichever comes first.
+        let mut two = parts(Some("Basic YWxpY2U6czpl"));
+        two.headers
+            .append(AUTHORIZATION, HeaderValue::from_static("Basic Ym9iOng="));
+        assert_eq!(basic_credentials(&two), Err(()));
+        two.headers.remove(AUTHORIZATION);
+        for _ in 0..2 {
+            two.headers.append(
+                AUTHORIZATION,
+                HeaderValue::from_static("Basic YWxpY2U6czpl"),
+            );
+        }
+        assert_eq!(basic_credentials(&two), Err(()));
     }
 }

@@ -17,7 +17,8 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use registry_core::RepositoryName;
 use sha2::{Digest as _, Sha256};
 
-use super::basic::{Htpasswd, basic_credentials, quotable};
+use super::basic::{BUSY_RETRY_AFTER_SECS, basic_credentials, quotable};
+use super::htpasswd::{Busy, Htpasswd};
 use super::rules::{AccessRules, parse_actions};
 use super::token::{AccessEntry, Claims, TokenKey};
 use crate::body::Body;
@@ -217,11 +218,13 @@ impl TokenIssuer {
     /// optional basic credentials. 200 with `{"token", "access_token",
     /// "expires_in", "issued_at"}`; 401 `UNAUTHORIZED` with a Basic
     /// challenge for wrong credentials; 400 for another service; 405 for
-    /// another method.
+    /// another method; 429 `TOOMANYREQUESTS` with `Retry-After` when the
+    /// password could not be checked in time.
     ///
-    /// Runs bcrypt on the calling thread for credentials it has not seen
-    /// in the last few minutes.
-    pub fn handle(&self, parts: &Parts) -> Response<Body> {
+    /// Passwords are checked as [`Htpasswd::verify`] does: on Tokio's
+    /// blocking pool, a bounded number at once, and not again for
+    /// credentials checked in the last few minutes.
+    pub async fn handle(&self, parts: &Parts) -> Response<Body> {
         if parts.method != http::Method::GET {
             return json(
                 StatusCode::METHOD_NOT_ALLOWED,
@@ -252,17 +255,22 @@ impl TokenIssuer {
         }
         let user = match basic_credentials(parts) {
             Ok(None) => None,
-            Ok(Some((user, password)))
-                if self
-                    .users
-                    .as_ref()
-                    .is_some_and(|u| u.verify(&user, &password)) =>
-            {
-                Some(user)
-            }
-            Ok(Some((user, _))) => {
-                tracing::info!(%user, "token request with wrong credentials");
-                return self.unauthorized();
+            Ok(Some((user, password))) => {
+                let verdict = match &self.users {
+                    Some(users) => users.verify(&user, &password).await,
+                    None => Ok(false),
+                };
+                match verdict {
+                    Ok(true) => Some(user),
+                    Ok(false) => {
+                        tracing::info!(%user, "token request with wrong credentials");
+                        return self.unauthorized();
+                    }
+                    Err(Busy) => {
+                        tracing::warn!(%user, "token request refused: password checks saturated");
+                        return busy();
+                    }
+                }
             }
             Err(()) => return self.unauthorized(),
         };
@@ -293,6 +301,23 @@ impl TokenIssuer {
             .insert(WWW_AUTHENTICATE, self.challenge.clone());
         res
     }
+}
+
+/// 429 `TOOMANYREQUESTS` with `Retry-After`: the password could not be
+/// checked in time.
+fn busy() -> Response<Body> {
+    let mut res = json(
+        StatusCode::TOO_MANY_REQUESTS,
+        error_body(
+            "TOOMANYREQUESTS",
+            "too many password checks in progress; retry shortly",
+        ),
+    );
+    res.headers_mut().insert(
+        http::header::RETRY_AFTER,
+        HeaderValue::from(BUSY_RETRY_AFTER_SECS),
+    );
+    res
 }
 
 fn error_body(code: &str, message: &str) -> serde_json::Value {

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use async_trait::async_trait;
 use http::HeaderValue;
-use http::header::{AUTHORIZATION, HOST};
+use http::header::HOST;
 use http::request::Parts;
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, JwkSet, KeyAlgorithm, PublicKeyUse};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
@@ -219,6 +219,9 @@ enum Realm {
 /// any key carried in the token itself are never accepted); `iss`; `aud`
 /// (the service); `exp` (required) and `nbf` with a small leeway.
 ///
+/// A request with more than one `Authorization` header is refused with
+/// `error="invalid_request"`.
+///
 /// Refusals are 401 `UNAUTHORIZED` with the spec's challenge,
 /// `Bearer realm="...",service="...",scope="repository:<name>:pull,push"`
 /// plus `error="invalid_token"` for a bad token or
@@ -399,17 +402,33 @@ pub(crate) fn granted(entries: &[AccessEntry], kind: &str, name: &str) -> Action
         })
 }
 
-/// The bearer token of a request, if it has one.
-fn bearer(parts: &Parts) -> Option<&str> {
-    let value = parts.headers.get(AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+/// The bearer token of a request, if it has one; `Err` when it has more
+/// than one `Authorization` header.
+fn bearer(parts: &Parts) -> Result<Option<&str>, ()> {
+    let Some(value) = super::authorization(parts)? else {
+        return Ok(None);
+    };
+    let token = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim());
+    Ok(token)
 }
 
 #[async_trait]
 impl Authorizer for TokenAuthorizer {
     async fn authorize(&self, parts: &Parts, access: &Access<'_>) -> Result<(), Rejection> {
-        let Some(token) = bearer(parts) else {
+        let Ok(token) = bearer(parts) else {
+            return Err(self.refuse(
+                parts,
+                access,
+                Some("invalid_request"),
+                "more than one Authorization header",
+            ));
+        };
+        let Some(token) = token else {
             return Err(self.refuse(parts, access, None, "authentication required"));
         };
         let (sub, entries) = self.validate(token).map_err(|why| {

@@ -2,6 +2,7 @@
 
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, LOCATION};
 use http::{HeaderValue, StatusCode};
+use registry_core::manifest::{Manifest, ManifestLimits};
 use registry_core::media_type::{
     DOCKER_MANIFEST_LIST_V2, DOCKER_MANIFEST_V2, OCI_IMAGE_INDEX, OCI_IMAGE_MANIFEST,
 };
@@ -51,7 +52,9 @@ pub(super) async fn get(
 }
 
 /// end-7: stored as sent; 201 with its `Location` by digest, and
-/// `OCI-Subject` when it has a subject.
+/// `OCI-Subject` when it has a subject. Foreign layer URLs are checked
+/// against [`RouterConfig::manifest_urls`](crate::RouterConfig::manifest_urls)
+/// first; the store validates the rest.
 pub(super) async fn put(
     inner: &Inner,
     name: &RepositoryName,
@@ -60,6 +63,7 @@ pub(super) async fn put(
     bytes: bytes::Bytes,
 ) -> Reply {
     let content_type = headers::content_type(req);
+    check_foreign_urls(inner, content_type, &bytes)?;
     let put = inner
         .store
         .put_manifest(name, reference, content_type, bytes)
@@ -75,6 +79,25 @@ pub(super) async fn put(
         h.insert(OCI_SUBJECT, headers::digest_value(subject));
     }
     Ok(res)
+}
+
+/// Refuse a manifest whose foreign layers have URLs the policy does not
+/// permit. The store parses the manifest again (it owns validation), so
+/// this parses only a body that can hold a `urls` field at all: one with
+/// `urls` in it, or a `\u` escape that could spell it.
+fn check_foreign_urls(
+    inner: &Inner,
+    content_type: Option<&str>,
+    bytes: &[u8],
+) -> Result<(), Error> {
+    let may_have_urls = |needle: &[u8]| bytes.windows(needle.len()).any(|w| w == needle);
+    if !may_have_urls(b"urls") && !may_have_urls(b"\\u") {
+        return Ok(());
+    }
+    let limits = ManifestLimits {
+        max_size: inner.config.manifest_max_size,
+    };
+    Manifest::parse(bytes, content_type, &limits)?.check_foreign_urls(&inner.config.manifest_urls)
 }
 
 /// end-9: a tag (the manifest stays) or a manifest by digest.

@@ -102,7 +102,13 @@ pub(super) async fn patch(
     req: &HeaderMap,
     body: Option<ByteStream>,
 ) -> Reply {
-    let (start, expected) = chunk(req)?;
+    let (start, expected) = match chunk(req) {
+        Ok(chunk) => chunk,
+        Err(e) if out_of_order(&e) => {
+            return Ok(range_refused(inner, name, id, &e, Endpoint::UploadChunk).await);
+        }
+        Err(e) => return Err(e),
+    };
     let body = body.unwrap_or_else(empty);
     match inner
         .store
@@ -126,7 +132,13 @@ pub(super) async fn finish(
     req: &HeaderMap,
     body: Option<ByteStream>,
 ) -> Reply {
-    let (start, expected) = chunk(req)?;
+    let (start, expected) = match chunk(req) {
+        Ok(chunk) => chunk,
+        Err(e) if out_of_order(&e) => {
+            return Ok(range_refused(inner, name, id, &e, Endpoint::UploadFinish).await);
+        }
+        Err(e) => return Err(e),
+    };
     let result = match (body, start) {
         // A ranged last chunk: its start is checked like a PATCH's.
         (Some(body), Some(start)) => {
@@ -167,7 +179,9 @@ pub(super) async fn cancel(inner: &Inner, name: &RepositoryName, id: &UploadId) 
 }
 
 /// The start and length of a chunk from `Content-Range` and
-/// `Content-Length`, which must agree when both are given.
+/// `Content-Length`, which must agree when both are given. A range no
+/// chunk can have is [`ErrorKind::RangeInvalid`], answered like an
+/// out-of-order chunk.
 fn chunk(req: &HeaderMap) -> Result<(Option<u64>, Option<u64>)> {
     let declared = headers::content_length(req)?;
     match headers::chunk_range(req)? {
