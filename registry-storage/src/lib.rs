@@ -78,9 +78,6 @@ struct Inner {
     local: Option<localfs::LocalFs>,
     /// Manifest contents by digest (immutable, so always valid).
     manifests: std::sync::Arc<manifest_cache::ManifestCache>,
-    /// Serialises tag writes with compare-and-delete of tags on backends
-    /// that cannot delete conditionally (see `removal`).
-    link_lock: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// Options of a store that only some backends use.
@@ -144,7 +141,6 @@ impl OpendalStore {
                 manifests: std::sync::Arc::new(manifest_cache::ManifestCache::new(
                     manifest_cache::DEFAULT_CAPACITY,
                 )),
-                link_lock: Default::default(),
             }),
         }
     }
@@ -164,7 +160,6 @@ impl OpendalStore {
                     write_chunk_size: i.write_chunk_size,
                     local: i.local.clone(),
                     manifests: i.manifests.clone(),
-                    link_lock: i.link_lock.clone(),
                 });
             }
         }

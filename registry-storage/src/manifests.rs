@@ -7,6 +7,7 @@
 use async_trait::async_trait;
 use bytes::Bytes;
 use registry_core::manifest::{Descriptor, Manifest, detect_media_type};
+use registry_core::media_type::is_foreign_layer;
 use registry_core::{
     Digest, Error, ErrorKind, Listing, ManifestPut, ManifestStore, Page, Reference, RepositoryName,
     Result, StoredManifest, Tag,
@@ -253,14 +254,15 @@ impl ManifestStore for OpendalStore {
 
 /// The blobs and manifests a push of `m` must find in the repository, each
 /// distinct digest once however often the manifest lists it (a 4 MiB
-/// manifest can list one layer tens of thousands of times). Foreign layers
-/// are fetched from their `urls`, never pushed, so they are not checked;
-/// any other descriptor is, `urls` or not.
+/// manifest can list one layer tens of thousands of times). A foreign layer
+/// with `urls` is fetched from them, never pushed, so it is not checked;
+/// every other descriptor is, `urls` or not (a foreign layer without any
+/// must be here like any blob).
 fn references_to_check(m: &Manifest) -> (Vec<&Digest>, Vec<&Digest>) {
     let mut seen = std::collections::HashSet::new();
     let blobs = m
         .blob_references()
-        .filter(|d| !registry_core::media_type::is_foreign_layer(d.media_type()))
+        .filter(|d| !is_foreign_layer(d.media_type()) || d.urls().is_empty())
         .map(Descriptor::digest)
         .filter(|d| seen.insert(*d))
         .collect();
@@ -285,11 +287,12 @@ mod tests {
     }
 
     #[test]
-    fn references_are_checked_once_each_and_foreign_layers_not_at_all() {
-        let (config, shared, foreign) = (
+    fn references_are_checked_once_each_and_foreign_urls_not_at_all() {
+        let (config, shared, foreign, unreachable) = (
             Digest::sha256_of(b"config"),
             Digest::sha256_of(b"shared"),
             Digest::sha256_of(b"foreign"),
+            Digest::sha256_of(b"foreign without urls"),
         );
         let mut layers = vec![
             layer(
@@ -304,6 +307,11 @@ mod tests {
             &foreign,
             true,
         ));
+        layers.push(layer(
+            registry_core::media_type::OCI_LAYER_NONDISTRIBUTABLE_TAR_GZIP,
+            &unreachable,
+            false,
+        ));
         let m = serde_json::json!({
             "schemaVersion": 2,
             "mediaType": registry_core::media_type::OCI_IMAGE_MANIFEST,
@@ -313,7 +321,7 @@ mod tests {
         let bytes = serde_json::to_vec(&m).unwrap();
         let m = Manifest::parse(&bytes, None, &Default::default()).unwrap();
         let (blobs, manifests) = references_to_check(&m);
-        assert_eq!(blobs, vec![&config, &shared]);
+        assert_eq!(blobs, vec![&config, &shared, &unreachable]);
         assert!(manifests.is_empty());
     }
 }

@@ -33,6 +33,11 @@ use crate::error::{is_condition_failed, is_not_found, storage};
 use crate::layout::Key;
 use crate::localfs::{LocalFs, blocking};
 
+/// Serialises tag writes with compare-and-delete of tags on backends that
+/// cannot delete conditionally. One for the process, not one per store:
+/// several stores may share one operator (one memory backend, say).
+static LINK_LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// How many times a conditional delete that lost to a concurrent write is
 /// evaluated again.
 const CAS_RETRIES: usize = 8;
@@ -86,7 +91,7 @@ impl OpendalStore {
             // Still losing after several rounds, or no ETag: fall through
             // to the in-process lock rather than fail the delete.
         }
-        let _serial = self.inner.link_lock.lock().await;
+        let _serial = LINK_LOCK.lock().await;
         if self.read_link(key).await?.as_ref() != Some(expected) {
             return Ok(false);
         }
@@ -100,7 +105,7 @@ impl OpendalStore {
         let serial =
             self.inner.local.is_none() && !self.op().info().capability().delete_with_if_match;
         let _guard = if serial {
-            Some(self.inner.link_lock.lock().await)
+            Some(LINK_LOCK.lock().await)
         } else {
             None
         };
