@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures::StreamExt;
-use registry_core::manifest::Descriptor;
+use registry_core::store::Decorator;
 use registry_core::*;
 use registry_storage::{BlobCacheConfig, CachedStore, OpendalStore};
 
@@ -17,125 +17,13 @@ struct Counting {
     calls: AtomicUsize,
 }
 
-impl Counting {
-    fn hit(&self) {
+#[async_trait]
+impl Decorator for Counting {
+    /// Each call is forwarded, and each forward asks for the inner store
+    /// once: the count is kept here.
+    fn inner(&self) -> &dyn RegistryStore {
         self.calls.fetch_add(1, Ordering::SeqCst);
-    }
-}
-
-#[async_trait]
-impl BlobStore for Counting {
-    async fn stat_blob(&self, r: &RepositoryName, d: &Digest) -> Result<BlobInfo> {
-        self.hit();
-        self.inner.stat_blob(r, d).await
-    }
-    async fn read_blob(
-        &self,
-        r: &RepositoryName,
-        d: &Digest,
-        g: Option<ByteRange>,
-    ) -> Result<BlobRead> {
-        self.hit();
-        self.inner.read_blob(r, d, g).await
-    }
-    async fn put_blob(
-        &self,
-        r: &RepositoryName,
-        d: &Digest,
-        b: ByteStream,
-        l: Option<u64>,
-    ) -> Result<BlobInfo> {
-        self.hit();
-        self.inner.put_blob(r, d, b, l).await
-    }
-    async fn delete_blob(&self, r: &RepositoryName, d: &Digest) -> Result<()> {
-        self.hit();
-        self.inner.delete_blob(r, d).await
-    }
-    async fn mount_blob(
-        &self,
-        f: &RepositoryName,
-        t: &RepositoryName,
-        d: &Digest,
-    ) -> Result<BlobInfo> {
-        self.hit();
-        self.inner.mount_blob(f, t, d).await
-    }
-}
-
-#[async_trait]
-impl ManifestStore for Counting {
-    async fn put_manifest(
-        &self,
-        r: &RepositoryName,
-        x: &Reference,
-        c: Option<&str>,
-        b: Bytes,
-    ) -> Result<ManifestPut> {
-        self.hit();
-        self.inner.put_manifest(r, x, c, b).await
-    }
-    async fn get_manifest(&self, r: &RepositoryName, x: &Reference) -> Result<StoredManifest> {
-        self.hit();
-        self.inner.get_manifest(r, x).await
-    }
-    async fn delete_manifest(&self, r: &RepositoryName, x: &Reference) -> Result<()> {
-        self.hit();
-        self.inner.delete_manifest(r, x).await
-    }
-    async fn list_tags(&self, r: &RepositoryName, p: Page<'_>) -> Result<Listing<Tag>> {
-        self.hit();
-        self.inner.list_tags(r, p).await
-    }
-    async fn list_referrers(
-        &self,
-        r: &RepositoryName,
-        s: &Digest,
-        a: Option<&str>,
-    ) -> Result<Vec<Descriptor>> {
-        self.hit();
-        self.inner.list_referrers(r, s, a).await
-    }
-    async fn list_repositories(&self, p: Page<'_>) -> Result<Listing<RepositoryName>> {
-        self.hit();
-        self.inner.list_repositories(p).await
-    }
-}
-
-#[async_trait]
-impl UploadStore for Counting {
-    async fn start_upload(&self, r: &RepositoryName) -> Result<UploadStatus> {
-        self.hit();
-        self.inner.start_upload(r).await
-    }
-    async fn upload_status(&self, r: &RepositoryName, i: &UploadId) -> Result<UploadStatus> {
-        self.hit();
-        self.inner.upload_status(r, i).await
-    }
-    async fn write_chunk(
-        &self,
-        r: &RepositoryName,
-        i: &UploadId,
-        s: Option<u64>,
-        b: ByteStream,
-        l: Option<u64>,
-    ) -> Result<UploadStatus> {
-        self.hit();
-        self.inner.write_chunk(r, i, s, b, l).await
-    }
-    async fn complete_upload(
-        &self,
-        r: &RepositoryName,
-        i: &UploadId,
-        d: &Digest,
-        b: Option<(ByteStream, Option<u64>)>,
-    ) -> Result<BlobInfo> {
-        self.hit();
-        self.inner.complete_upload(r, i, d, b).await
-    }
-    async fn cancel_upload(&self, r: &RepositoryName, i: &UploadId) -> Result<()> {
-        self.hit();
-        self.inner.cancel_upload(r, i).await
+        &self.inner
     }
 }
 
