@@ -255,3 +255,63 @@ async fn unknown_and_unlinked_blobs_are_refused() {
         ErrorKind::BlobUnknown
     );
 }
+
+/// Store `data` in `cache/app` behind the cache's back.
+async fn push(s: &Setup, data: &[u8]) -> Digest {
+    let d = Digest::sha256_of(data);
+    s.shared
+        .inner
+        .put_blob(&repo(), &d, stream(data), None)
+        .await
+        .unwrap();
+    d
+}
+
+/// Read a blob through the cache and check its bytes.
+async fn read_through(s: &Setup, repo: &RepositoryName, d: &Digest, data: &[u8]) {
+    let read = s.cached.read_blob(repo, d, None).await.unwrap();
+    assert_eq!(collect(read.body).await, data);
+}
+
+#[tokio::test]
+async fn eviction_takes_the_least_recently_used_first() {
+    let s = setup(500_000);
+    let mut blobs = Vec::new();
+    for i in 0..8u8 {
+        let data = content(100_000, 20 + i);
+        blobs.push((push(&s, &data).await, data));
+    }
+    for (d, data) in &blobs[..5] {
+        read_through(&s, &repo(), d, data).await;
+    }
+    assert_eq!(s.cached.cached_bytes(), 500_000);
+    // Use them in another order; a ranged hit counts as a use too.
+    for i in [3, 0, 4, 1] {
+        read_through(&s, &repo(), &blobs[i].0, &blobs[i].1).await;
+    }
+    let ranged = s
+        .cached
+        .read_blob(
+            &repo(),
+            &blobs[2].0,
+            Some(ByteRange::Bounded { start: 0, end: 9 }),
+        )
+        .await
+        .unwrap();
+    assert_eq!(collect(ranged.body).await, &blobs[2].1[..10]);
+
+    // Each new blob pushes out exactly the least recently used one.
+    for (n, victim) in [3, 0, 4].into_iter().enumerate() {
+        let (d, data) = &blobs[5 + n];
+        read_through(&s, &repo(), d, data).await;
+        assert!(
+            !s.cached.contains(&blobs[victim].0),
+            "blob {victim} evicted"
+        );
+        let kept = (0..6 + n)
+            .filter(|&i| s.cached.contains(&blobs[i].0))
+            .count();
+        assert_eq!(kept, 5, "only blob {victim} evicted");
+        assert_eq!(s.cached.cached_bytes(), 500_000);
+    }
+}

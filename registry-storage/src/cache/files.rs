@@ -1,7 +1,7 @@
 //! [`Files`]: the cached blob files on local disk, their index and their
 //! byte bound.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
@@ -9,6 +9,8 @@ use bytes::Bytes;
 use futures::StreamExt;
 use registry_core::{ByteStream, Digest, Error, ErrorKind, Result};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
+
+use super::recency::Recency;
 
 /// Read size of cache hits.
 const READ_BUF: usize = 1024 * 1024;
@@ -21,41 +23,12 @@ pub(super) struct Files {
 }
 
 struct Index {
-    /// Cached blobs: size and last use.
-    blobs: HashMap<Digest, Entry>,
+    /// Cached blobs and their sizes, least recently used first.
+    blobs: Recency<Digest, u64>,
     /// Sum of the sizes in `blobs`.
     total: u64,
-    tick: u64,
     /// Blobs being filled right now.
     filling: HashSet<Digest>,
-}
-
-struct Entry {
-    size: u64,
-    used: u64,
-}
-
-impl Index {
-    /// Index `digest` as the most recently used blob; whether it is new.
-    fn insert(&mut self, digest: Digest, size: u64) -> bool {
-        self.tick += 1;
-        let used = self.tick;
-        self.blobs.insert(digest, Entry { size, used }).is_none()
-    }
-
-    fn touch(&mut self, digest: &Digest) {
-        self.tick += 1;
-        let tick = self.tick;
-        if let Some(e) = self.blobs.get_mut(digest) {
-            e.used = tick;
-        }
-    }
-
-    fn remove(&mut self, digest: &Digest) -> Option<u64> {
-        let e = self.blobs.remove(digest)?;
-        self.total -= e.size;
-        Some(e.size)
-    }
 }
 
 impl Files {
@@ -87,14 +60,13 @@ impl Files {
         }
         found.sort();
         let mut index = Index {
-            blobs: HashMap::new(),
+            blobs: Recency::new(),
             total: 0,
-            tick: 0,
             filling: HashSet::new(),
         };
         for (_, digest, size) in found {
             index.total += size;
-            index.insert(digest, size);
+            index.blobs.insert(digest, size);
         }
         let files = Files {
             dir,
@@ -119,7 +91,7 @@ impl Files {
 
     /// The size of `digest` if it is cached.
     pub(super) fn size(&self, digest: &Digest) -> Option<u64> {
-        self.lock().blobs.get(digest).map(|e| e.size)
+        self.lock().blobs.get(digest).copied()
     }
 
     fn path(&self, digest: &Digest) -> PathBuf {
@@ -147,11 +119,14 @@ impl Files {
     ) -> Option<ByteStream> {
         match file_stream(self.path(digest), range).await {
             Ok(body) => {
-                self.lock().touch(digest);
+                self.lock().blobs.touch(digest);
                 Some(body)
             }
             Err(_) => {
-                self.lock().remove(digest);
+                let mut index = self.lock();
+                if let Some(size) = index.blobs.remove(digest) {
+                    index.total -= size;
+                }
                 None
             }
         }
@@ -186,7 +161,7 @@ impl Files {
             return;
         }
         let mut index = self.lock();
-        if index.insert(digest.clone(), size) {
+        if index.blobs.insert(digest.clone(), size).is_none() {
             index.total += size;
         }
     }
@@ -197,16 +172,11 @@ impl Files {
         {
             let mut index = self.lock();
             while index.total + incoming > self.max_bytes {
-                let Some(oldest) = index
-                    .blobs
-                    .iter()
-                    .min_by_key(|(_, e)| e.used)
-                    .map(|(d, _)| d.clone())
-                else {
+                let Some((digest, size)) = index.blobs.pop_oldest() else {
                     break;
                 };
-                index.remove(&oldest);
-                victims.push(oldest);
+                index.total -= size;
+                victims.push(digest);
             }
         }
         // Readers holding a file open keep reading it after the unlink.

@@ -17,6 +17,7 @@
 
 mod files;
 mod fill;
+mod recency;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
