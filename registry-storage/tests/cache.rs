@@ -27,6 +27,29 @@ impl Decorator for Counting {
     }
 }
 
+/// A shared store in which every repository links `blob`: a stat of it
+/// answers for any repository name, from memory (so that a test can ask
+/// 100,000 times), and counts as a call to the shared store.
+struct LinkedEverywhere {
+    shared: Arc<Counting>,
+    blob: BlobInfo,
+}
+
+#[async_trait]
+impl Decorator for LinkedEverywhere {
+    fn inner(&self) -> &dyn RegistryStore {
+        &*self.shared
+    }
+
+    async fn stat_blob(this: &Self, repo: &RepositoryName, digest: &Digest) -> Result<BlobInfo> {
+        if *digest != this.blob.digest {
+            return this.shared.stat_blob(repo, digest).await;
+        }
+        this.shared.calls.fetch_add(1, Ordering::SeqCst);
+        Ok(this.blob.clone())
+    }
+}
+
 fn content(len: usize, seed: u8) -> Vec<u8> {
     (0..len)
         .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
@@ -56,17 +79,25 @@ struct Setup {
 }
 
 fn setup(max_bytes: u64) -> Setup {
+    setup_with(max_bytes, |_| {}, |shared| shared)
+}
+
+/// A cache of `max_bytes`, its config adjusted by `configure`, in front of
+/// what `front` makes of the counting store.
+fn setup_with(
+    max_bytes: u64,
+    configure: impl FnOnce(&mut BlobCacheConfig),
+    front: impl FnOnce(Arc<Counting>) -> Arc<dyn RegistryStore>,
+) -> Setup {
     let store_dir = tempfile::tempdir().unwrap();
     let cache_dir = tempfile::tempdir().unwrap();
     let shared = Arc::new(Counting {
         inner: OpendalStore::fs(store_dir.path()).unwrap(),
         calls: AtomicUsize::new(0),
     });
-    let cached = CachedStore::new(
-        shared.clone(),
-        BlobCacheConfig::new(cache_dir.path(), max_bytes),
-    )
-    .unwrap();
+    let mut cfg = BlobCacheConfig::new(cache_dir.path(), max_bytes);
+    configure(&mut cfg);
+    let cached = CachedStore::new(front(shared.clone()), cfg).unwrap();
     Setup {
         shared,
         cached,
@@ -267,10 +298,76 @@ async fn push(s: &Setup, data: &[u8]) -> Digest {
     d
 }
 
+/// Put the counting store behind a [`LinkedEverywhere`] of `data`.
+fn linked_everywhere(data: &[u8]) -> impl FnOnce(Arc<Counting>) -> Arc<dyn RegistryStore> {
+    let blob = BlobInfo {
+        digest: Digest::sha256_of(data),
+        size: data.len() as u64,
+    };
+    |shared| Arc::new(LinkedEverywhere { shared, blob })
+}
+
 /// Read a blob through the cache and check its bytes.
 async fn read_through(s: &Setup, repo: &RepositoryName, d: &Digest, data: &[u8]) {
     let read = s.cached.read_blob(repo, d, None).await.unwrap();
     assert_eq!(collect(read.body).await, data);
+}
+
+#[tokio::test]
+async fn the_link_memo_stays_bounded() {
+    let data = content(1_000, 5);
+    let s = setup_with(
+        10 << 20,
+        |cfg| cfg.max_links = 1_000,
+        linked_everywhere(&data),
+    );
+    let d = push(&s, &data).await;
+    read_through(&s, &repo(), &d, &data).await;
+    assert!(s.cached.contains(&d));
+
+    // 100,000 distinct (repository, blob) pairs, each a hit confirmed by the
+    // shared store once.
+    let repos: Vec<RepositoryName> = (0..100_000)
+        .map(|i| RepositoryName::parse(&format!("cache/r{i}")).unwrap())
+        .collect();
+    let before = s.shared.calls.load(Ordering::SeqCst);
+    for r in &repos {
+        s.cached.stat_blob(r, &d).await.unwrap();
+        assert!(s.cached.memo_len() <= 1_000);
+    }
+    assert_eq!(s.shared.calls.load(Ordering::SeqCst), before + repos.len());
+    assert_eq!(s.cached.memo_len(), 1_000);
+
+    // The latest confirmations are still trusted; the oldest were forgotten
+    // and are asked about again.
+    let before = s.shared.calls.load(Ordering::SeqCst);
+    read_through(&s, &repos[99_999], &d, &data).await;
+    read_through(&s, &repos[99_000], &d, &data).await;
+    assert_eq!(s.shared.calls.load(Ordering::SeqCst), before, "hits");
+    read_through(&s, &repos[0], &d, &data).await;
+    assert_eq!(s.shared.calls.load(Ordering::SeqCst), before + 1);
+    assert_eq!(s.cached.memo_len(), 1_000);
+}
+
+#[tokio::test]
+async fn expired_links_leave_the_memo() {
+    let data = content(1_000, 6);
+    let s = setup_with(
+        10 << 20,
+        |cfg| cfg.link_ttl = std::time::Duration::from_millis(200),
+        linked_everywhere(&data),
+    );
+    let d = push(&s, &data).await;
+    read_through(&s, &repo(), &d, &data).await; // fills the cache
+    let other = |i: usize| RepositoryName::parse(&format!("cache/r{i}")).unwrap();
+    for i in 0..10 {
+        read_through(&s, &other(i), &d, &data).await;
+    }
+    assert_eq!(s.cached.memo_len(), 11);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // The next confirmation finds all the others out of the trust window.
+    read_through(&s, &other(10), &d, &data).await;
+    assert_eq!(s.cached.memo_len(), 1);
 }
 
 #[tokio::test]

@@ -12,23 +12,25 @@
 //! A cache hit does not touch the shared store. For that, the fact that a
 //! repository links a blob is remembered for [`BlobCacheConfig::link_ttl`]
 //! after the shared store confirmed it: a blob unlinked by another process
-//! may still be served from this host's cache for at most that long.
+//! may still be served from this host's cache for at most that long. At
+//! most [`BlobCacheConfig::max_links`] such links are remembered.
 //! Manifests, tags and uploads are never cached (see `docs/CONSISTENCY.md`).
 
 mod files;
 mod fill;
+mod memo;
 mod recency;
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use registry_core::store::Decorator;
 use registry_core::{BlobInfo, BlobRead, ByteRange, Digest, RegistryStore, RepositoryName, Result};
 
 use files::Files;
+use memo::LinkMemo;
 
 /// Settings of a [`CachedStore`].
 #[derive(Debug, Clone)]
@@ -40,15 +42,21 @@ pub struct BlobCacheConfig {
     /// How long a confirmed repository link is trusted without asking the
     /// shared store again.
     pub link_ttl: Duration,
+    /// Upper bound of the confirmed repository links remembered; past it the
+    /// longest confirmed is forgotten (and asked about again on its next
+    /// hit).
+    pub max_links: usize,
 }
 
 impl BlobCacheConfig {
-    /// A cache in `dir` of at most `max_bytes`, trusting links for 30 s.
+    /// A cache in `dir` of at most `max_bytes`, trusting links for 30 s and
+    /// remembering at most 100,000 of them.
     pub fn new(dir: impl Into<PathBuf>, max_bytes: u64) -> Self {
         BlobCacheConfig {
             dir: dir.into(),
             max_bytes,
             link_ttl: Duration::from_secs(30),
+            max_links: 100_000,
         }
     }
 }
@@ -59,9 +67,7 @@ impl BlobCacheConfig {
 pub struct CachedStore {
     inner: Arc<dyn RegistryStore>,
     files: Arc<Files>,
-    link_ttl: Duration,
-    /// Links confirmed by the shared store, and when.
-    memo: Arc<Mutex<HashMap<(RepositoryName, Digest), Instant>>>,
+    memo: Arc<Mutex<LinkMemo>>,
 }
 
 impl CachedStore {
@@ -72,8 +78,7 @@ impl CachedStore {
         Ok(CachedStore {
             inner,
             files: Arc::new(Files::open(cfg.dir, cfg.max_bytes)?),
-            link_ttl: cfg.link_ttl,
-            memo: Arc::default(),
+            memo: Arc::new(Mutex::new(LinkMemo::new(cfg.link_ttl, cfg.max_links))),
         })
     }
 
@@ -87,7 +92,13 @@ impl CachedStore {
         self.files.size(digest).is_some()
     }
 
-    fn memo(&self) -> MutexGuard<'_, HashMap<(RepositoryName, Digest), Instant>> {
+    /// How many confirmed repository links are remembered right now: at
+    /// most [`BlobCacheConfig::max_links`]. For tests and metrics.
+    pub fn memo_len(&self) -> usize {
+        self.memo().len()
+    }
+
+    fn memo(&self) -> MutexGuard<'_, LinkMemo> {
         self.memo.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -100,16 +111,14 @@ impl CachedStore {
         let Some(size) = self.files.size(digest) else {
             return Ok(None);
         };
-        let key = (repo.clone(), digest.clone());
-        let fresh = matches!(self.memo().get(&key), Some(at) if at.elapsed() < self.link_ttl);
-        if fresh {
+        if self.memo().trusted(repo, digest) {
             return Ok(Some(BlobInfo {
                 digest: digest.clone(),
                 size,
             }));
         }
         let info = self.inner.stat_blob(repo, digest).await?;
-        self.memo().insert(key, Instant::now());
+        self.memo().confirm(repo, digest);
         Ok(self.contains(digest).then_some(info))
     }
 
@@ -166,8 +175,7 @@ impl Decorator for CachedStore {
         }
         let read = this.inner.read_blob(repo, digest, range).await?;
         // That read confirmed the link: remember it for the hits to come.
-        this.memo()
-            .insert((repo.clone(), digest.clone()), Instant::now());
+        this.memo().confirm(repo, digest);
         let size = read.info.size;
         if read.partial || size > this.files.max_bytes() || size == 0 {
             return Ok(read);
@@ -181,7 +189,7 @@ impl Decorator for CachedStore {
     }
 
     async fn delete_blob(this: &Self, repo: &RepositoryName, digest: &Digest) -> Result<()> {
-        this.memo().remove(&(repo.clone(), digest.clone()));
+        this.memo().forget(repo, digest);
         this.inner.delete_blob(repo, digest).await
     }
 }

@@ -26,6 +26,10 @@ impl<K: Hash + Eq, V> Recency<K, V> {
         }
     }
 
+    pub(super) fn len(&self) -> usize {
+        self.entries.len()
+    }
+
     pub(super) fn get<Q>(&self, key: &Q) -> Option<&V>
     where
         Arc<K>: Borrow<Q>,
@@ -72,6 +76,12 @@ impl<K: Hash + Eq, V> Recency<K, V> {
         Some(v)
     }
 
+    /// The least recently used entry's value.
+    pub(super) fn oldest(&self) -> Option<&V> {
+        let (_, key) = self.order.first_key_value()?;
+        self.get(key)
+    }
+
     /// Remove and return the least recently used entry.
     pub(super) fn pop_oldest(&mut self) -> Option<(Arc<K>, V)> {
         let (_, key) = self.order.pop_first()?;
@@ -98,6 +108,7 @@ mod tests {
         r.touch(&"a");
         assert_eq!(r.pop_oldest().map(|(k, _)| *k), Some("b"));
         r.insert("c", 7); // replacing refreshes too
+        assert_eq!(r.oldest(), Some(&1)); // "a"
         assert_eq!(r.pop_oldest().map(|(k, _)| *k), Some("a"));
         assert_eq!(r.pop_oldest().map(|(k, v)| (*k, v)), Some(("c", 7)));
         assert_eq!(r.pop_oldest().map(|(k, _)| *k), None);
@@ -111,10 +122,10 @@ mod tests {
         r.touch(&3); // absent: nothing happens
         assert_eq!(r.remove(&1), Some(()));
         assert_eq!(r.remove(&1), None);
-        assert_eq!(r.entries.len(), 1);
+        assert_eq!(r.len(), 1);
         assert_eq!(r.order.len(), 1);
         assert_eq!(r.pop_oldest().map(|(k, _)| *k), Some(2));
-        assert_eq!(r.entries.len(), 0);
+        assert_eq!(r.len(), 0);
         assert!(r.order.is_empty());
     }
 }
