@@ -4,7 +4,9 @@
 //! bytes and their links into repositories), [`ManifestStore`] (manifests,
 //! tags, referrers, listings) and [`UploadStore`] (resumable, verified
 //! uploads). [`RegistryStore`] is all three, implemented for any type that
-//! implements them, and is what the HTTP router takes.
+//! implements them, and is what the HTTP router takes. A store in front of
+//! another one (a cache, a counter) is a [`Decorator`]: it implements only
+//! the operations it changes.
 //!
 //! Every method is cancel-safe in the sense that matters for a registry: if
 //! its future is dropped (client gone, shutdown), nothing half-written
@@ -20,6 +22,10 @@ use crate::manifest::Descriptor;
 use crate::name::{Reference, RepositoryName, Tag};
 use crate::range::ByteRange;
 use crate::upload::UploadId;
+
+mod decorator;
+
+pub use decorator::Decorator;
 
 /// A stream of byte chunks: request bodies going in, blob content coming out.
 /// An `Err` item ends the stream; whatever was being written is discarded.

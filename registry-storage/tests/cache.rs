@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures::StreamExt;
-use registry_core::manifest::Descriptor;
+use registry_core::store::Decorator;
 use registry_core::*;
 use registry_storage::{BlobCacheConfig, CachedStore, OpendalStore};
 
@@ -17,125 +17,36 @@ struct Counting {
     calls: AtomicUsize,
 }
 
-impl Counting {
-    fn hit(&self) {
+#[async_trait]
+impl Decorator for Counting {
+    /// Each call is forwarded, and each forward asks for the inner store
+    /// once: the count is kept here.
+    fn inner(&self) -> &dyn RegistryStore {
         self.calls.fetch_add(1, Ordering::SeqCst);
+        &self.inner
     }
 }
 
-#[async_trait]
-impl BlobStore for Counting {
-    async fn stat_blob(&self, r: &RepositoryName, d: &Digest) -> Result<BlobInfo> {
-        self.hit();
-        self.inner.stat_blob(r, d).await
-    }
-    async fn read_blob(
-        &self,
-        r: &RepositoryName,
-        d: &Digest,
-        g: Option<ByteRange>,
-    ) -> Result<BlobRead> {
-        self.hit();
-        self.inner.read_blob(r, d, g).await
-    }
-    async fn put_blob(
-        &self,
-        r: &RepositoryName,
-        d: &Digest,
-        b: ByteStream,
-        l: Option<u64>,
-    ) -> Result<BlobInfo> {
-        self.hit();
-        self.inner.put_blob(r, d, b, l).await
-    }
-    async fn delete_blob(&self, r: &RepositoryName, d: &Digest) -> Result<()> {
-        self.hit();
-        self.inner.delete_blob(r, d).await
-    }
-    async fn mount_blob(
-        &self,
-        f: &RepositoryName,
-        t: &RepositoryName,
-        d: &Digest,
-    ) -> Result<BlobInfo> {
-        self.hit();
-        self.inner.mount_blob(f, t, d).await
-    }
+/// A shared store in which every repository links `blob`: a stat of it
+/// answers for any repository name, from memory (so that a test can ask
+/// 100,000 times), and counts as a call to the shared store.
+struct LinkedEverywhere {
+    shared: Arc<Counting>,
+    blob: BlobInfo,
 }
 
 #[async_trait]
-impl ManifestStore for Counting {
-    async fn put_manifest(
-        &self,
-        r: &RepositoryName,
-        x: &Reference,
-        c: Option<&str>,
-        b: Bytes,
-    ) -> Result<ManifestPut> {
-        self.hit();
-        self.inner.put_manifest(r, x, c, b).await
+impl Decorator for LinkedEverywhere {
+    fn inner(&self) -> &dyn RegistryStore {
+        &*self.shared
     }
-    async fn get_manifest(&self, r: &RepositoryName, x: &Reference) -> Result<StoredManifest> {
-        self.hit();
-        self.inner.get_manifest(r, x).await
-    }
-    async fn delete_manifest(&self, r: &RepositoryName, x: &Reference) -> Result<()> {
-        self.hit();
-        self.inner.delete_manifest(r, x).await
-    }
-    async fn list_tags(&self, r: &RepositoryName, p: Page<'_>) -> Result<Listing<Tag>> {
-        self.hit();
-        self.inner.list_tags(r, p).await
-    }
-    async fn list_referrers(
-        &self,
-        r: &RepositoryName,
-        s: &Digest,
-        a: Option<&str>,
-    ) -> Result<Vec<Descriptor>> {
-        self.hit();
-        self.inner.list_referrers(r, s, a).await
-    }
-    async fn list_repositories(&self, p: Page<'_>) -> Result<Listing<RepositoryName>> {
-        self.hit();
-        self.inner.list_repositories(p).await
-    }
-}
 
-#[async_trait]
-impl UploadStore for Counting {
-    async fn start_upload(&self, r: &RepositoryName) -> Result<UploadStatus> {
-        self.hit();
-        self.inner.start_upload(r).await
-    }
-    async fn upload_status(&self, r: &RepositoryName, i: &UploadId) -> Result<UploadStatus> {
-        self.hit();
-        self.inner.upload_status(r, i).await
-    }
-    async fn write_chunk(
-        &self,
-        r: &RepositoryName,
-        i: &UploadId,
-        s: Option<u64>,
-        b: ByteStream,
-        l: Option<u64>,
-    ) -> Result<UploadStatus> {
-        self.hit();
-        self.inner.write_chunk(r, i, s, b, l).await
-    }
-    async fn complete_upload(
-        &self,
-        r: &RepositoryName,
-        i: &UploadId,
-        d: &Digest,
-        b: Option<(ByteStream, Option<u64>)>,
-    ) -> Result<BlobInfo> {
-        self.hit();
-        self.inner.complete_upload(r, i, d, b).await
-    }
-    async fn cancel_upload(&self, r: &RepositoryName, i: &UploadId) -> Result<()> {
-        self.hit();
-        self.inner.cancel_upload(r, i).await
+    async fn stat_blob(this: &Self, repo: &RepositoryName, digest: &Digest) -> Result<BlobInfo> {
+        if *digest != this.blob.digest {
+            return this.shared.stat_blob(repo, digest).await;
+        }
+        this.shared.calls.fetch_add(1, Ordering::SeqCst);
+        Ok(this.blob.clone())
     }
 }
 
@@ -168,17 +79,25 @@ struct Setup {
 }
 
 fn setup(max_bytes: u64) -> Setup {
+    setup_with(max_bytes, |_| {}, |shared| shared)
+}
+
+/// A cache of `max_bytes`, its config adjusted by `configure`, in front of
+/// what `front` makes of the counting store.
+fn setup_with(
+    max_bytes: u64,
+    configure: impl FnOnce(&mut BlobCacheConfig),
+    front: impl FnOnce(Arc<Counting>) -> Arc<dyn RegistryStore>,
+) -> Setup {
     let store_dir = tempfile::tempdir().unwrap();
     let cache_dir = tempfile::tempdir().unwrap();
     let shared = Arc::new(Counting {
         inner: OpendalStore::fs(store_dir.path()).unwrap(),
         calls: AtomicUsize::new(0),
     });
-    let cached = CachedStore::new(
-        shared.clone(),
-        BlobCacheConfig::new(cache_dir.path(), max_bytes),
-    )
-    .unwrap();
+    let mut cfg = BlobCacheConfig::new(cache_dir.path(), max_bytes);
+    configure(&mut cfg);
+    let cached = CachedStore::new(front(shared.clone()), cfg).unwrap();
     Setup {
         shared,
         cached,
@@ -366,4 +285,130 @@ async fn unknown_and_unlinked_blobs_are_refused() {
             .kind(),
         ErrorKind::BlobUnknown
     );
+}
+
+/// Store `data` in `cache/app` behind the cache's back.
+async fn push(s: &Setup, data: &[u8]) -> Digest {
+    let d = Digest::sha256_of(data);
+    s.shared
+        .inner
+        .put_blob(&repo(), &d, stream(data), None)
+        .await
+        .unwrap();
+    d
+}
+
+/// Put the counting store behind a [`LinkedEverywhere`] of `data`.
+fn linked_everywhere(data: &[u8]) -> impl FnOnce(Arc<Counting>) -> Arc<dyn RegistryStore> {
+    let blob = BlobInfo {
+        digest: Digest::sha256_of(data),
+        size: data.len() as u64,
+    };
+    |shared| Arc::new(LinkedEverywhere { shared, blob })
+}
+
+/// Read a blob through the cache and check its bytes.
+async fn read_through(s: &Setup, repo: &RepositoryName, d: &Digest, data: &[u8]) {
+    let read = s.cached.read_blob(repo, d, None).await.unwrap();
+    assert_eq!(collect(read.body).await, data);
+}
+
+#[tokio::test]
+async fn the_link_memo_stays_bounded() {
+    let data = content(1_000, 5);
+    let s = setup_with(
+        10 << 20,
+        |cfg| cfg.max_links = 1_000,
+        linked_everywhere(&data),
+    );
+    let d = push(&s, &data).await;
+    read_through(&s, &repo(), &d, &data).await;
+    assert!(s.cached.contains(&d));
+
+    // 100,000 distinct (repository, blob) pairs, each a hit confirmed by the
+    // shared store once.
+    let repos: Vec<RepositoryName> = (0..100_000)
+        .map(|i| RepositoryName::parse(&format!("cache/r{i}")).unwrap())
+        .collect();
+    let before = s.shared.calls.load(Ordering::SeqCst);
+    for r in &repos {
+        s.cached.stat_blob(r, &d).await.unwrap();
+        assert!(s.cached.memo_len() <= 1_000);
+    }
+    assert_eq!(s.shared.calls.load(Ordering::SeqCst), before + repos.len());
+    assert_eq!(s.cached.memo_len(), 1_000);
+
+    // The latest confirmations are still trusted; the oldest were forgotten
+    // and are asked about again.
+    let before = s.shared.calls.load(Ordering::SeqCst);
+    read_through(&s, &repos[99_999], &d, &data).await;
+    read_through(&s, &repos[99_000], &d, &data).await;
+    assert_eq!(s.shared.calls.load(Ordering::SeqCst), before, "hits");
+    read_through(&s, &repos[0], &d, &data).await;
+    assert_eq!(s.shared.calls.load(Ordering::SeqCst), before + 1);
+    assert_eq!(s.cached.memo_len(), 1_000);
+}
+
+#[tokio::test]
+async fn expired_links_leave_the_memo() {
+    let data = content(1_000, 6);
+    let s = setup_with(
+        10 << 20,
+        |cfg| cfg.link_ttl = std::time::Duration::from_millis(200),
+        linked_everywhere(&data),
+    );
+    let d = push(&s, &data).await;
+    read_through(&s, &repo(), &d, &data).await; // fills the cache
+    let other = |i: usize| RepositoryName::parse(&format!("cache/r{i}")).unwrap();
+    for i in 0..10 {
+        read_through(&s, &other(i), &d, &data).await;
+    }
+    assert_eq!(s.cached.memo_len(), 11);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // The next confirmation finds all the others out of the trust window.
+    read_through(&s, &other(10), &d, &data).await;
+    assert_eq!(s.cached.memo_len(), 1);
+}
+
+#[tokio::test]
+async fn eviction_takes_the_least_recently_used_first() {
+    let s = setup(500_000);
+    let mut blobs = Vec::new();
+    for i in 0..8u8 {
+        let data = content(100_000, 20 + i);
+        blobs.push((push(&s, &data).await, data));
+    }
+    for (d, data) in &blobs[..5] {
+        read_through(&s, &repo(), d, data).await;
+    }
+    assert_eq!(s.cached.cached_bytes(), 500_000);
+    // Use them in another order; a ranged hit counts as a use too.
+    for i in [3, 0, 4, 1] {
+        read_through(&s, &repo(), &blobs[i].0, &blobs[i].1).await;
+    }
+    let ranged = s
+        .cached
+        .read_blob(
+            &repo(),
+            &blobs[2].0,
+            Some(ByteRange::Bounded { start: 0, end: 9 }),
+        )
+        .await
+        .unwrap();
+    assert_eq!(collect(ranged.body).await, &blobs[2].1[..10]);
+
+    // Each new blob pushes out exactly the least recently used one.
+    for (n, victim) in [3, 0, 4].into_iter().enumerate() {
+        let (d, data) = &blobs[5 + n];
+        read_through(&s, &repo(), d, data).await;
+        assert!(
+            !s.cached.contains(&blobs[victim].0),
+            "blob {victim} evicted"
+        );
+        let kept = (0..6 + n)
+            .filter(|&i| s.cached.contains(&blobs[i].0))
+            .count();
+        assert_eq!(kept, 5, "only blob {victim} evicted");
+        assert_eq!(s.cached.cached_bytes(), 500_000);
+    }
 }

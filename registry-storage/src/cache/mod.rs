@@ -1,0 +1,195 @@
+//! An optional per-host blob cache on local disk, in front of a shared
+//! store.
+//!
+//! Blob bytes are immutable under their digest, so a local copy never goes
+//! stale. The cache is read-through: a full read that misses streams from
+//! the shared store to the client and, at the same time, into a temporary
+//! file that is hashed as it fills and renamed into the cache only if it
+//! hashes to the digest. Two requests missing the same blob at once are
+//! safe: one fills, the other streams from the shared store. The cache is
+//! bounded in bytes and evicts the least recently used blobs.
+//!
+//! A cache hit does not touch the shared store. For that, the fact that a
+//! repository links a blob is remembered for [`BlobCacheConfig::link_ttl`]
+//! after the shared store confirmed it: a blob unlinked by another process
+//! may still be served from this host's cache for at most that long. At
+//! most [`BlobCacheConfig::max_links`] such links are remembered.
+//! Manifests, tags and uploads are never cached (see `docs/CONSISTENCY.md`).
+
+mod files;
+mod fill;
+mod memo;
+mod recency;
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use registry_core::store::Decorator;
+use registry_core::{BlobInfo, BlobRead, ByteRange, Digest, RegistryStore, RepositoryName, Result};
+
+use files::Files;
+use memo::LinkMemo;
+
+/// Settings of a [`CachedStore`].
+#[derive(Debug, Clone)]
+pub struct BlobCacheConfig {
+    /// Directory of the cache (created if missing).
+    pub dir: PathBuf,
+    /// Upper bound of the cached bytes.
+    pub max_bytes: u64,
+    /// How long a confirmed repository link is trusted without asking the
+    /// shared store again.
+    pub link_ttl: Duration,
+    /// Upper bound of the confirmed repository links remembered; past it the
+    /// longest confirmed is forgotten (and asked about again on its next
+    /// hit).
+    pub max_links: usize,
+}
+
+impl BlobCacheConfig {
+    /// A cache in `dir` of at most `max_bytes`, trusting links for 30 s and
+    /// remembering at most 100,000 of them.
+    pub fn new(dir: impl Into<PathBuf>, max_bytes: u64) -> Self {
+        BlobCacheConfig {
+            dir: dir.into(),
+            max_bytes,
+            link_ttl: Duration::from_secs(30),
+            max_links: 100_000,
+        }
+    }
+}
+
+/// A store with a local blob cache in front of another store. Everything
+/// but blob reads goes straight to the inner store.
+#[derive(Clone)]
+pub struct CachedStore {
+    inner: Arc<dyn RegistryStore>,
+    files: Arc<Files>,
+    memo: Arc<Mutex<LinkMemo>>,
+}
+
+impl CachedStore {
+    /// Put a cache in front of `inner`. Blobs already in the directory are
+    /// indexed (and trimmed to the size bound); leftovers of interrupted
+    /// fills are removed.
+    pub fn new(inner: Arc<dyn RegistryStore>, cfg: BlobCacheConfig) -> Result<Self> {
+        Ok(CachedStore {
+            inner,
+            files: Arc::new(Files::open(cfg.dir, cfg.max_bytes)?),
+            memo: Arc::new(Mutex::new(LinkMemo::new(cfg.link_ttl, cfg.max_links))),
+        })
+    }
+
+    /// Bytes currently cached.
+    pub fn cached_bytes(&self) -> u64 {
+        self.files.total()
+    }
+
+    /// Whether a blob is in the cache.
+    pub fn contains(&self, digest: &Digest) -> bool {
+        self.files.size(digest).is_some()
+    }
+
+    /// How many confirmed repository links are remembered right now: at
+    /// most [`BlobCacheConfig::max_links`]. For tests and metrics.
+    pub fn memo_len(&self) -> usize {
+        self.memo().len()
+    }
+
+    fn memo(&self) -> MutexGuard<'_, LinkMemo> {
+        self.memo.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The cached blob's info if this host holds `digest` and `repo` links
+    /// it: the link from the memo when fresh, else from the shared store
+    /// (which then refreshes the memo). `None` without asking the store when
+    /// the blob is not cached: the read that follows a miss checks the link
+    /// itself.
+    async fn linked(&self, repo: &RepositoryName, digest: &Digest) -> Result<Option<BlobInfo>> {
+        let Some(size) = self.files.size(digest) else {
+            return Ok(None);
+        };
+        if self.memo().trusted(repo, digest) {
+            return Ok(Some(BlobInfo {
+                digest: digest.clone(),
+                size,
+            }));
+        }
+        let info = self.inner.stat_blob(repo, digest).await?;
+        self.memo().confirm(repo, digest);
+        Ok(self.contains(digest).then_some(info))
+    }
+
+    /// Serve a read from the cache if this host holds the blob and `repo`
+    /// links it.
+    async fn hit(
+        &self,
+        repo: &RepositoryName,
+        digest: &Digest,
+        range: Option<ByteRange>,
+    ) -> Result<Option<BlobRead>> {
+        let Some(info) = self.linked(repo, digest).await? else {
+            return Ok(None);
+        };
+        let (r, partial) = match range {
+            Some(r) => (r.resolve(info.size)?, true),
+            None => (0..info.size, false),
+        };
+        // `None` if evicted since: read through instead.
+        Ok(self
+            .files
+            .read(digest, r.clone())
+            .await
+            .map(|body| BlobRead {
+                info,
+                range: r,
+                partial,
+                body,
+            }))
+    }
+}
+
+#[async_trait]
+impl Decorator for CachedStore {
+    fn inner(&self) -> &dyn RegistryStore {
+        &*self.inner
+    }
+
+    async fn stat_blob(this: &Self, repo: &RepositoryName, digest: &Digest) -> Result<BlobInfo> {
+        match this.linked(repo, digest).await? {
+            Some(info) => Ok(info),
+            None => this.inner.stat_blob(repo, digest).await,
+        }
+    }
+
+    async fn read_blob(
+        this: &Self,
+        repo: &RepositoryName,
+        digest: &Digest,
+        range: Option<ByteRange>,
+    ) -> Result<BlobRead> {
+        if let Some(read) = this.hit(repo, digest, range).await? {
+            return Ok(read);
+        }
+        let read = this.inner.read_blob(repo, digest, range).await?;
+        // That read confirmed the link: remember it for the hits to come.
+        this.memo().confirm(repo, digest);
+        let size = read.info.size;
+        if read.partial || size > this.files.max_bytes() || size == 0 {
+            return Ok(read);
+        }
+        // Only one request fills a given blob at a time.
+        if !this.files.start_fill(digest) {
+            return Ok(read);
+        }
+        let body = fill::tee_into_cache(this.files.clone(), digest.clone(), size, read.body);
+        Ok(BlobRead { body, ..read })
+    }
+
+    async fn delete_blob(this: &Self, repo: &RepositoryName, digest: &Digest) -> Result<()> {
+        this.memo().forget(repo, digest);
+        this.inner.delete_blob(repo, digest).await
+    }
+}
