@@ -113,31 +113,21 @@ impl OpendalStore {
         report: &mut FsckReport,
     ) -> Result<()> {
         let base = format!("{}_manifests/revisions/", Key::RepositoryDir(repo).path());
-        for alg in self.list_names_at(&base).await? {
-            for hex in self.list_names_at(&format!("{base}{alg}")).await? {
-                let text = format!(
-                    "{}:{}",
-                    alg.trim_end_matches('/'),
-                    hex.trim_end_matches('/')
-                );
-                let Ok(digest) = Digest::parse(&text) else {
-                    continue;
-                };
-                if self.exists(Key::BlobData(&digest)).await?
-                    || !self.exists(Key::RevisionLink(repo, &digest)).await?
-                {
-                    continue;
-                }
-                // Deleting the revision takes the tags naming it along.
-                let fixed = repair && self.delete_revision(repo, &digest).await.is_ok();
-                report.findings.push((
-                    Finding::RevisionWithoutBytes {
-                        repository: repo.clone(),
-                        digest,
-                    },
-                    fixed,
-                ));
+        for digest in self.list_digests_at(&base).await? {
+            if self.exists(Key::BlobData(&digest)).await?
+                || !self.exists(Key::RevisionLink(repo, &digest)).await?
+            {
+                continue;
             }
+            // Deleting the revision takes the tags naming it along.
+            let fixed = repair && self.delete_revision(repo, &digest).await.is_ok();
+            report.findings.push((
+                Finding::RevisionWithoutBytes {
+                    repository: repo.clone(),
+                    digest,
+                },
+                fixed,
+            ));
         }
         Ok(())
     }

@@ -68,6 +68,26 @@ impl OpendalStore {
         self.list_names_at(&key.path()).await
     }
 
+    /// The digests named by `<alg>/<hex>/` folders under `dir` (how
+    /// revisions, layers and referrers are laid out); other names are
+    /// skipped.
+    pub(crate) async fn list_digests_at(&self, dir: &str) -> Result<Vec<Digest>> {
+        let mut out = Vec::new();
+        for alg in self.list_names_at(dir).await? {
+            for hex in self.list_names_at(&format!("{dir}{alg}")).await? {
+                let text = format!(
+                    "{}:{}",
+                    alg.trim_end_matches('/'),
+                    hex.trim_end_matches('/')
+                );
+                if let Ok(digest) = Digest::parse(&text) {
+                    out.push(digest);
+                }
+            }
+        }
+        Ok(out)
+    }
+
     pub(crate) async fn list_names_at(&self, dir: &str) -> Result<Vec<String>> {
         match self.op().list(dir).await {
             Ok(entries) => Ok(entries

@@ -202,35 +202,24 @@ impl ManifestStore for OpendalStore {
     ) -> Result<Vec<Descriptor>> {
         let base = Key::ReferrersDir(repo, subject).path();
         let mut out = Vec::new();
-        for alg in self.list_names_at(&base).await? {
-            let alg_dir = format!("{base}{alg}");
-            for hex in self.list_names_at(&alg_dir).await? {
-                let text = format!(
-                    "{}:{}",
-                    alg.trim_end_matches('/'),
-                    hex.trim_end_matches('/')
-                );
-                let Ok(digest) = Digest::parse(&text) else {
-                    continue;
-                };
-                // A deleted revision is no longer a referrer.
-                if !self.exists(Key::RevisionLink(repo, &digest)).await? {
-                    continue;
-                }
-                // Absent bytes mean a delete raced this listing; any other
-                // failure fails the request rather than silently dropping a
-                // signature from the answer.
-                let bytes = match self.read_manifest_bytes(&digest).await {
-                    Ok(bytes) => bytes,
-                    Err(e) if e.kind() == ErrorKind::ManifestUnknown => continue,
-                    Err(e) => return Err(e),
-                };
-                // Parsed with the limits it was accepted under.
-                let m = Manifest::parse(&bytes, None, &self.inner.limits)?;
-                let d = m.referrer_descriptor();
-                if artifact_type.is_none_or(|want| d.artifact_type() == Some(want)) {
-                    out.push(d);
-                }
+        for digest in self.list_digests_at(&base).await? {
+            // A deleted revision is no longer a referrer.
+            if !self.exists(Key::RevisionLink(repo, &digest)).await? {
+                continue;
+            }
+            // Absent bytes mean a delete raced this listing; any other
+            // failure fails the request rather than silently dropping a
+            // signature from the answer.
+            let bytes = match self.read_manifest_bytes(&digest).await {
+                Ok(bytes) => bytes,
+                Err(e) if e.kind() == ErrorKind::ManifestUnknown => continue,
+                Err(e) => return Err(e),
+            };
+            // Parsed with the limits it was accepted under.
+            let m = Manifest::parse(&bytes, None, &self.inner.limits)?;
+            let d = m.referrer_descriptor();
+            if artifact_type.is_none_or(|want| d.artifact_type() == Some(want)) {
+                out.push(d);
             }
         }
         out.sort_by(|a, b| a.digest().cmp(b.digest()));
