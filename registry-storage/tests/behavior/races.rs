@@ -54,6 +54,24 @@ async fn image(s: &OpendalStore, r: &RepositoryName, seed: &str) -> Bytes {
     Bytes::from(serde_json::to_vec(&m).unwrap())
 }
 
+/// Two images in `r`: the first pushed as tag `t` (its digest), the second
+/// not pushed yet (its bytes and digest).
+async fn tagged_then_another(
+    s: &OpendalStore,
+    r: &RepositoryName,
+    round: usize,
+) -> (Digest, Bytes, Digest) {
+    let m1 = image(s, r, &format!("a{round}")).await;
+    let m2 = image(s, r, &format!("b{round}")).await;
+    let d1 = s
+        .put_manifest(r, &tag_ref("t"), None, m1)
+        .await
+        .unwrap()
+        .digest;
+    let d2 = Digest::sha256_of(&m2);
+    (d1, m2, d2)
+}
+
 fn tag_ref(t: &str) -> Reference {
     Reference::Tag(Tag::parse(t).unwrap())
 }
@@ -140,14 +158,7 @@ pub async fn race_tag_move_vs_old_manifest_delete(b: &dyn Backend) {
     let (s1, s2) = (b.store(), b.another_store());
     for round in 0..ROUNDS {
         let r = repo(&format!("race/move-vs-delete/r{round}"));
-        let m1 = image(&s1, &r, &format!("a{round}")).await;
-        let m2 = image(&s1, &r, &format!("b{round}")).await;
-        let d1 = s1
-            .put_manifest(&r, &tag_ref("t"), None, m1)
-            .await
-            .unwrap()
-            .digest;
-        let d2 = Digest::sha256_of(&m2);
+        let (d1, m2, d2) = tagged_then_another(&s1, &r, round).await;
         let (put, del) = {
             let (s1, s2, r1, r2) = (s1.clone(), s2.clone(), r.clone(), r.clone());
             race(
@@ -173,10 +184,7 @@ pub async fn race_tag_delete_vs_tag_push(b: &dyn Backend) {
     let (s1, s2) = (b.store(), b.another_store());
     for round in 0..ROUNDS {
         let r = repo(&format!("race/tag-delete/r{round}"));
-        let m1 = image(&s1, &r, &format!("a{round}")).await;
-        let m2 = image(&s1, &r, &format!("b{round}")).await;
-        s1.put_manifest(&r, &tag_ref("t"), None, m1).await.unwrap();
-        let d2 = Digest::sha256_of(&m2);
+        let (_, m2, d2) = tagged_then_another(&s1, &r, round).await;
         let (put, del) = {
             let (s1, s2, r1, r2) = (s1.clone(), s2.clone(), r.clone(), r.clone());
             race(

@@ -246,6 +246,18 @@ pub async fn upload_unknown_ids(b: &dyn Backend) {
     assert_eq!(e.kind(), ErrorKind::BlobUploadUnknown);
 }
 
+/// A body that fails half way: the client went away.
+fn broken_body() -> registry_core::ByteStream {
+    futures::stream::iter(vec![
+        Ok(Bytes::from_static(b"partial")),
+        Err(registry_core::Error::new(
+            ErrorKind::Incomplete,
+            "client gone",
+        )),
+    ])
+    .boxed()
+}
+
 pub async fn upload_failed_stream_keeps_offset(b: &dyn Backend) {
     let s = b.store();
     let r = repo("up/broken");
@@ -253,15 +265,7 @@ pub async fn upload_failed_stream_keeps_offset(b: &dyn Backend) {
     s.write_chunk(&r, &st.id, None, body(b"good", 4), None)
         .await
         .unwrap();
-    // A body that fails half way: the client went away.
-    let broken = futures::stream::iter(vec![
-        Ok(Bytes::from_static(b"partial")),
-        Err(registry_core::Error::new(
-            ErrorKind::Incomplete,
-            "client gone",
-        )),
-    ])
-    .boxed();
+    let broken = broken_body();
     let e = s
         .write_chunk(&r, &st.id, None, broken, None)
         .await
@@ -270,14 +274,7 @@ pub async fn upload_failed_stream_keeps_offset(b: &dyn Backend) {
     assert_eq!(s.upload_status(&r, &st.id).await.unwrap().offset, 4);
     // A completing PUT whose body fails the same way leaves the upload
     // open for more chunks (its seal is taken back).
-    let broken = futures::stream::iter(vec![
-        Ok(Bytes::from_static(b"partial")),
-        Err(registry_core::Error::new(
-            ErrorKind::Incomplete,
-            "client gone",
-        )),
-    ])
-    .boxed();
+    let broken = broken_body();
     let e = s
         .complete_upload(&r, &st.id, &Digest::sha256_of(b"x"), Some((broken, None)))
         .await
