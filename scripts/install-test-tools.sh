@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install the tools the interoperability tests (tests/interop/) need:
 #   - apt: skopeo, umoci, docker-registry (CNCF distribution, the reference
-#     server and peer), jq, curl, python3-venv
+#     server and peer), jq, curl, python3-venv, spin and gcc (the model
+#     checker of docs/models/gc.pml)
 #   - a Python venv at $REPO/.venv with the PyPI `oras` package (Python API)
 #     and `moto[s3]` (moto_server, the S3 API server of the S3 and fleet tests)
 #
@@ -27,7 +28,7 @@ die() { printf '[install-test-tools] ERROR: %s\n' "$*" >&2; exit 1; }
 SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
 
 # ---------------------------------------------------------------- apt part --
-PACKAGES=(skopeo umoci docker-registry jq curl python3 python3-venv)
+PACKAGES=(skopeo umoci docker-registry jq curl python3 python3-venv spin gcc)
 
 installed() { # true if the Debian package is installed
   [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" = "install ok installed" ]

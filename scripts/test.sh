@@ -5,7 +5,7 @@
 #   scripts/test.sh
 #
 # Steps: install test tools (apt packages and a Python venv), rustfmt,
-# clippy, every cargo test of the workspace (unit, behaviour suites on memory
+# clippy, the model check of the garbage collector's handshake (spin), every cargo test of the workspace (unit, behaviour suites on memory
 # and fs, router tests, tests against the real server process, a fleet of
 # three processes on one directory and races across it, examples and benches
 # built), then on a local S3 server (moto): the storage behaviour suite, the
@@ -66,6 +66,7 @@ step "clippy" cargo clippy --workspace --all-targets -- -D warnings
 step "cargo test" cargo test --workspace --all-targets
 step "doc tests" cargo test --workspace --doc
 step "fuzz (30 s per target)" bash scripts/fuzz.sh 30
+step "GC handshake model (spin)" bash scripts/gc-model.sh
 step "start S3 server (moto)" moto_start "$RUN_DIR"
 step "storage behaviour suite on S3" s3_behaviour
 step "fleet of three processes on one S3 bucket" s3_fleet
