@@ -23,8 +23,17 @@
 //! ```
 //!
 //! Outside that tree, `_registry/` holds what is ours alone: temporary
-//! files (`tmp/`), start-up probes, and `deleting/<name>/_revisions/<alg>/<hex>`,
-//! the marker of a manifest delete under way.
+//! files (`tmp/`), start-up probes, `deleting/<name>/_revisions/<alg>/<hex>`,
+//! the marker of a manifest delete under way, and the garbage collector's
+//! handshake with writers (docs/GC.md):
+//!
+//! ```text
+//! _registry/gc/
+//! ├── runs/<run>                      a collection under way (its lease expiry)
+//! ├── doomed/<alg>/<hex>/<run>        that run is about to delete that digest
+//! ├── pushes/<nonce>                  a manifest push under way and what it references
+//! └── clock-<nonce>                   a probe that reads the store's time
+//! ```
 //!
 //! A link file holds the digest string with no newline. Directories of
 //! repositories, tags and uploads are listed with a trailing `/`.
@@ -82,6 +91,24 @@ pub enum Key<'a> {
     /// manifest is under way (ours; see `deletes`). Repository name
     /// components never start with `_`, so no name collides with it.
     DeletingMarker(&'a RepositoryName, &'a Digest),
+    /// `_registry/gc/runs/`: collections under way.
+    GcRunsDir,
+    /// `_registry/gc/runs/<run>`: one collection under way, holding its
+    /// lease expiry.
+    GcRun(&'a str),
+    /// `_registry/gc/doomed/<alg>/<hex>/`: the doom markers on a digest.
+    GcDoomedDir(&'a Digest),
+    /// `_registry/gc/doomed/<alg>/<hex>/<run>`: that run is about to delete
+    /// the digest.
+    GcDoomed(&'a Digest, &'a str),
+    /// `_registry/gc/pushes/`: manifest pushes under way.
+    GcPushesDir,
+    /// `_registry/gc/pushes/<nonce>`: one manifest push and the digests it
+    /// references.
+    GcPush(&'a str),
+    /// `_registry/gc/clock-<nonce>`: a probe written to read the store's
+    /// own time.
+    GcClock(&'a str),
 }
 
 impl Key<'_> {
@@ -124,6 +151,13 @@ impl Key<'_> {
             Key::UploadLast(n, id, nonce) => format!("{}_uploads/{id}/last-{nonce}", repo(n)),
             Key::Probe(nonce) => format!("_registry/probe-{nonce}"),
             Key::DeletingMarker(n, d) => format!("_registry/deleting/{n}/_revisions/{}", dig(d)),
+            Key::GcRunsDir => "_registry/gc/runs/".to_owned(),
+            Key::GcRun(run) => format!("_registry/gc/runs/{run}"),
+            Key::GcDoomedDir(d) => format!("_registry/gc/doomed/{}/", dig(d)),
+            Key::GcDoomed(d, run) => format!("_registry/gc/doomed/{}/{run}", dig(d)),
+            Key::GcPushesDir => "_registry/gc/pushes/".to_owned(),
+            Key::GcPush(nonce) => format!("_registry/gc/pushes/{nonce}"),
+            Key::GcClock(nonce) => format!("_registry/gc/clock-{nonce}"),
         }
     }
 }
@@ -214,6 +248,19 @@ mod tests {
                 Key::DeletingMarker(&n, &d),
                 format!("_registry/deleting/library/alpine/_revisions/sha256/{HEX}"),
             ),
+            (Key::GcRunsDir, "_registry/gc/runs/".into()),
+            (Key::GcRun("r1"), "_registry/gc/runs/r1".into()),
+            (
+                Key::GcDoomedDir(&d),
+                format!("_registry/gc/doomed/sha256/{HEX}/"),
+            ),
+            (
+                Key::GcDoomed(&d, "r1"),
+                format!("_registry/gc/doomed/sha256/{HEX}/r1"),
+            ),
+            (Key::GcPushesDir, "_registry/gc/pushes/".into()),
+            (Key::GcPush("p1"), "_registry/gc/pushes/p1".into()),
+            (Key::GcClock("c1"), "_registry/gc/clock-c1".into()),
         ];
         for (key, want) in cases {
             assert_eq!(key.path(), want, "{key:?}");

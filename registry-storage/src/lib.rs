@@ -34,6 +34,7 @@ pub mod cache;
 mod deletes;
 mod error;
 pub mod fsck;
+pub mod gc;
 pub mod layout;
 mod links;
 mod localfs;
@@ -52,6 +53,7 @@ use registry_core::{Error, ErrorKind, Result};
 
 pub use cache::{BlobCacheConfig, CachedStore};
 pub use fsck::{Finding, FsckReport};
+pub use gc::{GcOptions, GcReport};
 pub use url::{S3Options, StorageUrl};
 
 /// A registry store on an OpenDAL operator. Cheap to clone.

@@ -63,8 +63,12 @@ impl OpendalStore {
 
     /// Every referenced blob must be linked in `repo`, every referenced
     /// manifest must be a revision of `repo`.
-    async fn check_references(&self, repo: &RepositoryName, m: &Manifest) -> Result<()> {
-        let (blobs, manifests) = references_to_check(m);
+    async fn check_references(
+        &self,
+        repo: &RepositoryName,
+        blobs: &[&Digest],
+        manifests: &[&Digest],
+    ) -> Result<()> {
         for d in blobs {
             if !self.exists(Key::LayerLink(repo, d)).await?
                 || !self.exists(Key::BlobData(d)).await?
@@ -86,6 +90,44 @@ impl OpendalStore {
             }
         }
         Ok(())
+    }
+
+    /// Store a parsed manifest and its links, once the push's record is
+    /// written (see `gc::guard`): a reference a collection is deleting is
+    /// refused as absent, the manifest's own bytes are stored again after a
+    /// collection that was deleting them.
+    async fn store_manifest(
+        &self,
+        repo: &RepositoryName,
+        reference: &Reference,
+        manifest: &Manifest,
+        digest: &Digest,
+        bytes: Bytes,
+        doomed: crate::gc::Doomed,
+    ) -> Result<()> {
+        if let Some(d) = doomed.references.first() {
+            return Err(crate::gc::doomed_reference(d, repo));
+        }
+        if doomed.itself {
+            self.await_collection(digest).await?;
+        }
+        let (blobs, manifests) = references_to_check(manifest);
+        self.check_references(repo, &blobs, &manifests).await?;
+
+        // Bytes first, then the links: a reader never finds a link to bytes
+        // that are not there.
+        if !self.exists(Key::BlobData(digest)).await? {
+            self.write_object_atomic(&Key::BlobData(digest).path(), bytes)
+                .await?;
+        }
+        let subject = manifest.subject().map(|s| s.digest().clone());
+        self.link_manifest(&crate::deletes::Links {
+            repo,
+            digest,
+            subject: subject.as_ref(),
+            tag: reference.as_tag(),
+        })
+        .await
     }
 
     /// Names of the repository's tags, unsorted.
@@ -123,22 +165,15 @@ impl ManifestStore for OpendalStore {
             }
             Reference::Tag(_) => manifest.digest().clone(),
         };
-        self.check_references(repo, &manifest).await?;
-
-        // Bytes first, then the links: a reader never finds a link to bytes
-        // that are not there.
-        if !self.exists(Key::BlobData(&digest)).await? {
-            self.write_object_atomic(&Key::BlobData(&digest).path(), bytes.clone())
-                .await?;
-        }
+        let (blobs, manifests) = references_to_check(&manifest);
+        let referenced: Vec<&Digest> = blobs.into_iter().chain(manifests).collect();
+        let (guard, doomed) = self.enter_push(repo, &digest, &referenced).await?;
+        let stored = self
+            .store_manifest(repo, reference, &manifest, &digest, bytes, doomed)
+            .await;
+        self.leave_push(guard).await;
+        stored?;
         let subject = manifest.subject().map(|s| s.digest().clone());
-        self.link_manifest(&crate::deletes::Links {
-            repo,
-            digest: &digest,
-            subject: subject.as_ref(),
-            tag: reference.as_tag(),
-        })
-        .await?;
         Ok(ManifestPut { digest, subject })
     }
 

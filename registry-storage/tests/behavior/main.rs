@@ -3,6 +3,7 @@
 //! it for memory and fs (and S3 when `REGISTRY_TEST_S3_URL` is set).
 
 mod blobs;
+mod gc;
 mod manifests;
 mod races;
 mod support;
@@ -37,6 +38,7 @@ macro_rules! suite {
 }
 
 use blobs::*;
+use gc::*;
 use manifests::*;
 use races::*;
 use uploads::*;
@@ -77,4 +79,10 @@ suite!(
     race_tag_delete_vs_tag_push,
     race_upload_completion,
     race_chunk_vs_completion,
+    gc_removes_what_no_tag_reaches,
+    gc_keeps_index_children_and_referrers,
+    gc_grace_keeps_recent_content,
+    gc_push_of_a_doomed_blob_is_refused,
+    gc_keeps_what_a_push_under_way_references,
+    race_gc_vs_pushes_of_old_blobs,
 );

@@ -1,0 +1,369 @@
+//! The mark: what is live, and the plan of what is not (step C2 and C3 of
+//! docs/GC.md).
+
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, SystemTime};
+
+use futures::future::try_join_all;
+use registry_core::manifest::Manifest;
+use registry_core::{Digest, Error, ErrorKind, RepositoryName, Result};
+
+use super::lease::Run;
+use super::{BlobRemoval, GcOptions, GcReport, LinkRemoval, ManifestRemoval, Reason};
+use crate::OpendalStore;
+use crate::error::{is_not_found, storage};
+use crate::layout::{Key, PREFIX};
+use crate::maintenance::repository_of_dir;
+
+/// How many objects' times are read at once where a listing lacks them.
+const STATS_AT_ONCE: usize = 16;
+
+/// What the mark found: the removals it plans, and what it saw.
+#[derive(Debug, Default)]
+pub(crate) struct Plan {
+    pub(crate) manifests: Vec<ManifestRemoval>,
+    pub(crate) links: Vec<LinkRemoval>,
+    pub(crate) blobs: Vec<BlobRemoval>,
+    /// Every manifest revision the mark listed: a push record naming one of
+    /// these was overtaken by the mark and may go (step C8).
+    pub(crate) seen_revisions: HashSet<(RepositoryName, Digest)>,
+    pub(crate) live_manifests: usize,
+    pub(crate) live_blobs: usize,
+}
+
+impl Plan {
+    pub(crate) fn into_report(mut self, committed: bool) -> GcReport {
+        self.manifests.sort();
+        self.links.sort();
+        self.blobs.sort();
+        GcReport {
+            committed,
+            manifests: self.manifests,
+            links: self.links,
+            blobs: self.blobs,
+            kept_for_pushes: Default::default(),
+            live_manifests: self.live_manifests,
+            live_blobs: self.live_blobs,
+        }
+    }
+}
+
+/// Ages in the store's own time.
+struct Clock {
+    now: Option<SystemTime>,
+    grace: Duration,
+}
+
+impl Clock {
+    /// Whether something written at `at` is past the grace period. Without
+    /// times (a backend that keeps none) only a zero grace passes.
+    fn is_old(&self, at: Option<SystemTime>) -> bool {
+        if self.grace.is_zero() {
+            return true;
+        }
+        match (self.now, at) {
+            (Some(now), Some(at)) => now.duration_since(at).is_ok_and(|age| age >= self.grace),
+            _ => false,
+        }
+    }
+}
+
+/// Mark every repository and plan the removals. With a `run`, the mark
+/// stops if its lease lapsed.
+pub(crate) async fn mark(
+    store: &OpendalStore,
+    options: &GcOptions,
+    run: Option<&Run>,
+) -> Result<Plan> {
+    let clock = Clock {
+        now: store.store_now().await?,
+        grace: options.grace,
+    };
+    let mut plan = Plan::default();
+    let mut live = HashSet::new();
+    let mut recently_linked = HashSet::new();
+    for (dir, children) in store.walk_repositories().await? {
+        if let Some(run) = run {
+            run.check()?;
+        }
+        if !children
+            .iter()
+            .any(|c| c == "_manifests/" || c == "_layers/")
+        {
+            continue;
+        }
+        let Some(repo) = repository_of_dir(&dir) else {
+            continue;
+        };
+        let marked = mark_repository(store, &repo, options, &clock).await?;
+        plan.live_manifests += marked.live_manifests.len();
+        for digest in &marked.revisions {
+            if !marked.live_manifests.contains(digest) {
+                plan.manifests.push(ManifestRemoval {
+                    repository: repo.clone(),
+                    digest: digest.clone(),
+                    reason: Reason::Unreachable,
+                });
+            }
+            plan.seen_revisions.insert((repo.clone(), digest.clone()));
+        }
+        for (digest, at) in marked.links {
+            if marked.live_blobs.contains(&digest) {
+                continue;
+            }
+            if clock.is_old(at) {
+                plan.links.push(LinkRemoval {
+                    repository: repo.clone(),
+                    digest,
+                    reason: Reason::UnusedInRepository,
+                });
+            } else {
+                recently_linked.insert(digest);
+            }
+        }
+        live.extend(marked.live_blobs);
+    }
+    plan.live_blobs = live.len();
+    if let Some(run) = run {
+        run.check()?;
+    }
+    let blobs_dir = format!("{PREFIX}blobs/");
+    for (path, at, size) in store.files_under(&blobs_dir).await? {
+        let Some(digest) = blob_digest(&path) else {
+            continue;
+        };
+        if live.contains(&digest) || recently_linked.contains(&digest) || !clock.is_old(at) {
+            continue;
+        }
+        plan.blobs.push(BlobRemoval {
+            digest,
+            size,
+            reason: Reason::Unreferenced,
+        });
+    }
+    Ok(plan)
+}
+
+/// One repository's mark.
+struct RepositoryMark {
+    /// Every revision, live or not.
+    revisions: Vec<Digest>,
+    live_manifests: HashSet<Digest>,
+    /// Blobs the live manifests reference, their own bytes included.
+    live_blobs: HashSet<Digest>,
+    /// The repository's blob links and when each was written.
+    links: Vec<(Digest, Option<SystemTime>)>,
+}
+
+async fn mark_repository(
+    store: &OpendalStore,
+    repo: &RepositoryName,
+    options: &GcOptions,
+    clock: &Clock,
+) -> Result<RepositoryMark> {
+    let base = Key::RepositoryDir(repo).path();
+    let revisions_dir = format!("{base}_manifests/revisions/");
+    let revisions: HashMap<Digest, Option<SystemTime>> = store
+        .files_under(&revisions_dir)
+        .await?
+        .into_iter()
+        .filter_map(|(path, at, _)| link_digest(&revisions_dir, &path).map(|d| (d, at)))
+        .collect();
+    let mut pending: Vec<Digest> = Vec::new();
+    if options.delete_untagged {
+        for tag in store.tag_names(repo).await? {
+            if let Some(digest) = store.read_link(Key::TagCurrentLink(repo, &tag)).await? {
+                pending.push(digest);
+            }
+        }
+        // Untagged but recent: a push by digest that a tag may follow.
+        pending.extend(
+            revisions
+                .iter()
+                .filter(|(_, at)| !clock.is_old(**at))
+                .map(|(d, _)| d.clone()),
+        );
+    } else {
+        pending.extend(revisions.keys().cloned());
+    }
+    let referrers = referrers_of(store, repo).await?;
+
+    let mut live_manifests = HashSet::new();
+    let mut live_blobs = HashSet::new();
+    while let Some(digest) = pending.pop() {
+        if !revisions.contains_key(&digest) || live_manifests.contains(&digest) {
+            continue;
+        }
+        live_manifests.insert(digest.clone());
+        live_blobs.insert(digest.clone());
+        if let Some(found) = referrers.get(&digest) {
+            pending.extend(found.iter().cloned());
+        }
+        let Some(bytes) = store.manifest_bytes(&digest).await? else {
+            tracing::warn!(repository = %repo, %digest, "a revision whose bytes are gone (registry fsck reports it)");
+            continue;
+        };
+        let manifest = Manifest::parse(&bytes, None, &store.inner.limits).map_err(|e| {
+            Error::new(
+                ErrorKind::Storage,
+                format!(
+                    "manifest {digest} of {repo} cannot be parsed, so what it references is unknown; nothing was collected ({e})"
+                ),
+            )
+        })?;
+        live_blobs.extend(manifest.blob_references().map(|d| d.digest().clone()));
+        pending.extend(manifest.manifest_references().map(|d| d.digest().clone()));
+    }
+
+    let layers_dir = format!("{base}_layers/");
+    let links = store
+        .files_under(&layers_dir)
+        .await?
+        .into_iter()
+        .filter_map(|(path, at, _)| link_digest(&layers_dir, &path).map(|d| (d, at)))
+        .collect();
+    let mut revisions: Vec<Digest> = revisions.into_keys().collect();
+    revisions.sort();
+    Ok(RepositoryMark {
+        revisions,
+        live_manifests,
+        live_blobs,
+        links,
+    })
+}
+
+/// A repository's referrers by subject.
+async fn referrers_of(
+    store: &OpendalStore,
+    repo: &RepositoryName,
+) -> Result<HashMap<Digest, Vec<Digest>>> {
+    let base = format!("{}_referrers/", Key::RepositoryDir(repo).path());
+    let mut out = HashMap::new();
+    for subject in store.list_digests_at(&base).await? {
+        let found = store
+            .list_digests_at(&Key::ReferrersDir(repo, &subject).path())
+            .await?;
+        out.insert(subject, found);
+    }
+    Ok(out)
+}
+
+impl OpendalStore {
+    /// A manifest's bytes, from the in-memory cache (bytes under a digest
+    /// never change) or the store; `None` if they are gone.
+    pub(super) async fn manifest_bytes(&self, digest: &Digest) -> Result<Option<bytes::Bytes>> {
+        if let Some((_, bytes)) = self.inner.manifests.get(digest) {
+            return Ok(Some(bytes));
+        }
+        match self.op().read(&Key::BlobData(digest).path()).await {
+            Ok(buf) => Ok(Some(buf.to_bytes())),
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) => Err(storage("reading manifest")(e)),
+        }
+    }
+
+    /// Every file under `dir`, recursively, with its modification time and
+    /// size (read one by one where the listing lacks them).
+    pub(crate) async fn files_under(
+        &self,
+        dir: &str,
+    ) -> Result<Vec<(String, Option<SystemTime>, u64)>> {
+        let entries = match self.op().list_with(dir).recursive(true).await {
+            Ok(entries) => entries,
+            Err(e) if is_not_found(&e) => return Ok(Vec::new()),
+            Err(e) => return Err(storage("listing")(e)),
+        };
+        let files: Vec<opendal::Entry> = entries
+            .into_iter()
+            .filter(|e| !e.path().ends_with('/'))
+            .collect();
+        let mut out = Vec::with_capacity(files.len());
+        for some in files.chunks(STATS_AT_ONCE) {
+            let found = try_join_all(some.iter().map(|e| self.times_of(e))).await?;
+            out.extend(found.into_iter().flatten());
+        }
+        Ok(out)
+    }
+
+    /// An entry's path, modification time and size, from the listing or,
+    /// where it lacks them, from the object; `None` if it is gone.
+    async fn times_of(
+        &self,
+        entry: &opendal::Entry,
+    ) -> Result<Option<(String, Option<SystemTime>, u64)>> {
+        let meta = entry.metadata();
+        if let Some(at) = meta.last_modified() {
+            let found = (
+                entry.path().to_owned(),
+                Some(SystemTime::from(at)),
+                meta.content_length(),
+            );
+            return Ok(Some(found));
+        }
+        match self.op().stat(entry.path()).await {
+            Ok(m) => Ok(Some((
+                entry.path().to_owned(),
+                m.last_modified().map(SystemTime::from),
+                m.content_length(),
+            ))),
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) => Err(storage("reading modification time")(e)),
+        }
+    }
+}
+
+/// The digest of `blobs/<alg>/<xx>/<hex>/data`.
+fn blob_digest(path: &str) -> Option<Digest> {
+    let rest = path.strip_prefix(PREFIX)?.strip_prefix("blobs/")?;
+    let parts: Vec<&str> = rest.split('/').collect();
+    match parts.as_slice() {
+        [alg, _, hex, "data"] => Digest::parse(&format!("{alg}:{hex}")).ok(),
+        _ => None,
+    }
+}
+
+/// The digest of `<base><alg>/<hex>/link`.
+fn link_digest(base: &str, path: &str) -> Option<Digest> {
+    let parts: Vec<&str> = path.strip_prefix(base)?.split('/').collect();
+    match parts.as_slice() {
+        [alg, hex, "link"] => Digest::parse(&format!("{alg}:{hex}")).ok(),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn digests_parse_back_from_paths() {
+        let d = Digest::sha256_of(b"x");
+        assert_eq!(blob_digest(&Key::BlobData(&d).path()), Some(d.clone()));
+        let repo = RepositoryName::parse("a/b").unwrap();
+        let base = format!("{}_layers/", Key::RepositoryDir(&repo).path());
+        assert_eq!(
+            link_digest(&base, &Key::LayerLink(&repo, &d).path()),
+            Some(d.clone())
+        );
+        assert_eq!(link_digest(&base, &format!("{base}sha256/zz/link")), None);
+        assert_eq!(blob_digest("docker/registry/v2/blobs/sha256/ab/data"), None);
+    }
+
+    #[test]
+    fn ages_need_times_unless_the_grace_is_zero() {
+        let now = SystemTime::now();
+        let hour = Duration::from_secs(3600);
+        let clock = Clock {
+            now: Some(now),
+            grace: hour,
+        };
+        assert!(clock.is_old(Some(now - 2 * hour)));
+        assert!(!clock.is_old(Some(now - hour / 2)));
+        assert!(!clock.is_old(None));
+        let timeless = Clock {
+            now: None,
+            grace: Duration::ZERO,
+        };
+        assert!(timeless.is_old(None));
+    }
+}

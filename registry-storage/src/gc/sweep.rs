@@ -1,0 +1,314 @@
+//! The sweep: doom markers, the push records, the deletes, and the
+//! clean-up (steps C4 to C8 of docs/GC.md).
+//!
+//! Manifests go first, then blob links and bytes, so a collection killed
+//! in between leaves only unreferenced blobs, which the next one removes.
+
+use std::collections::{BTreeSet, HashSet};
+use std::time::{Duration, Instant};
+
+use futures::future::try_join_all;
+use registry_core::{Digest, Error, ErrorKind, RepositoryName, Result};
+
+use super::GcReport;
+use super::lease::{LEASE, MARGIN, Run, counts, lapsed, write_expiry};
+use super::mark::Plan;
+use crate::OpendalStore;
+use crate::error::is_not_found;
+use crate::layout::Key;
+
+/// How many digests one batch dooms, checks against the push records and
+/// deletes before its markers' lease runs short.
+const BATCH: usize = 256;
+
+/// How many markers are written or removed at once.
+const WRITES_AT_ONCE: usize = 16;
+
+/// A push record older than this (by the store's time) is a dead push's.
+const RECORD_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
+
+pub(crate) async fn sweep(store: &OpendalStore, plan: Plan, run: &Run) -> Result<GcReport> {
+    let mut report = GcReport {
+        committed: true,
+        live_manifests: plan.live_manifests,
+        live_blobs: plan.live_blobs,
+        ..GcReport::default()
+    };
+
+    let manifests: Vec<Digest> = plan
+        .manifests
+        .iter()
+        .map(|m| m.digest.clone())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    for batch in manifests.chunks(BATCH) {
+        let (kept, deadline) = doom(store, run, batch).await?;
+        let result = async {
+            for m in plan.manifests.iter().filter(|m| batch.contains(&m.digest)) {
+                if kept.contains(&m.digest) {
+                    continue;
+                }
+                before(deadline)?;
+                match store.delete_revision(&m.repository, &m.digest).await {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == ErrorKind::ManifestUnknown => {}
+                    Err(e) => return Err(e),
+                }
+                report.manifests.push(m.clone());
+            }
+            Ok(())
+        }
+        .await;
+        undoom(store, run, batch).await;
+        result?;
+        report.kept_for_pushes.extend(kept);
+    }
+
+    // A manifest kept for a push keeps what it references, as the mark
+    // would have had it been live.
+    let revived = referenced_by(store, &report.kept_for_pushes).await?;
+    report.kept_for_pushes.extend(revived);
+    let blobs: Vec<Digest> = plan
+        .links
+        .iter()
+        .map(|l| l.digest.clone())
+        .chain(plan.blobs.iter().map(|b| b.digest.clone()))
+        .filter(|d| !report.kept_for_pushes.contains(d))
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    for batch in blobs.chunks(BATCH) {
+        let (kept, deadline) = doom(store, run, batch).await?;
+        let result = async {
+            for l in plan.links.iter().filter(|l| batch.contains(&l.digest)) {
+                if kept.contains(&l.digest) {
+                    continue;
+                }
+                before(deadline)?;
+                store
+                    .remove_link(Key::LayerLink(&l.repository, &l.digest), 1)
+                    .await?;
+                report.links.push(l.clone());
+            }
+            for b in plan.blobs.iter().filter(|b| batch.contains(&b.digest)) {
+                if kept.contains(&b.digest) {
+                    continue;
+                }
+                before(deadline)?;
+                store.remove_link(Key::BlobData(&b.digest), 2).await?;
+                report.blobs.push(b.clone());
+            }
+            Ok::<_, Error>(())
+        }
+        .await;
+        undoom(store, run, batch).await;
+        result?;
+        report.kept_for_pushes.extend(kept);
+    }
+
+    clean_up(store, run, &plan.seen_revisions).await;
+    report.manifests.sort();
+    report.links.sort();
+    report.blobs.sort();
+    Ok(report)
+}
+
+/// C4 and C5 for one batch: doom each digest, then read the push records.
+/// Returns the digests a push under way references (to keep) and the time
+/// by which the batch's deletes must be done.
+async fn doom(
+    store: &OpendalStore,
+    run: &Run,
+    batch: &[Digest],
+) -> Result<(HashSet<Digest>, Instant)> {
+    run.check()?;
+    let written = Instant::now();
+    for some in batch.chunks(WRITES_AT_ONCE) {
+        let marked = try_join_all(
+            some.iter()
+                .map(|d| write_expiry_at(store, Key::GcDoomed(d, &run.id).path())),
+        )
+        .await;
+        if let Err(e) = marked {
+            undoom(store, run, batch).await;
+            return Err(e);
+        }
+    }
+    let pushed = match store.pushed_references().await {
+        Ok(pushed) => pushed,
+        Err(e) => {
+            undoom(store, run, batch).await;
+            return Err(e);
+        }
+    };
+    let kept = batch
+        .iter()
+        .filter(|d| pushed.contains(*d))
+        .cloned()
+        .collect();
+    Ok((kept, (written + LEASE - MARGIN).min(run.deadline())))
+}
+
+/// C7: remove the batch's markers, also after a failure. Markers that
+/// cannot be removed expire on their own.
+async fn undoom(store: &OpendalStore, run: &Run, batch: &[Digest]) {
+    for some in batch.chunks(WRITES_AT_ONCE) {
+        let removed = try_join_all(
+            some.iter()
+                .map(|d| store.remove_link(Key::GcDoomed(d, &run.id), 3)),
+        )
+        .await;
+        if let Err(e) = removed {
+            tracing::warn!(error = %e, "could not remove doom markers; they expire on their own");
+        }
+    }
+}
+
+async fn write_expiry_at(store: &OpendalStore, path: String) -> Result<()> {
+    write_expiry(store, &path).await
+}
+
+/// Everything the manifests `kept` reference, recursively through index
+/// children. `kept` holds only manifests (the first phase dooms nothing
+/// else), so no layer is ever read here.
+async fn referenced_by(store: &OpendalStore, kept: &BTreeSet<Digest>) -> Result<HashSet<Digest>> {
+    let mut out = HashSet::new();
+    let mut pending: Vec<Digest> = kept.iter().cloned().collect();
+    let mut visited = HashSet::new();
+    while let Some(digest) = pending.pop() {
+        if !visited.insert(digest.clone()) {
+            continue;
+        }
+        let Some(bytes) = store.manifest_bytes(&digest).await? else {
+            continue;
+        };
+        let Ok(manifest) =
+            registry_core::manifest::Manifest::parse(&bytes, None, &store.inner.limits)
+        else {
+            continue;
+        };
+        out.extend(manifest.blob_references().map(|d| d.digest().clone()));
+        for child in manifest.manifest_references() {
+            out.insert(child.digest().clone());
+            pending.push(child.digest().clone());
+        }
+    }
+    Ok(out)
+}
+
+fn before(deadline: Instant) -> Result<()> {
+    if Instant::now() < deadline {
+        Ok(())
+    } else {
+        Err(lapsed())
+    }
+}
+
+/// One push record: the repository, the manifest, what it references.
+struct PushRecord {
+    repository: RepositoryName,
+    manifest: Digest,
+    references: Vec<Digest>,
+}
+
+fn parse_record(bytes: &[u8]) -> Option<PushRecord> {
+    let text = std::str::from_utf8(bytes).ok()?;
+    let mut lines = text.lines();
+    let repository = RepositoryName::parse(lines.next()?).ok()?;
+    let manifest = Digest::parse(lines.next()?).ok()?;
+    let references = lines.filter_map(|l| Digest::parse(l).ok()).collect();
+    Some(PushRecord {
+        repository,
+        manifest,
+        references,
+    })
+}
+
+impl OpendalStore {
+    /// Every digest the manifest pushes under way reference (their own
+    /// included). An unreadable record fails the batch: nothing may be
+    /// deleted that a push might need.
+    async fn pushed_references(&self) -> Result<HashSet<Digest>> {
+        let mut out = HashSet::new();
+        for name in self.list_names(Key::GcPushesDir).await? {
+            let bytes = match self.op().read(&Key::GcPush(&name).path()).await {
+                Ok(buf) => buf.to_vec(),
+                Err(e) if is_not_found(&e) => continue,
+                Err(e) => return Err(crate::error::storage("reading a push record")(e)),
+            };
+            let record = parse_record(&bytes).ok_or_else(|| {
+                Error::new(
+                    ErrorKind::Storage,
+                    format!("unreadable push record {name}; nothing was deleted"),
+                )
+            })?;
+            out.insert(record.manifest);
+            out.extend(record.references);
+        }
+        Ok(out)
+    }
+}
+
+/// C8, and leftovers of dead collections: push records whose manifest the
+/// mark saw (only while no other collection runs), push records of dead
+/// pushes, expired run records and doom markers. Failures are logged: all
+/// of it is tidying.
+async fn clean_up(store: &OpendalStore, run: &Run, seen: &HashSet<(RepositoryName, Digest)>) {
+    let result = async {
+        let alone = store.gc_runs().await?.iter().all(|r| *r == run.id);
+        let now = store.store_now().await?;
+        for (path, at, _) in store.files_under(&Key::GcPushesDir.path()).await? {
+            let dead = matches!((now, at), (Some(now), Some(at))
+                if now.duration_since(at).is_ok_and(|age| age > RECORD_MAX_AGE));
+            let overtaken = alone
+                && match store.op().read(&path).await {
+                    Ok(buf) => parse_record(&buf.to_vec())
+                        .is_some_and(|r| seen.contains(&(r.repository, r.manifest))),
+                    Err(_) => false,
+                };
+            if dead || overtaken {
+                store
+                    .op()
+                    .delete(&path)
+                    .await
+                    .map_err(crate::error::storage("removing a push record"))?;
+            }
+        }
+        for dir in ["_registry/gc/runs/", "_registry/gc/doomed/"] {
+            for (path, _, _) in store.files_under(dir).await? {
+                if let Ok(buf) = store.op().read(&path).await
+                    && !counts(&buf.to_vec())
+                {
+                    store
+                        .op()
+                        .delete(&path)
+                        .await
+                        .map_err(crate::error::storage("removing an expired lease"))?;
+                }
+            }
+        }
+        Ok::<_, Error>(())
+    }
+    .await;
+    if let Err(e) = result {
+        tracing::warn!(error = %e, "tidying the collector's records failed; the next run tries again");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn push_records_parse_back() {
+        let (m, b) = (Digest::sha256_of(b"m"), Digest::sha256_of(b"b"));
+        let text = format!("team/app\n{m}\n{b}\n");
+        let r = parse_record(text.as_bytes()).unwrap();
+        assert_eq!(r.repository.as_str(), "team/app");
+        assert_eq!(r.manifest, m);
+        assert_eq!(r.references, vec![b]);
+        assert!(parse_record(b"").is_none());
+        assert!(parse_record(b"team/app\nnot a digest\n").is_none());
+    }
+}
