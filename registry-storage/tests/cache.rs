@@ -144,14 +144,17 @@ async fn a_hit_does_not_touch_the_shared_store() {
     assert!(ranged.partial);
     assert_eq!(collect(ranged.body).await, &data[10..20]);
     assert_eq!(
-        s.cached.stat_blob(&repo(), &d).await.unwrap().size,
-        data.len() as u64
-    );
-    assert_eq!(
         s.shared.calls.load(Ordering::SeqCst),
         before,
         "cache hits made no store request"
     );
+    // An existence check is always the shared store's answer (a swept or
+    // unlinked blob must never look present to a push).
+    assert_eq!(
+        s.cached.stat_blob(&repo(), &d).await.unwrap().size,
+        data.len() as u64
+    );
+    assert_eq!(s.shared.calls.load(Ordering::SeqCst), before + 1);
 }
 
 #[tokio::test]
@@ -411,4 +414,27 @@ async fn eviction_takes_the_least_recently_used_first() {
         assert_eq!(kept, 5, "only blob {victim} evicted");
         assert_eq!(s.cached.cached_bytes(), 500_000);
     }
+}
+
+/// A blob unlinked on the shared store by another host (or swept by a
+/// collection) is reported absent by the cache's existence check at once,
+/// although its bytes are still cached: a push must upload it again.
+#[tokio::test]
+async fn an_existence_check_is_never_answered_from_the_cache() {
+    let s = setup(10 << 20);
+    let data = content(20_000, 9);
+    let d = Digest::sha256_of(&data);
+    s.shared
+        .inner
+        .put_blob(&repo(), &d, stream(&data), None)
+        .await
+        .unwrap();
+    read_through(&s, &repo(), &d, &data).await;
+    assert!(s.cached.contains(&d));
+    s.cached.stat_blob(&repo(), &d).await.unwrap();
+
+    // Another host's delete: straight on the shared store.
+    s.shared.inner.delete_blob(&repo(), &d).await.unwrap();
+    let err = s.cached.stat_blob(&repo(), &d).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::BlobUnknown);
 }

@@ -14,6 +14,7 @@
 //! after the shared store confirmed it: a blob unlinked by another process
 //! may still be served from this host's cache for at most that long. At
 //! most [`BlobCacheConfig::max_links`] such links are remembered.
+//! Existence checks (`stat_blob`, a `HEAD`) always ask the shared store.
 //! Manifests, tags and uploads are never cached (see `docs/CONSISTENCY.md`).
 
 mod files;
@@ -157,11 +158,14 @@ impl Decorator for CachedStore {
         &*self.inner
     }
 
+    /// Always asked of the shared store: a `HEAD` is a push's existence
+    /// check, and a blob that a collection swept (or another host
+    /// unlinked) must never be reported present from this cache, or the
+    /// client would skip an upload the registry needs (docs/GC.md).
     async fn stat_blob(this: &Self, repo: &RepositoryName, digest: &Digest) -> Result<BlobInfo> {
-        match this.linked(repo, digest).await? {
-            Some(info) => Ok(info),
-            None => this.inner.stat_blob(repo, digest).await,
-        }
+        let info = this.inner.stat_blob(repo, digest).await?;
+        this.memo().confirm(repo, digest);
+        Ok(info)
     }
 
     async fn read_blob(
