@@ -84,8 +84,46 @@ pub enum Command {
     /// whose bytes are gone; with --repair, fix them. Safe while servers
     /// run on the same store. Exits 1 if problems remain.
     Fsck(FsckArgs),
+    /// Collect garbage: remove manifests no tag reaches (with
+    /// --delete-untagged) and blobs no manifest references, after a plan
+    /// (the default) or for real (--commit). Safe while servers push,
+    /// delete and collect on the same store (docs/GC.md). Ends with one
+    /// summary line.
+    Gc(GcArgs),
     /// Print the version and exit.
     Version,
+}
+
+/// Options of `registry gc`.
+#[derive(Debug, Args)]
+pub struct GcArgs {
+    /// The store to collect, as for `registry serve`
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "REGISTRY_STORAGE",
+        hide_env_values = true,
+        default_value = "fs://data"
+    )]
+    pub storage: StorageUrl,
+
+    /// Keep what was written more recently than this (in the store's own
+    /// time), e.g. 0s, 90s, 24h
+    #[arg(long, value_name = "DURATION", default_value = "24h", value_parser = humantime::parse_duration)]
+    pub grace: std::time::Duration,
+
+    /// Delete (by default only print the plan)
+    #[arg(long)]
+    pub commit: bool,
+
+    /// Also remove manifests that no tag reaches (directly, through an
+    /// index, or as a referrer of one that is reached)
+    #[arg(long)]
+    pub delete_untagged: bool,
+
+    /// Print the report as one JSON object (before the summary line)
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Options of `registry fsck`.

@@ -10,6 +10,7 @@ mod auth;
 mod cli;
 mod config;
 mod fsck;
+mod gc;
 mod http;
 mod limits;
 mod logging;
@@ -37,6 +38,7 @@ pub fn main() -> ExitCode {
         }
         Command::Serve(args) => serve(&args),
         Command::Fsck(args) => fsck::run(&args),
+        Command::Gc(args) => gc::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

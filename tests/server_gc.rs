@@ -1,0 +1,200 @@
+//! `registry gc` against the store of a running server: a plan first, then
+//! the deletes; the live image still pulls whole, the deleted one is gone,
+//! and a second run finds nothing. Run beside the server, not instead of it.
+
+mod common;
+
+use std::path::Path;
+
+use common::http::Client;
+use common::process::{TestServer, run_in};
+
+/// Run `registry gc` in `dir` (whose `data/` is the store); exit code and
+/// stdout.
+fn gc(dir: &Path, args: &[&str]) -> (Option<i32>, String) {
+    let mut all = vec!["gc", "--storage", "fs://data"];
+    all.extend_from_slice(args);
+    let out = run_in(dir, &all, &[]);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "registry gc {args:?}: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code(), stdout)
+}
+
+fn last_line(out: &str) -> &str {
+    out.lines().last().unwrap_or("")
+}
+
+#[test]
+fn gc_plans_then_removes_what_no_tag_reaches_while_the_server_runs() {
+    let server = TestServer::start();
+    let client = Client::new(&server);
+    let (_, live) = client.push_image("gc/app", "live", "one");
+    let (_, dead) = client.push_image("gc/app", "dead", "two");
+    assert_eq!(client.delete("/v2/gc/app/manifests/dead").status, 202);
+
+    // Without --delete-untagged the untagged manifest and its blobs stay.
+    let (code, out) = gc(server.dir(), &["--grace", "0s"]);
+    assert_eq!(code, Some(0));
+    assert_eq!(
+        last_line(&out),
+        "gc: would remove 0 manifests, 0 blobs, 0 bytes"
+    );
+
+    let (_, out) = gc(server.dir(), &["--grace", "0s", "--delete-untagged"]);
+    assert!(
+        out.contains(&format!(
+            "would remove manifest gc/app@{dead}: no tag reaches it"
+        )),
+        "{out}"
+    );
+    assert!(
+        last_line(&out).starts_with("gc: would remove 1 manifests, 3 blobs, "),
+        "{out}"
+    );
+    assert_eq!(
+        client
+            .get(&format!("/v2/gc/app/manifests/{dead}"), &[])
+            .status,
+        200,
+        "a plan removes nothing"
+    );
+
+    // A grace period protects what was just pushed.
+    let (_, out) = gc(
+        server.dir(),
+        &["--grace", "1h", "--delete-untagged", "--commit"],
+    );
+    assert_eq!(
+        last_line(&out),
+        "gc: 0 manifests, 0 blobs, 0 bytes removed",
+        "{out}"
+    );
+
+    let (_, out) = gc(
+        server.dir(),
+        &["--grace", "0s", "--delete-untagged", "--commit", "--json"],
+    );
+    let report: serde_json::Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
+    assert_eq!(report["committed"], true);
+    assert_eq!(report["manifests"][0]["digest"], dead.as_str());
+    assert_eq!(report["blobs"].as_array().unwrap().len(), 3, "{report}");
+    assert!(
+        last_line(&out).starts_with("gc: 1 manifests, 3 blobs, "),
+        "{out}"
+    );
+    assert!(last_line(&out).ends_with(" bytes removed"), "{out}");
+
+    // The server sees it at once: the deleted image is gone, the live one
+    // pulls whole.
+    client
+        .get(&format!("/v2/gc/app/manifests/{dead}"), &[])
+        .assert_error(404, "MANIFEST_UNKNOWN");
+    let manifest = client.get("/v2/gc/app/manifests/live", &[]);
+    assert_eq!(manifest.status, 200);
+    assert_eq!(manifest.must("Docker-Content-Digest"), live);
+    let m = manifest.json();
+    let mut blobs = vec![m["config"]["digest"].as_str().unwrap().to_owned()];
+    blobs.extend(
+        m["layers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["digest"].as_str().unwrap().to_owned()),
+    );
+    for d in blobs {
+        assert_eq!(
+            client.get(&format!("/v2/gc/app/blobs/{d}"), &[]).status,
+            200
+        );
+    }
+
+    let (_, out) = gc(
+        server.dir(),
+        &["--grace", "0s", "--delete-untagged", "--commit"],
+    );
+    assert_eq!(
+        last_line(&out),
+        "gc: 0 manifests, 0 blobs, 0 bytes removed",
+        "{out}"
+    );
+}
+
+/// A collection killed (SIGKILL) at points spread over its run, again and
+/// again, then one run to the end: the store is consistent (`registry
+/// fsck` finds nothing), every live image pulls whole, and what was dead is
+/// gone.
+#[test]
+fn a_collection_killed_at_any_point_is_finished_by_the_next() {
+    let server = TestServer::start();
+    let client = Client::new(&server);
+    let mut live = Vec::new();
+    for i in 0..5 {
+        live.push(client.push_image("gc/kill", &format!("live{i}"), &format!("live {i}")));
+    }
+    let mut dead = Vec::new();
+    for i in 0..40 {
+        let tag = format!("dead{i}");
+        dead.push(client.push_image("gc/kill", &tag, &format!("dead {i}")).1);
+        assert_eq!(
+            client
+                .delete(&format!("/v2/gc/kill/manifests/{tag}"))
+                .status,
+            202
+        );
+    }
+
+    for delay_ms in [5u64, 10, 20, 35, 50, 80, 120, 200] {
+        let mut child = common::process::command(server.dir())
+            .args(["gc", "--storage", "fs://data", "--grace", "0s"])
+            .args(["--delete-untagged", "--commit"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+
+    let (_, out) = gc(
+        server.dir(),
+        &["--grace", "0s", "--delete-untagged", "--commit"],
+    );
+    assert!(last_line(&out).ends_with(" bytes removed"), "{out}");
+    let fsck = run_in(server.dir(), &["fsck", "--storage", "fs://data"], &[]);
+    assert!(
+        fsck.status.success(),
+        "{}",
+        String::from_utf8_lossy(&fsck.stdout)
+    );
+    for (_, digest) in &live {
+        let m = client.get(&format!("/v2/gc/kill/manifests/{digest}"), &[]);
+        assert_eq!(m.status, 200);
+        let m = m.json();
+        let mut blobs = vec![m["config"]["digest"].as_str().unwrap().to_owned()];
+        for l in m["layers"].as_array().unwrap() {
+            blobs.push(l["digest"].as_str().unwrap().to_owned());
+        }
+        for d in blobs {
+            assert_eq!(
+                client.get(&format!("/v2/gc/kill/blobs/{d}"), &[]).status,
+                200
+            );
+        }
+    }
+    for digest in &dead {
+        client
+            .get(&format!("/v2/gc/kill/manifests/{digest}"), &[])
+            .assert_error(404, "MANIFEST_UNKNOWN");
+    }
+    let (_, out) = gc(server.dir(), &["--grace", "0s", "--delete-untagged"]);
+    assert_eq!(
+        last_line(&out),
+        "gc: would remove 0 manifests, 0 blobs, 0 bytes",
+        "{out}"
+    );
+}
