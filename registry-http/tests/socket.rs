@@ -161,6 +161,144 @@ async fn graceful_shutdown_finishes_requests_in_flight() {
         .unwrap();
 }
 
+/// A server built as the README's embedding example builds one, with a
+/// short body idle timeout: a PATCH whose body stalls is failed (400
+/// `SIZE_INVALID`), and nothing of it is kept.
+#[tokio::test]
+async fn embedded_server_drops_a_patch_whose_body_stalls() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let router = Router::new(Arc::new(OpendalStore::memory()));
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(
+        server::Server::new(router)
+            .body_idle_timeout(Duration::from_millis(500))
+            .serve(listener, async {
+                let _ = stopped.await;
+            }),
+    );
+    let base = format!("http://{addr}");
+    let client = reqwest::Client::new();
+    let r = client
+        .post(format!("{base}/v2/a/blobs/uploads/"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let location = r.headers()["location"].to_str().unwrap().to_owned();
+
+    // 100 of the 4096 bytes announced, then nothing, the socket held open.
+    let mut socket = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = format!("PATCH {location} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 4096\r\n\r\n");
+    socket.write_all(head.as_bytes()).await.unwrap();
+    socket.write_all(&[7u8; 100]).await.unwrap();
+    let mut answer = vec![0u8; 4096];
+    let n = tokio::time::timeout(Duration::from_secs(10), socket.read(&mut answer))
+        .await
+        .expect("the stalled request is answered, not held")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer[..n]);
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(answer.contains("SIZE_INVALID"), "{answer}");
+
+    let r = client
+        .get(format!("{base}{location}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    assert_eq!(
+        r.headers()["range"],
+        "0-0",
+        "nothing of the stalled chunk kept"
+    );
+    drop(socket);
+    stop.send(()).unwrap();
+    task.await.unwrap().unwrap();
+}
+
+/// The hook sees each request with its parsed route before the router, may
+/// answer it, and wraps every response.
+#[tokio::test]
+async fn the_hook_sees_the_route_and_may_answer() {
+    use http::{Response, StatusCode};
+    use registry_http::server::{OnRequest, RequestInfo};
+    use registry_http::{Body, Route};
+    struct OnlyReads;
+    impl OnRequest for OnlyReads {
+        type State = &'static str;
+        type Body = Body;
+        async fn before(
+            &self,
+            request: &RequestInfo<'_>,
+        ) -> (&'static str, Option<Response<Body>>) {
+            match request.route {
+                Some(Route::StartUpload { .. }) => {
+                    let mut res = Response::new(Body::from("no pushes here"));
+                    *res.status_mut() = StatusCode::FORBIDDEN;
+                    ("refused", Some(res))
+                }
+                Some(_) => ("routed", None),
+                None => ("unknown", None),
+            }
+        }
+        fn after(&self, state: &'static str, mut response: Response<Body>) -> Response<Body> {
+            response
+                .headers_mut()
+                .insert("x-hook", http::HeaderValue::from_static(state));
+            response
+        }
+    }
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let router = Router::new(Arc::new(OpendalStore::memory()));
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(server::Server::new(router).on_request(OnlyReads).serve(
+        listener,
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    let base = format!("http://{addr}");
+    let client = reqwest::Client::new();
+    let r = client.get(format!("{base}/v2/")).send().await.unwrap();
+    assert_eq!(
+        (r.status().as_u16(), r.headers()["x-hook"].to_str().unwrap()),
+        (200, "routed")
+    );
+    let r = client.get(format!("{base}/nowhere")).send().await.unwrap();
+    assert_eq!(
+        (r.status().as_u16(), r.headers()["x-hook"].to_str().unwrap()),
+        (404, "unknown")
+    );
+    let r = client
+        .post(format!("{base}/v2/a/blobs/uploads/"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        (r.status().as_u16(), r.headers()["x-hook"].to_str().unwrap()),
+        (403, "refused")
+    );
+    assert_eq!(r.text().await.unwrap(), "no pushes here");
+    stop.send(()).unwrap();
+    task.await.unwrap().unwrap();
+}
+
+/// A request head limit hyper cannot enforce is refused before serving.
+#[tokio::test]
+async fn too_small_a_header_limit_is_an_error() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let router = Router::new(Arc::new(OpendalStore::memory()));
+    let e = server::Server::new(router)
+        .max_header_size(1024)
+        .serve(listener, std::future::pending())
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput);
+}
+
 /// An mpsc receiver as a stream.
 fn tokio_stream<T: Send + 'static>(
     rx: mpsc::Receiver<T>,

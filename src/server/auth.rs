@@ -1,8 +1,7 @@
 //! Authentication and access: the `auth` settings of `registry serve`
 //! (flags, environment, and the `[auth]` table of the config file), what
-//! they build (the router's authorizer and the built-in token issuer), and
-//! the request handler that serves the issuer's `/token` next to the
-//! router.
+//! they build (the router's authorizer and the built-in token issuer, whose
+//! `/token` the server's request hook answers).
 //!
 //! Misconfigurations fail closed: an auth setting given while the mode is
 //! `none`, a rule naming an undefined group, a non-bcrypt htpasswd entry,
@@ -15,14 +14,10 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::Arc;
 
-use bytes::Bytes;
 use clap::Args;
-use http::{Request, Response};
-use http_body::Body as HttpBody;
 use registry_http::{
-    AccessRule, AccessRules, Authorizer, Body, BoxError, Htpasswd, HtpasswdAuthorizer,
-    RepositoryPattern, Router, RouterConfig, TokenAuthorizer, TokenIssuer, TokenKeys,
-    parse_actions,
+    AccessRule, AccessRules, Authorizer, Htpasswd, HtpasswdAuthorizer, RepositoryPattern,
+    RouterConfig, TokenAuthorizer, TokenIssuer, TokenKeys, parse_actions,
 };
 use serde::Deserialize;
 
@@ -437,42 +432,6 @@ fn rules(s: &AuthSettings) -> Result<Option<AccessRules>, String> {
         );
     }
     Ok(Some(rules))
-}
-
-/// The server's request handler: `/token` to the built-in issuer when
-/// there is one, everything else to the router.
-#[derive(Clone)]
-pub struct Handler {
-    router: Router,
-    issuer: Option<Arc<TokenIssuer>>,
-}
-
-impl Handler {
-    /// A handler over `router`, with the issuer if any.
-    pub fn new(router: Router, issuer: Option<Arc<TokenIssuer>>) -> Self {
-        Handler { router, issuer }
-    }
-
-    /// Answer one request.
-    pub async fn handle<B>(&self, req: Request<B>) -> Response<Body>
-    where
-        B: HttpBody<Data = Bytes> + Send + 'static,
-        B::Error: Into<BoxError>,
-    {
-        match &self.issuer {
-            Some(issuer) if req.uri().path() == TOKEN_PATH => {
-                let (parts, _body) = req.into_parts();
-                issuer.handle(&parts).await
-            }
-            _ => self.router.handle(req).await,
-        }
-    }
-}
-
-impl From<Router> for Handler {
-    fn from(router: Router) -> Self {
-        Handler::new(router, None)
-    }
 }
 
 #[cfg(test)]
