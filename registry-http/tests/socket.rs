@@ -20,15 +20,42 @@ struct Server {
     task: JoinHandle<std::io::Result<()>>,
 }
 
-async fn start() -> Server {
+/// What stops a test server.
+type Stop = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+
+/// Serve a memory store on 127.0.0.1:0 with `serve`, until `stop`.
+async fn start_serving<F, Fut>(serve: F) -> Server
+where
+    F: FnOnce(TcpListener, Router, Stop) -> Fut,
+    Fut: std::future::Future<Output = std::io::Result<()>> + Send + 'static,
+{
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let router = Router::new(Arc::new(OpendalStore::memory()));
     let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(server::serve(listener, router, async {
-        let _ = stopped.await;
-    }));
+    let task = tokio::spawn(serve(
+        listener,
+        router,
+        Box::pin(async {
+            let _ = stopped.await;
+        }),
+    ));
     Server { addr, stop, task }
+}
+
+/// `server::serve`, the defaults.
+async fn start() -> Server {
+    start_serving(server::serve).await
+}
+
+/// A server as `build` configures it.
+async fn start_with<A, H>(build: impl FnOnce(server::Server) -> server::Server<A, H>) -> Server
+where
+    A: server::Acceptor,
+    H: server::OnRequest,
+{
+    start_serving(|listener, router, stop| build(server::Server::new(router)).serve(listener, stop))
+        .await
 }
 
 #[tokio::test]
@@ -121,12 +148,7 @@ async fn graceful_shutdown_finishes_requests_in_flight() {
     let srv = start().await;
     let base = format!("http://{}", srv.addr);
     let client = reqwest::Client::new();
-    let r = client
-        .post(format!("{base}/v2/a/blobs/uploads/"))
-        .send()
-        .await
-        .unwrap();
-    let location = r.headers()["location"].to_str().unwrap().to_owned();
+    let location = open_session(&client, &base).await;
 
     // A PATCH whose body arrives in two parts, with shutdown asked for in
     // between.
@@ -167,26 +189,11 @@ async fn graceful_shutdown_finishes_requests_in_flight() {
 #[tokio::test]
 async fn embedded_server_drops_a_patch_whose_body_stalls() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let router = Router::new(Arc::new(OpendalStore::memory()));
-    let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(
-        server::Server::new(router)
-            .body_idle_timeout(Duration::from_millis(500))
-            .serve(listener, async {
-                let _ = stopped.await;
-            }),
-    );
+    let srv = start_with(|s| s.body_idle_timeout(Duration::from_millis(500))).await;
+    let addr = srv.addr;
     let base = format!("http://{addr}");
     let client = reqwest::Client::new();
-    let r = client
-        .post(format!("{base}/v2/a/blobs/uploads/"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 202);
-    let location = r.headers()["location"].to_str().unwrap().to_owned();
+    let location = open_session(&client, &base).await;
 
     // 100 of the 4096 bytes announced, then nothing, the socket held open.
     let mut socket = tokio::net::TcpStream::connect(addr).await.unwrap();
@@ -214,8 +221,8 @@ async fn embedded_server_drops_a_patch_whose_body_stalls() {
         "nothing of the stalled chunk kept"
     );
     drop(socket);
-    stop.send(()).unwrap();
-    task.await.unwrap().unwrap();
+    srv.stop.send(()).unwrap();
+    srv.task.await.unwrap().unwrap();
 }
 
 /// The hook sees each request with its parsed route before the router, may
@@ -250,17 +257,8 @@ async fn the_hook_sees_the_route_and_may_answer() {
             response
         }
     }
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let router = Router::new(Arc::new(OpendalStore::memory()));
-    let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(server::Server::new(router).on_request(OnlyReads).serve(
-        listener,
-        async {
-            let _ = stopped.await;
-        },
-    ));
-    let base = format!("http://{addr}");
+    let srv = start_with(|s| s.on_request(OnlyReads)).await;
+    let base = format!("http://{}", srv.addr);
     let client = reqwest::Client::new();
     let r = client.get(format!("{base}/v2/")).send().await.unwrap();
     assert_eq!(
@@ -282,8 +280,8 @@ async fn the_hook_sees_the_route_and_may_answer() {
         (403, "refused")
     );
     assert_eq!(r.text().await.unwrap(), "no pushes here");
-    stop.send(()).unwrap();
-    task.await.unwrap().unwrap();
+    srv.stop.send(()).unwrap();
+    srv.task.await.unwrap().unwrap();
 }
 
 /// A request head limit hyper cannot enforce is refused before serving.
@@ -297,6 +295,17 @@ async fn too_small_a_header_limit_is_an_error() {
         .await
         .unwrap_err();
     assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput);
+}
+
+/// Open an upload session in repository `a`; its location.
+async fn open_session(client: &reqwest::Client, base: &str) -> String {
+    let r = client
+        .post(format!("{base}/v2/a/blobs/uploads/"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    r.headers()["location"].to_str().unwrap().to_owned()
 }
 
 /// An mpsc receiver as a stream.

@@ -107,7 +107,9 @@ pub struct OptionRow {
 }
 
 /// The command line, with the settings table and the config keys
-/// generated from the declaration of [`Settings`].
+/// generated from the declaration of [`Settings`]. Every option's
+/// variable value is hidden from `--help` (it may be a secret), and a
+/// `BOOL` option given without a value means true.
 pub fn command() -> clap::Command {
     let rows = option_rows(&Cli::command());
     let help = format!("{}\n{HELP_NOTES}", settings_table(&rows));
@@ -130,7 +132,16 @@ pub fn command() -> clap::Command {
         .mut_subcommand("serve", |serve| {
             serve
                 .after_help(help)
-                .mut_args(|arg| arg.hide_env_values(true))
+                .mut_args(|arg| {
+                    let switch = arg.get_value_names() == Some(&["BOOL".into()][..]);
+                    let arg = arg.hide_env_values(true);
+                    if switch {
+                        // `--no-fsync` alone means `--no-fsync=true`.
+                        arg.num_args(0..=1).default_missing_value("true")
+                    } else {
+                        arg
+                    }
+                })
                 .mut_arg("config", |arg| arg.help(config_help))
         })
 }

@@ -145,27 +145,26 @@ impl<A: Acceptor, H: OnRequest> Server<A, H> {
 
     /// Serve connections through `acceptor`, e.g. a TLS handshake.
     pub fn tls<A2: Acceptor>(self, acceptor: A2) -> Server<A2, H> {
-        Server {
-            router: self.router,
-            grace: self.grace,
-            max_header_size: self.max_header_size,
-            header_read_timeout: self.header_read_timeout,
-            body_idle_timeout: self.body_idle_timeout,
-            acceptor: Arc::new(acceptor),
-            hook: self.hook,
-        }
+        let hook = self.hook.clone();
+        self.with(Arc::new(acceptor), hook)
     }
 
     /// Call `hook` around every request (see [`OnRequest`]).
     pub fn on_request<H2: OnRequest>(self, hook: H2) -> Server<A, H2> {
+        let acceptor = self.acceptor.clone();
+        self.with(acceptor, Arc::new(hook))
+    }
+
+    /// These settings with another acceptor and hook.
+    fn with<A2, H2>(self, acceptor: Arc<A2>, hook: Arc<H2>) -> Server<A2, H2> {
         Server {
             router: self.router,
             grace: self.grace,
             max_header_size: self.max_header_size,
             header_read_timeout: self.header_read_timeout,
             body_idle_timeout: self.body_idle_timeout,
-            acceptor: self.acceptor,
-            hook: Arc::new(hook),
+            acceptor,
+            hook,
         }
     }
 

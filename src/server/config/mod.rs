@@ -44,8 +44,10 @@ layered! {
     /// config file). `None` means "not given here".
     ///
     /// These are the options of `registry serve` (the doc comments are
-    /// their `--help`) and the schema of the config file: its keys are the
-    /// field names, and any other key is an error.
+    /// their `--help`; a `BOOL` option given without a value means true,
+    /// see [`cli::command`](super::cli::command)) and the schema of the
+    /// config file: its keys are the field names, and any other key is an
+    /// error.
     #[derive(Debug, Default, Clone, PartialEq, Eq, Deserialize, Args)]
     #[serde(deny_unknown_fields)]
     pub struct Settings {
@@ -91,13 +93,7 @@ layered! {
         /// start-up check that the storage refuses conflicting conditional
         /// writes (which several processes sharing one store rely on)
         /// [default: false]
-        #[arg(
-            long,
-            value_name = "BOOL",
-            env = "REGISTRY_SINGLE_WRITER",
-            num_args = 0..=1,
-            default_missing_value = "true"
-        )]
+        #[arg(long, value_name = "BOOL", env = "REGISTRY_SINGLE_WRITER")]
         pub single_writer: Option<bool>,
 
         /// Seconds after which an unfinished upload is deleted by the periodic
@@ -119,13 +115,7 @@ layered! {
         /// Filesystem storage only: acknowledge pushes without flushing them to
         /// disk. Faster, but a power loss can lose acknowledged content; for
         /// benchmarks and throwaway registries [default: false]
-        #[arg(
-            long,
-            value_name = "BOOL",
-            env = "REGISTRY_NO_FSYNC",
-            num_args = 0..=1,
-            default_missing_value = "true"
-        )]
+        #[arg(long, value_name = "BOOL", env = "REGISTRY_NO_FSYNC")]
         pub no_fsync: Option<bool>,
 
         /// TLS: certificate chain, PEM, leaf first; with --tls-key. Reloaded
