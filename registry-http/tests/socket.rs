@@ -240,7 +240,7 @@ async fn the_hook_sees_the_route_and_may_answer() {
             &self,
             request: &RequestInfo<'_>,
         ) -> (&'static str, Option<Response<Body>>) {
-            match request.route {
+            match request.route() {
                 Some(Route::StartUpload { .. }) => {
                     let mut res = Response::new(Body::from("no pushes here"));
                     *res.status_mut() = StatusCode::FORBIDDEN;

@@ -8,7 +8,7 @@ use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
-use http::Response;
+use http::{Method, Response};
 use registry_http::server::{Acceptor, OnRequest, RequestInfo, Server};
 use registry_http::{Body, Router, TokenIssuer};
 use tokio::net::{TcpListener, TcpStream};
@@ -146,10 +146,15 @@ impl OnRequest for Policy {
     async fn before(&self, request: &RequestInfo<'_>) -> (Held, Option<Response<Body>>) {
         let log = access_log::Request::start(request.parts);
         let peer = request.peer;
-        let admitted = match self.limits.admit(peer.ip(), request.route) {
+        // Only writes are limited by kind: the others need not be parsed.
+        let route = match request.parts.method {
+            Method::POST | Method::PATCH | Method::PUT => request.route(),
+            _ => None,
+        };
+        let admitted = match self.limits.admit(peer.ip(), route) {
             Ok(permit) => match self
                 .limits
-                .reserve_manifest(request.route, &request.parts.headers)
+                .reserve_manifest(route, &request.parts.headers)
                 .await
             {
                 Ok(reserved) => Ok((permit, reserved)),

@@ -18,7 +18,6 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::hook::{OnRequest, RequestInfo};
 use super::idle::IdleTimeoutBody;
-use crate::route::Route;
 use crate::router::Router;
 
 /// An accepted connection, before its handshake.
@@ -66,13 +65,9 @@ impl<H: OnRequest> Connection<H> {
             let hook = hook.clone();
             async move {
                 let (parts, body) = request.into_parts();
-                let route = Route::parse(&parts.method, &parts.uri).ok();
-                let info = RequestInfo {
-                    peer,
-                    parts: &parts,
-                    route: route.as_ref(),
-                };
+                let info = RequestInfo::new(peer, &parts);
                 let (state, answer) = hook.before(&info).await;
+                drop(info);
                 let response = match answer {
                     Some(response) => response,
                     None => {

@@ -3,6 +3,7 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::OnceLock;
 
 use bytes::Bytes;
 use http::Response;
@@ -18,10 +19,27 @@ pub struct RequestInfo<'a> {
     pub peer: SocketAddr,
     /// Method, URI, headers and extensions.
     pub parts: &'a Parts,
-    /// The route the router will dispatch to; `None` when the request is
-    /// not one of the API's (the router answers it with an error, unless
-    /// the hook does).
-    pub route: Option<&'a Route>,
+    route: OnceLock<Option<Route>>,
+}
+
+impl<'a> RequestInfo<'a> {
+    /// What a hook sees of the request `parts` from `peer`.
+    pub fn new(peer: SocketAddr, parts: &'a Parts) -> Self {
+        RequestInfo {
+            peer,
+            parts,
+            route: OnceLock::new(),
+        }
+    }
+
+    /// The route the router will dispatch to, parsed when first asked
+    /// for; `None` when the request is not one of the API's (the router
+    /// answers it with an error, unless the hook does).
+    pub fn route(&self) -> Option<&Route> {
+        self.route
+            .get_or_init(|| Route::parse(&self.parts.method, &self.parts.uri).ok())
+            .as_ref()
+    }
 }
 
 /// Called around every request of a [`Server`](super::Server).
