@@ -84,7 +84,7 @@ pub struct FsckArgs {
 /// comes from the config file, then the default.
 #[derive(Debug, Default, Args)]
 pub struct ServeArgs {
-    /// TOML config file (its keys are listed below)
+    /// TOML config file (its keys are listed below) [default: none]
     #[arg(long, value_name = "FILE", env = "REGISTRY_CONFIG")]
     pub config: Option<PathBuf>,
 
