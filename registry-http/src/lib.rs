@@ -10,7 +10,10 @@
 //!
 //! What this crate is not:
 //! - not a server: it opens no socket and owns no runtime, except the
-//!   optional [`server`] module (feature `hyper`), a small hyper loop;
+//!   optional [`server`] module (feature `hyper`), a hyper server with the
+//!   limits of the reference server (header size and read timeout, body
+//!   idle timeout, grace period), TLS through an acceptor, and a
+//!   per-request hook;
 //! - not storage: `registry-storage` implements the store traits;
 //! - not an authentication scheme: it asks an [`Authorizer`] and answers
 //!   what it says.
@@ -31,7 +34,8 @@
 //! ```
 //!
 //! # Features
-//! - `hyper` (default): [`server::serve`] and [`server::service`].
+//! - `hyper` (default): [`server::Server`], [`server::serve`] and
+//!   [`server::service`].
 //! - `tower`: `tower_service::Service` for [`Router`], to nest it in axum.
 //! - `auth`: authorizers for HTTP basic (htpasswd, bcrypt) and Docker
 //!   bearer tokens (JWT), per-repository access rules, and a small token

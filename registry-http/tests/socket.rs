@@ -20,15 +20,42 @@ struct Server {
     task: JoinHandle<std::io::Result<()>>,
 }
 
-async fn start() -> Server {
+/// What stops a test server.
+type Stop = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+
+/// Serve a memory store on 127.0.0.1:0 with `serve`, until `stop`.
+async fn start_serving<F, Fut>(serve: F) -> Server
+where
+    F: FnOnce(TcpListener, Router, Stop) -> Fut,
+    Fut: std::future::Future<Output = std::io::Result<()>> + Send + 'static,
+{
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let router = Router::new(Arc::new(OpendalStore::memory()));
     let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(server::serve(listener, router, async {
-        let _ = stopped.await;
-    }));
+    let task = tokio::spawn(serve(
+        listener,
+        router,
+        Box::pin(async {
+            let _ = stopped.await;
+        }),
+    ));
     Server { addr, stop, task }
+}
+
+/// `server::serve`, the defaults.
+async fn start() -> Server {
+    start_serving(server::serve).await
+}
+
+/// A server as `build` configures it.
+async fn start_with<A, H>(build: impl FnOnce(server::Server) -> server::Server<A, H>) -> Server
+where
+    A: server::Acceptor,
+    H: server::OnRequest,
+{
+    start_serving(|listener, router, stop| build(server::Server::new(router)).serve(listener, stop))
+        .await
 }
 
 #[tokio::test]
@@ -121,12 +148,7 @@ async fn graceful_shutdown_finishes_requests_in_flight() {
     let srv = start().await;
     let base = format!("http://{}", srv.addr);
     let client = reqwest::Client::new();
-    let r = client
-        .post(format!("{base}/v2/a/blobs/uploads/"))
-        .send()
-        .await
-        .unwrap();
-    let location = r.headers()["location"].to_str().unwrap().to_owned();
+    let location = open_session(&client, &base).await;
 
     // A PATCH whose body arrives in two parts, with shutdown asked for in
     // between.
@@ -159,6 +181,131 @@ async fn graceful_shutdown_finishes_requests_in_flight() {
         .unwrap()
         .unwrap()
         .unwrap();
+}
+
+/// A server built as the README's embedding example builds one, with a
+/// short body idle timeout: a PATCH whose body stalls is failed (400
+/// `SIZE_INVALID`), and nothing of it is kept.
+#[tokio::test]
+async fn embedded_server_drops_a_patch_whose_body_stalls() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let srv = start_with(|s| s.body_idle_timeout(Duration::from_millis(500))).await;
+    let addr = srv.addr;
+    let base = format!("http://{addr}");
+    let client = reqwest::Client::new();
+    let location = open_session(&client, &base).await;
+
+    // 100 of the 4096 bytes announced, then nothing, the socket held open.
+    let mut socket = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = format!("PATCH {location} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 4096\r\n\r\n");
+    socket.write_all(head.as_bytes()).await.unwrap();
+    socket.write_all(&[7u8; 100]).await.unwrap();
+    let mut answer = vec![0u8; 4096];
+    let n = tokio::time::timeout(Duration::from_secs(10), socket.read(&mut answer))
+        .await
+        .expect("the stalled request is answered, not held")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer[..n]);
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(answer.contains("SIZE_INVALID"), "{answer}");
+
+    let r = client
+        .get(format!("{base}{location}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    assert_eq!(
+        r.headers()["range"],
+        "0-0",
+        "nothing of the stalled chunk kept"
+    );
+    drop(socket);
+    srv.stop.send(()).unwrap();
+    srv.task.await.unwrap().unwrap();
+}
+
+/// The hook sees each request with its parsed route before the router, may
+/// answer it, and wraps every response.
+#[tokio::test]
+async fn the_hook_sees_the_route_and_may_answer() {
+    use http::{Response, StatusCode};
+    use registry_http::server::{OnRequest, RequestInfo};
+    use registry_http::{Body, Route};
+    struct OnlyReads;
+    impl OnRequest for OnlyReads {
+        type State = &'static str;
+        type Body = Body;
+        async fn before(
+            &self,
+            request: &RequestInfo<'_>,
+        ) -> (&'static str, Option<Response<Body>>) {
+            match request.route() {
+                Some(Route::StartUpload { .. }) => {
+                    let mut res = Response::new(Body::from("no pushes here"));
+                    *res.status_mut() = StatusCode::FORBIDDEN;
+                    ("refused", Some(res))
+                }
+                Some(_) => ("routed", None),
+                None => ("unknown", None),
+            }
+        }
+        fn after(&self, state: &'static str, mut response: Response<Body>) -> Response<Body> {
+            response
+                .headers_mut()
+                .insert("x-hook", http::HeaderValue::from_static(state));
+            response
+        }
+    }
+    let srv = start_with(|s| s.on_request(OnlyReads)).await;
+    let base = format!("http://{}", srv.addr);
+    let client = reqwest::Client::new();
+    let r = client.get(format!("{base}/v2/")).send().await.unwrap();
+    assert_eq!(
+        (r.status().as_u16(), r.headers()["x-hook"].to_str().unwrap()),
+        (200, "routed")
+    );
+    let r = client.get(format!("{base}/nowhere")).send().await.unwrap();
+    assert_eq!(
+        (r.status().as_u16(), r.headers()["x-hook"].to_str().unwrap()),
+        (404, "unknown")
+    );
+    let r = client
+        .post(format!("{base}/v2/a/blobs/uploads/"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        (r.status().as_u16(), r.headers()["x-hook"].to_str().unwrap()),
+        (403, "refused")
+    );
+    assert_eq!(r.text().await.unwrap(), "no pushes here");
+    srv.stop.send(()).unwrap();
+    srv.task.await.unwrap().unwrap();
+}
+
+/// A request head limit hyper cannot enforce is refused before serving.
+#[tokio::test]
+async fn too_small_a_header_limit_is_an_error() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let router = Router::new(Arc::new(OpendalStore::memory()));
+    let e = server::Server::new(router)
+        .max_header_size(1024)
+        .serve(listener, std::future::pending())
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput);
+}
+
+/// Open an upload session in repository `a`; its location.
+async fn open_session(client: &reqwest::Client, base: &str) -> String {
+    let r = client
+        .post(format!("{base}/v2/a/blobs/uploads/"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    r.headers()["location"].to_str().unwrap().to_owned()
 }
 
 /// An mpsc receiver as a stream.

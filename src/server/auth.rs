@@ -1,8 +1,7 @@
 //! Authentication and access: the `auth` settings of `registry serve`
 //! (flags, environment, and the `[auth]` table of the config file), what
-//! they build (the router's authorizer and the built-in token issuer), and
-//! the request handler that serves the issuer's `/token` next to the
-//! router.
+//! they build (the router's authorizer and the built-in token issuer, whose
+//! `/token` the server's request hook answers).
 //!
 //! Misconfigurations fail closed: an auth setting given while the mode is
 //! `none`, a rule naming an undefined group, a non-bcrypt htpasswd entry,
@@ -15,14 +14,10 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::Arc;
 
-use bytes::Bytes;
 use clap::Args;
-use http::{Request, Response};
-use http_body::Body as HttpBody;
 use registry_http::{
-    AccessRule, AccessRules, Authorizer, Body, BoxError, Htpasswd, HtpasswdAuthorizer,
-    RepositoryPattern, Router, RouterConfig, TokenAuthorizer, TokenIssuer, TokenKeys,
-    parse_actions,
+    AccessRule, AccessRules, Authorizer, Htpasswd, HtpasswdAuthorizer, RepositoryPattern,
+    RouterConfig, TokenAuthorizer, TokenIssuer, TokenKeys, parse_actions,
 };
 use serde::Deserialize;
 
@@ -93,144 +88,59 @@ pub struct RuleSettings {
     pub actions: Vec<String>,
 }
 
-/// The `[auth]` table of the config file, and the auth flags. `None`/empty
-/// means "not given here".
-#[derive(Debug, Default, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AuthSettings {
-    /// `none`, `htpasswd` or `token`.
-    pub mode: Option<AuthMode>,
-    /// htpasswd file of bcrypt entries.
-    pub htpasswd: Option<PathBuf>,
-    /// Where clients get tokens: an absolute URL, or a path on this server.
-    pub token_realm: Option<String>,
-    /// The service tokens are for (their `aud`).
-    pub token_service: Option<String>,
-    /// The trusted issuer (`iss`) of external tokens; the built-in
-    /// issuer's name.
-    pub token_issuer: Option<String>,
-    /// PEM public key(s)/certificates or a JWKS file of the external issuer.
-    pub token_keys: Option<PathBuf>,
-    /// PKCS#8 PEM P-256 private key of the built-in issuer.
-    pub token_issuer_key: Option<PathBuf>,
-    /// Groups: name -> members (config file only).
-    #[serde(default)]
-    pub groups: BTreeMap<String, Vec<String>>,
-    /// Access rules (config file only).
-    #[serde(default)]
-    pub rules: Vec<RuleSettings>,
-}
+/// The keys of the `[auth]` table that have no flag.
+pub const FILE_ONLY_KEYS: [&str; 2] = ["groups", "rules"];
 
-impl AuthSettings {
-    /// These settings, with anything missing taken from `lower`.
-    pub fn or(self, lower: AuthSettings) -> AuthSettings {
-        AuthSettings {
-            mode: self.mode.or(lower.mode),
-            htpasswd: self.htpasswd.or(lower.htpasswd),
-            token_realm: self.token_realm.or(lower.token_realm),
-            token_service: self.token_service.or(lower.token_service),
-            token_issuer: self.token_issuer.or(lower.token_issuer),
-            token_keys: self.token_keys.or(lower.token_keys),
-            token_issuer_key: self.token_issuer_key.or(lower.token_issuer_key),
-            groups: if self.groups.is_empty() {
-                lower.groups
-            } else {
-                self.groups
-            },
-            rules: if self.rules.is_empty() {
-                lower.rules
-            } else {
-                self.rules
-            },
-        }
-    }
-}
+crate::server::config::layered! {
+    /// The auth flags of `registry serve`, and the `[auth]` table of the
+    /// config file (rules and groups: config file only). `None`/empty means
+    /// "not given here".
+    #[derive(Debug, Default, Clone, PartialEq, Eq, Deserialize, Args)]
+    #[serde(deny_unknown_fields)]
+    pub struct AuthSettings {
+        /// Authentication: none (anyone who reaches the port may push), htpasswd
+        /// (HTTP basic) or token (Docker bearer tokens) [default: none]
+        #[arg(long = "auth", value_name = "MODE", env = "REGISTRY_AUTH")]
+        pub mode: Option<AuthMode>,
 
-/// The auth flags of `registry serve` (rules and groups: config file only).
-#[derive(Debug, Default, Clone, Args)]
-pub struct AuthArgs {
-    /// Authentication: none (anyone who reaches the port may push), htpasswd
-    /// (HTTP basic) or token (Docker bearer tokens) [default: none]
-    #[arg(
-        long = "auth",
-        value_name = "MODE",
-        env = "REGISTRY_AUTH",
-        hide_env_values = true
-    )]
-    pub mode: Option<AuthMode>,
+        /// htpasswd file of bcrypt entries (htpasswd -B), for --auth htpasswd
+        /// and for the built-in token issuer [default: none]
+        #[arg(long, value_name = "FILE", env = "REGISTRY_HTPASSWD")]
+        pub htpasswd: Option<PathBuf>,
 
-    /// htpasswd file of bcrypt entries (htpasswd -B), for --auth htpasswd
-    /// and for the built-in token issuer
-    #[arg(
-        long,
-        value_name = "FILE",
-        env = "REGISTRY_HTPASSWD",
-        hide_env_values = true
-    )]
-    pub htpasswd: Option<PathBuf>,
+        /// Token realm sent in the Bearer challenge: the token service's URL
+        /// [default: http://<Host>/token with the built-in issuer]
+        #[arg(long, value_name = "URL", env = "REGISTRY_TOKEN_REALM")]
+        pub token_realm: Option<String>,
 
-    /// Token realm sent in the Bearer challenge: the token service's URL
-    /// [default: http://<Host>/token with the built-in issuer]
-    #[arg(
-        long,
-        value_name = "URL",
-        env = "REGISTRY_TOKEN_REALM",
-        hide_env_values = true
-    )]
-    pub token_realm: Option<String>,
+        /// Service name: the `aud` tokens must carry [default: registry]
+        #[arg(long, value_name = "NAME", env = "REGISTRY_TOKEN_SERVICE")]
+        pub token_service: Option<String>,
 
-    /// Service name: the `aud` tokens must carry [default: registry]
-    #[arg(
-        long,
-        value_name = "NAME",
-        env = "REGISTRY_TOKEN_SERVICE",
-        hide_env_values = true
-    )]
-    pub token_service: Option<String>,
+        /// Trusted token issuer: the `iss` tokens must carry; the built-in
+        /// issuer's name [default: registry-token-issuer]
+        #[arg(long, value_name = "NAME", env = "REGISTRY_TOKEN_ISSUER")]
+        pub token_issuer: Option<String>,
 
-    /// Trusted token issuer: the `iss` tokens must carry
-    #[arg(
-        long,
-        value_name = "NAME",
-        env = "REGISTRY_TOKEN_ISSUER",
-        hide_env_values = true
-    )]
-    pub token_issuer: Option<String>,
+        /// External issuer's public keys: PEM keys/certificates or a JWKS file
+        /// [default: none: the built-in issuer]
+        #[arg(long, value_name = "FILE", env = "REGISTRY_TOKEN_KEYS")]
+        pub token_keys: Option<PathBuf>,
 
-    /// External issuer's public keys: PEM keys/certificates or a JWKS file
-    #[arg(
-        long,
-        value_name = "FILE",
-        env = "REGISTRY_TOKEN_KEYS",
-        hide_env_values = true
-    )]
-    pub token_keys: Option<PathBuf>,
+        /// Built-in issuer's P-256 private key (PKCS#8 PEM) [default: generated
+        /// at start when --token-keys is not given]
+        #[arg(long, value_name = "FILE", env = "REGISTRY_TOKEN_ISSUER_KEY")]
+        pub token_issuer_key: Option<PathBuf>,
 
-    /// Built-in issuer's P-256 private key (PKCS#8 PEM) [default: generated
-    /// at start when --token-keys is not given]
-    #[arg(
-        long,
-        value_name = "FILE",
-        env = "REGISTRY_TOKEN_ISSUER_KEY",
-        hide_env_values = true
-    )]
-    pub token_issuer_key: Option<PathBuf>,
-}
+        /// Groups: name -> members (config file only).
+        #[arg(skip)]
+        #[serde(default)]
+        pub groups: BTreeMap<String, Vec<String>>,
 
-impl AuthArgs {
-    /// The settings given by flags and environment.
-    pub fn settings(&self) -> AuthSettings {
-        AuthSettings {
-            mode: self.mode,
-            htpasswd: self.htpasswd.clone(),
-            token_realm: self.token_realm.clone(),
-            token_service: self.token_service.clone(),
-            token_issuer: self.token_issuer.clone(),
-            token_keys: self.token_keys.clone(),
-            token_issuer_key: self.token_issuer_key.clone(),
-            groups: BTreeMap::new(),
-            rules: Vec::new(),
-        }
+        /// Access rules (config file only).
+        #[arg(skip)]
+        #[serde(default)]
+        pub rules: Vec<RuleSettings>,
     }
 }
 
@@ -439,143 +349,5 @@ fn rules(s: &AuthSettings) -> Result<Option<AccessRules>, String> {
     Ok(Some(rules))
 }
 
-/// The server's request handler: `/token` to the built-in issuer when
-/// there is one, everything else to the router.
-#[derive(Clone)]
-pub struct Handler {
-    router: Router,
-    issuer: Option<Arc<TokenIssuer>>,
-}
-
-impl Handler {
-    /// A handler over `router`, with the issuer if any.
-    pub fn new(router: Router, issuer: Option<Arc<TokenIssuer>>) -> Self {
-        Handler { router, issuer }
-    }
-
-    /// Answer one request.
-    pub async fn handle<B>(&self, req: Request<B>) -> Response<Body>
-    where
-        B: HttpBody<Data = Bytes> + Send + 'static,
-        B::Error: Into<BoxError>,
-    {
-        match &self.issuer {
-            Some(issuer) if req.uri().path() == TOKEN_PATH => {
-                let (parts, _body) = req.into_parts();
-                issuer.handle(&parts).await
-            }
-            _ => self.router.handle(req).await,
-        }
-    }
-}
-
-impl From<Router> for Handler {
-    fn from(router: Router) -> Self {
-        Handler::new(router, None)
-    }
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn parse(text: &str) -> AuthSettings {
-        #[derive(Deserialize)]
-        struct File {
-            auth: AuthSettings,
-        }
-        toml::from_str::<File>(text).unwrap().auth
-    }
-
-    #[test]
-    fn rules_from_the_config_file() {
-        let s = parse(
-            r#"
-            [auth]
-            mode = "token"
-            [auth.groups]
-            ci = ["bot"]
-            [[auth.rules]]
-            repository = "public/*"
-            anonymous = true
-            actions = ["pull"]
-            [[auth.rules]]
-            repository = "team/**"
-            groups = ["ci"]
-            actions = ["pull", "push"]
-            [[auth.rules]]
-            catalog = true
-            users = ["admin"]
-            "#,
-        );
-        let r = rules(&s).unwrap().unwrap();
-        assert_eq!(r.rules().len(), 3);
-        assert_eq!(r.granted(Some("bot"), "team/x").iter().count(), 2);
-        assert!(r.catalog_granted(Some("admin")));
-        assert!(!r.catalog_granted(Some("bot")));
-    }
-
-    #[test]
-    fn bad_rules_and_modes_fail_closed() {
-        for (text, expect) in [
-            ("[auth]\nhtpasswd = \"/x\"", "auth mode is none"),
-            (
-                "[auth]\nmode = \"none\"\n[[auth.rules]]\nrepository = \"x\"\nusers = [\"*\"]\nactions = [\"pull\"]",
-                "auth mode is none",
-            ),
-            ("[auth]\nmode = \"htpasswd\"", "needs --htpasswd"),
-            (
-                "[auth]\nmode = \"token\"\ntoken_keys = \"/nonexistent\"\ntoken_issuer = \"i\"",
-                "cannot read token key file",
-            ),
-            (
-                "[auth]\nmode = \"token\"\n[[auth.rules]]\nrepository = \"x\"\ngroups = [\"nope\"]\nactions = [\"pull\"]",
-                "group \"nope\" is not defined",
-            ),
-            (
-                "[auth]\nmode = \"token\"\n[[auth.rules]]\nrepository = \"x\"\nactions = [\"pull\"]",
-                "applies to nobody",
-            ),
-            (
-                "[auth]\nmode = \"token\"\n[[auth.rules]]\nrepository = \"x\"\nanonymous = true\nactions = [\"write\"]",
-                "unknown action",
-            ),
-            (
-                "[auth]\nmode = \"token\"\n[[auth.rules]]\nrepository = \"x\"\nanonymous = true",
-                "no actions",
-            ),
-            (
-                "[auth]\nmode = \"token\"\n[[auth.rules]]\nanonymous = true\nactions = [\"pull\"]",
-                "needs a repository",
-            ),
-            (
-                "[auth]\nmode = \"token\"\ntoken_realm = \"ftp://x\"",
-                "expected an http(s) URL",
-            ),
-        ] {
-            let e = build(&parse(text), false)
-                .err()
-                .unwrap_or_else(|| panic!("{text}"));
-            assert!(e.contains(expect), "{text}: {e}");
-        }
-        assert!(toml::from_str::<AuthSettings>("mode = \"ldap\"").is_err());
-        assert!(toml::from_str::<AuthSettings>("colour = 1").is_err());
-    }
-
-    #[test]
-    fn flags_beat_the_file_field_by_field() {
-        let flags = AuthSettings {
-            mode: Some(AuthMode::Htpasswd),
-            ..Default::default()
-        };
-        let file = parse(
-            "[auth]\nmode = \"token\"\nhtpasswd = \"/h\"\n[[auth.rules]]\nrepository = \"x\"\nanonymous = true\nactions = [\"pull\"]",
-        );
-        let s = flags.or(file);
-        assert_eq!(s.mode, Some(AuthMode::Htpasswd));
-        assert_eq!(s.htpasswd, Some("/h".into()));
-        assert_eq!(s.rules.len(), 1);
-        assert_eq!("token".parse::<AuthMode>(), Ok(AuthMode::Token));
-        assert!("ldap".parse::<AuthMode>().is_err());
-    }
-}
+mod tests;

@@ -1,32 +1,23 @@
-//! The HTTP/1.1 accept loop: hyper connections around the router, over
-//! plain TCP or TLS, each request checked against the per-client
-//! [`limits`](super::limits) and wrapped for the access log, and a graceful
-//! shutdown that stops accepting, lets requests in flight finish, and cuts
-//! them off after a timeout.
+//! The reference server's transport: `registry_http::server::Server` with
+//! the configured limits and TLS, and the server's policy as its request
+//! hook: the per-client [`limits`](super::limits), the built-in token
+//! issuer's `/token`, and the access log.
 
-use std::convert::Infallible;
 use std::future::Future;
 use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::auth::Handler;
-use hyper::body::Incoming;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::{GracefulShutdown, Watcher};
-use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::TcpListener;
+use http::{Method, Response};
+use registry_http::server::{Acceptor, OnRequest, RequestInfo, Server};
+use registry_http::{Body, Router, TokenIssuer};
+use tokio::net::{TcpListener, TcpStream};
 
-use super::access_log;
+use super::access_log::{self, LoggedBody};
+use super::auth::TOKEN_PATH;
 use super::config::Config;
-use super::limits::{IdleTimeoutBody, Limits};
+use super::limits::{Limits, UploadPermit};
 use super::tls::{Tls, TlsSetting};
-
-/// How long to pause after a failed `accept` (e.g. out of file descriptors)
-/// before trying again.
-const ACCEPT_BACKOFF: Duration = Duration::from_millis(500);
 
 /// How connections are served: TLS or not, and the limits.
 #[derive(Debug)]
@@ -72,21 +63,19 @@ impl Drop for Transport {
     }
 }
 
-/// Serve `router` on `listener` until `stop` completes, then wait at most
-/// `grace` for the connections still open to finish their requests. Those
-/// still open after that are abandoned to the runtime, whose shutdown
-/// cancels them (which the store guarantees leaves nothing half-written
-/// visible).
-///
-/// This is `registry_http::server::serve` plus TLS, the limits, the access
-/// log and a configurable grace period.
+/// Serve `router` (and the token issuer, if any) on `listener` until
+/// `stop` completes, then wait at most `grace` for the connections still
+/// open to finish their requests. Those still open after that are
+/// abandoned to the runtime, whose shutdown cancels them (which the store
+/// guarantees leaves nothing half-written visible).
 pub async fn serve(
     listener: TcpListener,
-    router: Handler,
+    router: Router,
+    issuer: Option<Arc<TokenIssuer>>,
     stop: impl Future<Output = ()>,
     grace: Duration,
     transport: Transport,
-) {
+) -> io::Result<()> {
     if transport.tls.is_none()
         && let Ok(addr) = listener.local_addr()
         && !addr.ip().is_loopback()
@@ -97,127 +86,100 @@ pub async fn serve(
              unencrypted; set --tls-cert and --tls-key unless a TLS proxy is in front"
         );
     }
-    let limits = &transport.limits;
-    let connections = GracefulShutdown::new();
-    let mut builder = http1::Builder::new();
-    builder
-        .keep_alive(true)
-        .timer(TokioTimer::new())
-        .header_read_timeout(limits.config().header_read_timeout)
-        .max_header_size(limits.config().max_header_size);
-    tokio::pin!(stop);
-    loop {
-        let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(error) if is_connection_error(&error) => continue,
-                Err(error) => {
-                    tracing::error!(%error, "accepting connections failed; retrying");
-                    tokio::time::sleep(ACCEPT_BACKOFF).await;
-                    continue;
-                }
-            },
-            () = &mut stop => break,
-        };
-        if let Err(error) = stream.set_nodelay(true) {
-            tracing::debug!(%error, "setting TCP_NODELAY");
-        }
-        let connection = Connection {
-            builder: builder.clone(),
-            router: router.clone(),
-            limits: limits.clone(),
-            peer,
-            watcher: connections.watcher(),
-        };
-        // The acceptor is taken now, so that a reload after this point
-        // concerns later connections only.
-        let acceptor = transport.tls.as_ref().map(|tls| tls.acceptor());
-        tokio::spawn(async move {
-            match acceptor {
-                None => connection.serve(stream).await,
-                Some(acceptor) => {
-                    let timeout = connection.limits.config().header_read_timeout;
-                    match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
-                        Ok(Ok(tls)) => connection.serve(tls).await,
-                        Ok(Err(error)) => {
-                            tracing::debug!(%peer, %error, "TLS handshake failed");
-                        }
-                        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
-                    }
-                }
-            }
+    let limits = transport.limits.config();
+    let server = Server::new(router)
+        .grace(grace)
+        .max_header_size(limits.max_header_size)
+        .header_read_timeout(limits.header_read_timeout)
+        .body_idle_timeout(limits.body_idle_timeout)
+        .on_request(Policy {
+            limits: transport.limits.clone(),
+            issuer,
         });
-    }
-    drop(listener);
-    if tokio::time::timeout(grace, connections.shutdown())
-        .await
-        .is_err()
-    {
-        tracing::warn!("requests still in flight after {grace:?}: closing their connections");
+    match &transport.tls {
+        None => server.serve(listener, stop).await,
+        Some(tls) => {
+            server
+                .tls(Reloading(tls.clone()))
+                .serve(listener, stop)
+                .await
+        }
     }
 }
 
-/// One accepted connection, before its I/O is known (plain or TLS).
-struct Connection {
-    builder: http1::Builder,
-    router: Handler,
+/// TLS with the certificate in force when a connection is accepted.
+struct Reloading(Arc<Tls>);
+
+impl Acceptor for Reloading {
+    type Io = tokio_rustls::server::TlsStream<TcpStream>;
+
+    fn accept(
+        &self,
+        stream: TcpStream,
+    ) -> impl Future<Output = io::Result<Self::Io>> + Send + 'static {
+        // Taken now, so that a reload after this point concerns later
+        // connections only.
+        self.0.acceptor().accept(stream)
+    }
+}
+
+/// The reference server's policy around the router.
+struct Policy {
     limits: Arc<Limits>,
-    peer: std::net::SocketAddr,
-    watcher: Watcher,
+    issuer: Option<Arc<TokenIssuer>>,
 }
 
-impl Connection {
-    async fn serve<I>(self, io: I)
-    where
-        I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-    {
-        let Connection {
-            builder,
-            router,
-            limits,
-            peer,
-            watcher,
-        } = self;
-        let service = service_fn(move |request: http::Request<Incoming>| {
-            let router = router.clone();
-            let limits = limits.clone();
-            async move {
-                let log = access_log::Request::start(&request);
-                let admitted = match limits.admit(peer.ip(), &request) {
-                    Ok(permit) => match limits.reserve_manifest(&request).await {
-                        Ok(reserved) => Ok((permit, reserved)),
-                        Err(refusal) => Err(refusal),
-                    },
-                    Err(refusal) => Err(refusal),
-                };
-                let permits = match admitted {
-                    Ok(permits) => permits,
-                    Err(refusal) => {
-                        tracing::debug!(%peer, ?refusal, "request refused by a limit");
-                        return Ok::<_, Infallible>(log.finish(refusal.response()));
-                    }
-                };
-                let idle = limits.body_idle_timeout();
-                let request = request.map(|body| IdleTimeoutBody::new(body, idle));
-                let response = router.handle(request).await;
-                drop(permits);
-                Ok(log.finish(response))
+/// What a request holds until it is answered: its log line and its
+/// permits.
+type Held = (
+    access_log::Request,
+    Option<(
+        Option<UploadPermit>,
+        Option<tokio::sync::OwnedSemaphorePermit>,
+    )>,
+);
+
+impl OnRequest for Policy {
+    type State = Held;
+    type Body = LoggedBody<Body>;
+
+    async fn before(&self, request: &RequestInfo<'_>) -> (Held, Option<Response<Body>>) {
+        let log = access_log::Request::start(request.parts);
+        let peer = request.peer;
+        // Only writes are limited by kind: the others need not be parsed.
+        let route = match request.parts.method {
+            Method::POST | Method::PATCH | Method::PUT => request.route(),
+            _ => None,
+        };
+        let admitted = match self.limits.admit(peer.ip(), route) {
+            Ok(permit) => match self
+                .limits
+                .reserve_manifest(route, &request.parts.headers)
+                .await
+            {
+                Ok(reserved) => Ok((permit, reserved)),
+                Err(refusal) => Err(refusal),
+            },
+            Err(refusal) => Err(refusal),
+        };
+        let permits = match admitted {
+            Ok(permits) => permits,
+            Err(refusal) => {
+                tracing::debug!(%peer, ?refusal, "request refused by a limit");
+                return ((log, None), Some(refusal.response()));
             }
-        });
-        let connection = watcher.watch(builder.serve_connection(TokioIo::new(io), service));
-        if let Err(error) = connection.await {
-            tracing::debug!(%peer, %error, "connection ended with an error");
-        }
+        };
+        let answer = match &self.issuer {
+            Some(issuer) if request.parts.uri.path() == TOKEN_PATH => {
+                Some(issuer.handle(request.parts).await)
+            }
+            _ => None,
+        };
+        ((log, Some(permits)), answer)
     }
-}
 
-/// Accept errors that concern only the connection being accepted.
-fn is_connection_error(error: &io::Error) -> bool {
-    matches!(
-        error.kind(),
-        io::ErrorKind::ConnectionRefused
-            | io::ErrorKind::ConnectionAborted
-            | io::ErrorKind::ConnectionReset
-            | io::ErrorKind::Interrupted
-    )
+    fn after(&self, (log, permits): Held, response: Response<Body>) -> Response<LoggedBody<Body>> {
+        drop(permits);
+        log.finish(response)
+    }
 }

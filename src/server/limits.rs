@@ -1,10 +1,6 @@
 //! Per-connection and per-client limits of the reference server, applied
 //! around the router:
 //!
-//! - a body idle timeout: a request body that sends nothing for
-//!   [`Limits::body_idle_timeout`] fails, so that a stalled upload ends
-//!   (nothing of it is committed) instead of holding its task and session
-//!   open forever;
 //! - at most [`LimitsConfig::max_uploads_per_client`] upload requests (`POST`
 //!   of an upload, `PATCH` and `PUT` of a session, `PUT` of a manifest) in
 //!   flight per client IP address, beyond which `429 TOOMANYREQUESTS` with
@@ -18,8 +14,9 @@
 //! - an optional per-client rate limit, a token bucket per IP address,
 //!   answered `429 TOOMANYREQUESTS` with `Retry-After` when empty.
 //!
-//! Request header size and header read timeouts are hyper's (see
-//! [`http`](super::http)); the manifest size limit is the router's.
+//! Request header size, header read and body idle timeouts are
+//! `registry_http::server`'s (see [`http`](super::http)); this resolves
+//! them from the configuration. The manifest size limit is the router's.
 //!
 //! A client is its IP address as the server sees it: behind a reverse proxy
 //! every client is the proxy, so set these limits on the proxy instead.
@@ -27,28 +24,20 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::num::{NonZeroU32, NonZeroU64};
-use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll, ready};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use http::header::{CONTENT_TYPE, HeaderValue, RETRY_AFTER};
-use http::{Method, Request, Response, StatusCode};
-use http_body::{Body as HttpBody, Frame, SizeHint};
-use registry_http::{Body, BoxError, Route, RouterConfig, UploadMode};
+use http::{HeaderMap, Response, StatusCode};
+use registry_http::server::{
+    DEFAULT_BODY_IDLE_TIMEOUT, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_MAX_HEADER_SIZE,
+    MIN_MAX_HEADER_SIZE,
+};
+use registry_http::{Body, Route, RouterConfig, UploadMode};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-/// Largest request head (request line and headers) accepted by default.
-pub const DEFAULT_MAX_HEADER_SIZE: usize = 64 * 1024;
-/// How long a client may take to send a request head, by default.
-pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
-/// How long a request body may send nothing, by default.
-pub const DEFAULT_BODY_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// Upload requests in flight per client IP address, by default.
 pub const DEFAULT_MAX_UPLOADS_PER_CLIENT: usize = 32;
-/// The smallest request head limit hyper can enforce.
-pub const MIN_MAX_HEADER_SIZE: usize = 8192;
 /// The manifest budget is this many largest manifests.
 pub const MANIFEST_BUDGET_MANIFESTS: usize = 16;
 /// How long a manifest `PUT` waits for room in the manifest budget.
@@ -212,20 +201,16 @@ impl Limits {
         &self.config
     }
 
-    /// How long a request body may send nothing.
-    pub fn body_idle_timeout(&self) -> Duration {
-        self.config.body_idle_timeout
-    }
-
-    /// Admit a request from `client`, or say why not. The returned permit
-    /// (for uploads) must be held until the request is answered.
-    pub fn admit<B>(
+    /// Admit a request from `client` for `route` (`None`: not an API
+    /// request), or say why not. The returned permit (for uploads) must be
+    /// held until the request is answered.
+    pub fn admit(
         self: &Arc<Self>,
         client: IpAddr,
-        request: &Request<B>,
+        route: Option<&Route>,
     ) -> Result<Option<UploadPermit>, Refusal> {
         self.take_token(client, Instant::now())?;
-        let counted = !matches!(classify(request.method(), request.uri()), Kind::Other);
+        let counted = !matches!(classify(route), Kind::Other);
         if self.config.max_uploads_per_client == 0 || !counted {
             return Ok(None);
         }
@@ -237,16 +222,16 @@ impl Limits {
     /// returned permit must be held until the request is answered. Other
     /// requests, and a manifest whose `Content-Length` is over the size
     /// limit (the router refuses it unread), reserve nothing.
-    pub async fn reserve_manifest<B>(
+    pub async fn reserve_manifest(
         &self,
-        request: &Request<B>,
+        route: Option<&Route>,
+        headers: &HeaderMap,
     ) -> Result<Option<OwnedSemaphorePermit>, Refusal> {
-        if !matches!(classify(request.method(), request.uri()), Kind::ManifestPut) {
+        if !matches!(classify(route), Kind::ManifestPut) {
             return Ok(None);
         }
         let max = self.config.manifest_max_size;
-        let declared = request
-            .headers()
+        let declared = headers
             .get(http::header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
@@ -361,12 +346,9 @@ enum Kind {
     Other,
 }
 
-fn classify(method: &Method, uri: &http::Uri) -> Kind {
-    if !matches!(*method, Method::POST | Method::PATCH | Method::PUT) {
-        return Kind::Other;
-    }
-    match Route::parse(method, uri) {
-        Ok(
+fn classify(route: Option<&Route>) -> Kind {
+    match route {
+        Some(
             Route::StartUpload {
                 mode: UploadMode::Session | UploadMode::Monolithic(_) | UploadMode::Mount { .. },
                 ..
@@ -374,7 +356,7 @@ fn classify(method: &Method, uri: &http::Uri) -> Kind {
             | Route::PatchUpload { .. }
             | Route::FinishUpload { .. },
         ) => Kind::Upload,
-        Ok(Route::PutManifest { .. }) => Kind::ManifestPut,
+        Some(Route::PutManifest { .. }) => Kind::ManifestPut,
         _ => Kind::Other,
     }
 }
@@ -428,342 +410,5 @@ pub fn error_response(status: StatusCode, code: &str, message: &str) -> Response
     res
 }
 
-/// A request body that fails when it sends nothing for `idle`.
-///
-/// The clock runs only while the body is polled and has nothing ready:
-/// time the router spends writing a chunk to the store does not count.
-pub struct IdleTimeoutBody<B> {
-    inner: B,
-    idle: Duration,
-    timer: Option<Pin<Box<tokio::time::Sleep>>>,
-}
-
-impl<B> IdleTimeoutBody<B> {
-    /// Wrap `inner`.
-    pub fn new(inner: B, idle: Duration) -> Self {
-        IdleTimeoutBody {
-            inner,
-            idle,
-            timer: None,
-        }
-    }
-}
-
-/// The error of a body that stalled.
-#[derive(Debug)]
-pub struct BodyIdle(Duration);
-
-impl std::fmt::Display for BodyIdle {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "request body sent nothing for {:?}", self.0)
-    }
-}
-
-impl std::error::Error for BodyIdle {}
-
-impl<B> HttpBody for IdleTimeoutBody<B>
-where
-    B: HttpBody<Data = Bytes> + Unpin,
-    B::Error: Into<BoxError>,
-{
-    type Data = Bytes;
-    type Error = BoxError;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        let this = &mut *self;
-        match Pin::new(&mut this.inner).poll_frame(cx) {
-            Poll::Ready(frame) => {
-                this.timer = None;
-                Poll::Ready(frame.map(|f| f.map_err(Into::into)))
-            }
-            Poll::Pending => {
-                let idle = this.idle;
-                let timer = this
-                    .timer
-                    .get_or_insert_with(|| Box::pin(tokio::time::sleep(idle)));
-                ready!(timer.as_mut().poll(cx));
-                this.timer = None;
-                tracing::info!("request body idle for {idle:?}: failing the request");
-                Poll::Ready(Some(Err(Box::new(BodyIdle(idle)))))
-            }
-        }
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
-    }
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn limits(uploads: usize, rate: Option<(u32, u32)>) -> Arc<Limits> {
-        Limits::new(LimitsConfig {
-            max_uploads_per_client: uploads,
-            rate_limit: rate.map(|(r, b)| RateLimit {
-                per_second: NonZeroU32::new(r).unwrap(),
-                burst: NonZeroU32::new(b).unwrap(),
-            }),
-            ..LimitsConfig::default()
-        })
-    }
-
-    fn req(method: &str, path: &str) -> Request<()> {
-        Request::builder()
-            .method(method)
-            .uri(path)
-            .body(())
-            .unwrap()
-    }
-
-    const DIGEST: &str = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
-
-    #[test]
-    fn upload_requests_are_recognised() {
-        for (method, path, upload) in [
-            ("POST", "/v2/a/blobs/uploads/".to_owned(), true),
-            (
-                "POST",
-                format!("/v2/a/blobs/uploads/?digest={DIGEST}"),
-                true,
-            ),
-            (
-                "PATCH",
-                "/v2/a/blobs/uploads/0123456789abcdef0123".to_owned(),
-                true,
-            ),
-            (
-                "PUT",
-                format!("/v2/a/blobs/uploads/0123456789abcdef0123?digest={DIGEST}"),
-                true,
-            ),
-            (
-                "GET",
-                "/v2/a/blobs/uploads/0123456789abcdef0123".to_owned(),
-                false,
-            ),
-            (
-                "DELETE",
-                "/v2/a/blobs/uploads/0123456789abcdef0123".to_owned(),
-                false,
-            ),
-            ("GET", "/v2/".to_owned(), false),
-            ("POST", "/v2/../blobs/uploads/".to_owned(), false),
-            ("GET", "/v2/a/manifests/t".to_owned(), false),
-            ("DELETE", "/v2/a/manifests/t".to_owned(), false),
-        ] {
-            let r = req(method, &path);
-            let kind = classify(r.method(), r.uri());
-            assert_eq!(kind == Kind::Upload, upload, "{method} {path}");
-        }
-        for path in [
-            "/v2/a/manifests/t".to_owned(),
-            format!("/v2/a/manifests/{DIGEST}"),
-            "/v2/blobs/uploads/manifests/t".to_owned(),
-        ] {
-            let r = req("PUT", &path);
-            assert_eq!(classify(r.method(), r.uri()), Kind::ManifestPut, "{path}");
-        }
-    }
-
-    #[test]
-    fn manifest_puts_count_against_the_upload_limit() {
-        let l = limits(1, None);
-        let a: IpAddr = "127.0.0.1".parse().unwrap();
-        let put = req("PUT", "/v2/a/manifests/latest");
-        let held = l.admit(a, &put).unwrap();
-        assert!(held.is_some(), "a manifest push is counted");
-        assert_eq!(
-            l.admit(a, &req("POST", "/v2/a/blobs/uploads/"))
-                .unwrap_err(),
-            Refusal::TooManyUploads { limit: 1 }
-        );
-        assert_eq!(
-            l.admit(a, &put).unwrap_err(),
-            Refusal::TooManyUploads { limit: 1 }
-        );
-        drop(held);
-        assert!(l.admit(a, &put).unwrap().is_some());
-    }
-
-    fn manifest_put(length: Option<u64>) -> Request<()> {
-        let mut b = Request::put("/v2/a/manifests/latest");
-        if let Some(n) = length {
-            b = b.header(http::header::CONTENT_LENGTH, n);
-        }
-        b.body(()).unwrap()
-    }
-
-    #[tokio::test]
-    async fn manifest_bytes_in_flight_are_bounded() {
-        let l = Limits::new(LimitsConfig {
-            manifest_max_size: 4096,
-            manifest_budget: 8192,
-            manifest_budget_wait: Duration::from_millis(100),
-            ..LimitsConfig::default()
-        });
-        let first = l.reserve_manifest(&manifest_put(Some(4096))).await.unwrap();
-        let second = l.reserve_manifest(&manifest_put(Some(3000))).await.unwrap();
-        assert!(first.is_some() && second.is_some());
-        assert_eq!(
-            l.reserve_manifest(&manifest_put(Some(2000)))
-                .await
-                .unwrap_err(),
-            Refusal::ManifestBudget,
-            "8 KiB are in flight"
-        );
-        // Not manifest pushes, or refused unread by the router: nothing
-        // to reserve.
-        assert!(
-            l.reserve_manifest(&manifest_put(Some(5000)))
-                .await
-                .unwrap()
-                .is_none()
-        );
-        assert!(
-            l.reserve_manifest(&req("GET", "/v2/a/manifests/t"))
-                .await
-                .unwrap()
-                .is_none()
-        );
-        assert!(
-            l.reserve_manifest(&req("PATCH", "/v2/a/blobs/uploads/0123456789abcdef0123"))
-                .await
-                .unwrap()
-                .is_none()
-        );
-        drop(second);
-        // Without a Content-Length a push reserves the size limit.
-        let whole = l.reserve_manifest(&manifest_put(None)).await.unwrap();
-        assert!(whole.is_some());
-        assert_eq!(
-            l.reserve_manifest(&manifest_put(Some(1)))
-                .await
-                .unwrap_err(),
-            Refusal::ManifestBudget
-        );
-        // A push that waits gets in when room is made.
-        let waiting = {
-            let l = l.clone();
-            tokio::spawn(async move {
-                l.reserve_manifest(&manifest_put(Some(10)))
-                    .await
-                    .map(|p| p.is_some())
-            })
-        };
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        drop(first);
-        assert_eq!(waiting.await.unwrap(), Ok(true));
-        let res = Refusal::ManifestBudget.response();
-        assert_eq!(res.status(), 429);
-        assert_eq!(res.headers()[RETRY_AFTER], "1");
-    }
-
-    #[test]
-    fn uploads_per_client_are_bounded_and_released() {
-        let l = limits(2, None);
-        let a: IpAddr = "127.0.0.1".parse().unwrap();
-        let b: IpAddr = "127.0.0.2".parse().unwrap();
-        let post = req("POST", "/v2/a/blobs/uploads/");
-        let p1 = l.admit(a, &post).unwrap();
-        let p2 = l.admit(a, &post).unwrap();
-        assert!(p1.is_some() && p2.is_some());
-        assert_eq!(
-            l.admit(a, &post).unwrap_err(),
-            Refusal::TooManyUploads { limit: 2 }
-        );
-        assert!(
-            l.admit(b, &post).unwrap().is_some(),
-            "other clients are not affected"
-        );
-        assert!(
-            l.admit(a, &req("GET", "/v2/")).unwrap().is_none(),
-            "reads pass"
-        );
-        drop(p1);
-        assert_eq!(l.uploads_of(a), 1);
-        let p3 = l.admit(a, &post).unwrap();
-        drop((p2, p3));
-        assert_eq!(l.uploads_of(a), 0);
-        assert!(
-            limits(0, None).admit(a, &post).unwrap().is_none(),
-            "0: no limit"
-        );
-    }
-
-    #[test]
-    fn token_bucket_refills_at_the_rate() {
-        let l = limits(0, Some((2, 3)));
-        let a: IpAddr = "10.0.0.1".parse().unwrap();
-        let t0 = Instant::now();
-        for _ in 0..3 {
-            l.take_token(a, t0).unwrap();
-        }
-        assert_eq!(
-            l.take_token(a, t0).unwrap_err(),
-            Refusal::RateLimited { retry_after: 1 }
-        );
-        let t1 = t0 + Duration::from_millis(500);
-        l.take_token(a, t1).unwrap();
-        assert!(l.take_token(a, t1).is_err());
-        l.take_token("10.0.0.2".parse().unwrap(), t1).unwrap();
-        let slow = limits(0, Some((1, 1)));
-        slow.take_token(a, t0).unwrap();
-        assert_eq!(
-            slow.take_token(a, t0).unwrap_err(),
-            Refusal::RateLimited { retry_after: 1 }
-        );
-    }
-
-    #[tokio::test]
-    async fn refusals_are_spec_errors_with_retry_after() {
-        use http_body_util::BodyExt;
-        let res = Refusal::RateLimited { retry_after: 3 }.response();
-        assert_eq!(res.status(), 429);
-        assert_eq!(res.headers()[RETRY_AFTER], "3");
-        assert_eq!(res.headers()[CONTENT_TYPE], "application/json");
-        let body = res.into_body().collect().await.unwrap().to_bytes();
-        let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
-        assert_eq!(json["errors"][0]["code"], "TOOMANYREQUESTS");
-    }
-
-    #[tokio::test]
-    async fn idle_bodies_fail_and_flowing_ones_do_not() {
-        use http_body_util::BodyExt;
-        let (mut tx, rx) = futures::channel::mpsc::channel::<Result<Frame<Bytes>, BoxError>>(1);
-        let body = IdleTimeoutBody::new(
-            http_body_util::StreamBody::new(rx),
-            Duration::from_millis(300),
-        );
-        let reader = tokio::spawn(async move {
-            let mut body = std::pin::pin!(body);
-            let mut got = Vec::new();
-            while let Some(frame) = body.frame().await {
-                match frame {
-                    Ok(f) => got.push(f.into_data().unwrap()),
-                    Err(e) => return (got, Some(e.to_string())),
-                }
-            }
-            (got, None)
-        });
-        for _ in 0..3 {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            use futures::SinkExt;
-            tx.send(Ok(Frame::data(Bytes::from_static(b"x"))))
-                .await
-                .unwrap();
-        }
-        let (got, error) = reader.await.unwrap();
-        assert_eq!(got.len(), 3);
-        assert!(error.unwrap().contains("sent nothing"));
-        drop(tx);
-    }
-}
+mod tests;

@@ -20,17 +20,15 @@ mod tls;
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
-use cli::{Cli, Command, ServeArgs};
-use config::{Config, Settings};
+use cli::{Command, ServeArgs};
+use config::{Config, Layer, Settings};
 
 /// The version of this build.
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// Parse the command line and run it.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = cli::parse();
     let result = match cli.command {
         Command::Version => {
             println!("registry {VERSION}");
@@ -56,7 +54,7 @@ fn serve(args: &ServeArgs) -> Result<(), String> {
         Some(path) => Settings::from_file(path).map_err(|e| e.to_string())?,
         None => Settings::default(),
     };
-    let config = Config::resolve(args.settings().or(file));
+    let config = Config::resolve(args.settings.clone().or(file));
     logging::init(&config.log_level)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

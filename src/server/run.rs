@@ -45,7 +45,7 @@ pub async fn run(config: &Config) -> Result<(), String> {
         );
     }
     let purge = spawn_upload_purge(store.clone(), config.upload_max_age);
-    let router = super::auth::Handler::new(router(config, store, &auth)?, auth.issuer.clone());
+    let router = router(config, store, &auth)?;
     let signals = Signals::install().map_err(|e| format!("cannot install signal handlers: {e}"))?;
     let transport = http::Transport::new(config)?;
     let listener = TcpListener::bind(config.listen.as_str())
@@ -70,7 +70,16 @@ pub async fn run(config: &Config) -> Result<(), String> {
             "shutting down: no new connections; waiting up to {grace:?} for requests in flight"
         );
     };
-    http::serve(listener, router, stop, grace, transport).await;
+    http::serve(
+        listener,
+        router,
+        auth.issuer.clone(),
+        stop,
+        grace,
+        transport,
+    )
+    .await
+    .map_err(|e| format!("cannot serve on {}: {e}", config.listen))?;
     purge.abort();
     tracing::info!("stopped");
     Ok(())

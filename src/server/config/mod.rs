@@ -1,0 +1,297 @@
+//! The server's settings and how they are resolved.
+//!
+//! Every setting can come from four places, highest precedence first: a
+//! command-line flag, an environment variable, the TOML config file, the
+//! built-in default. Each is declared once, as a field of [`Settings`]:
+//! the field is at the same time the flag and its variable (clap, which
+//! merges the two into one layer) and the config file key (serde, into
+//! another). [`Layer::or`] stacks the layers, one rule for every field,
+//! and [`Config::resolve`] fills in the defaults.
+//!
+//! Values are validated as they are parsed, whichever source they come
+//! from, so a bad value names its source in the error.
+
+mod layer;
+mod values;
+
+use std::fmt;
+use std::num::{NonZeroU32, NonZeroU64, NonZeroUsize};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::Args;
+use serde::Deserialize;
+
+pub use layer::Layer;
+pub(crate) use layer::layered;
+pub use values::{ByteSize, ListenAddr, LogLevel, StorageUrl, UrlPattern};
+
+/// Address served when none is configured.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:5000";
+/// Storage used when none is configured: `./data` in distribution's layout.
+pub const DEFAULT_STORAGE: &str = "fs://data";
+/// Log filter used when none is configured.
+pub const DEFAULT_LOG_LEVEL: &str = "info";
+/// How long a shutdown waits for in-flight requests when none is configured.
+pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
+/// Age after which an unfinished upload is purged, when none is configured.
+pub const DEFAULT_UPLOAD_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
+/// Size bound of the blob cache when `cache_dir` is set without a size.
+pub const DEFAULT_CACHE_SIZE: u64 = 10 * 1024 * 1024 * 1024;
+
+layered! {
+    /// Settings as given by one source (flags and environment, or the
+    /// config file). `None` means "not given here".
+    ///
+    /// These are the options of `registry serve` (the doc comments are
+    /// their `--help`; a `BOOL` option given without a value means true,
+    /// see [`cli::command`](super::cli::command)) and the schema of the
+    /// config file: its keys are the field names, and any other key is an
+    /// error.
+    #[derive(Debug, Default, Clone, PartialEq, Eq, Deserialize, Args)]
+    #[serde(deny_unknown_fields)]
+    pub struct Settings {
+        /// Address to listen on, HOST:PORT; port 0 lets the OS pick one
+        /// [default: 127.0.0.1:5000]
+        #[arg(long, value_name = "ADDR", env = "REGISTRY_LISTEN")]
+        pub listen: Option<ListenAddr>,
+
+        /// Where to store content: fs:///abs/path, fs://relative/path, memory://
+        /// or s3://bucket/prefix?endpoint=URL&region=REGION [default: fs://data]
+        #[arg(long, value_name = "URL", env = "REGISTRY_STORAGE")]
+        pub storage: Option<StorageUrl>,
+
+        /// Log filter: a level (error, warn, info, debug, trace) or a tracing
+        /// EnvFilter directive such as info,registry_http=debug [default: info]
+        #[arg(long, value_name = "LEVEL", env = "REGISTRY_LOG")]
+        pub log_level: Option<LogLevel>,
+
+        /// Largest manifest accepted, in bytes; larger pushes get 413
+        /// [default: the HTTP layer's, at least 4 MiB]
+        #[arg(long, value_name = "BYTES", env = "REGISTRY_MANIFEST_MAX_SIZE")]
+        pub manifest_max_size: Option<NonZeroUsize>,
+
+        /// Regular expression the URL of a foreign (non-distributable) layer in
+        /// a pushed manifest must match; repeat for several (any one will do;
+        /// a list in the config file). Without allow or deny patterns,
+        /// manifests with such URLs are refused [default: none]
+        #[arg(long, value_name = "REGEX", env = "REGISTRY_MANIFEST_URLS_ALLOW")]
+        pub manifest_urls_allow: Option<Vec<UrlPattern>>,
+
+        /// Regular expression the URL of a foreign layer in a pushed manifest
+        /// must not match; repeat for several (a list in the config file)
+        /// [default: none]
+        #[arg(long, value_name = "REGEX", env = "REGISTRY_MANIFEST_URLS_DENY")]
+        pub manifest_urls_deny: Option<Vec<UrlPattern>>,
+
+        /// Seconds to let in-flight requests finish after SIGINT/SIGTERM before
+        /// closing their connections [default: 30]
+        #[arg(long, value_name = "SECS", env = "REGISTRY_SHUTDOWN_TIMEOUT")]
+        pub shutdown_timeout: Option<u64>,
+
+        /// Declare this process the only writer of its storage, and skip the
+        /// start-up check that the storage refuses conflicting conditional
+        /// writes (which several processes sharing one store rely on)
+        /// [default: false]
+        #[arg(long, value_name = "BOOL", env = "REGISTRY_SINGLE_WRITER")]
+        pub single_writer: Option<bool>,
+
+        /// Seconds after which an unfinished upload is deleted by the periodic
+        /// sweep [default: 86400]
+        #[arg(long, value_name = "SECS", env = "REGISTRY_UPLOAD_MAX_AGE")]
+        pub upload_max_age: Option<u64>,
+
+        /// Directory of a per-host, read-through blob cache in front of the
+        /// storage (blobs only; manifests and tags are always read from the
+        /// storage) [default: no cache]
+        #[arg(long, value_name = "DIR", env = "REGISTRY_CACHE_DIR")]
+        pub cache_dir: Option<PathBuf>,
+
+        /// Size bound of the blob cache, e.g. 512M or 10G; least recently used
+        /// blobs are evicted [default: 10G]
+        #[arg(long, value_name = "SIZE", env = "REGISTRY_CACHE_SIZE")]
+        pub cache_size: Option<ByteSize>,
+
+        /// Filesystem storage only: acknowledge pushes without flushing them to
+        /// disk. Faster, but a power loss can lose acknowledged content; for
+        /// benchmarks and throwaway registries [default: false]
+        #[arg(long, value_name = "BOOL", env = "REGISTRY_NO_FSYNC")]
+        pub no_fsync: Option<bool>,
+
+        /// TLS: certificate chain, PEM, leaf first; with --tls-key. Reloaded
+        /// (with the key) on SIGHUP [default: none, plain HTTP]
+        #[arg(long, value_name = "FILE", env = "REGISTRY_TLS_CERT")]
+        pub tls_cert: Option<PathBuf>,
+
+        /// TLS: private key, PEM (PKCS#8, PKCS#1 or SEC1); with --tls-cert
+        /// [default: none]
+        #[arg(long, value_name = "FILE", env = "REGISTRY_TLS_KEY")]
+        pub tls_key: Option<PathBuf>,
+
+        /// Largest request head (request line and headers), e.g. 64K; larger
+        /// ones get 431 [default: 64K, at least 8K]
+        #[arg(long, value_name = "SIZE", env = "REGISTRY_MAX_HEADER_SIZE")]
+        pub max_header_size: Option<ByteSize>,
+
+        /// Seconds a client may take to send a request head (and a TLS
+        /// handshake) before the connection is closed [default: 30]
+        #[arg(long, value_name = "SECS", env = "REGISTRY_HEADER_READ_TIMEOUT")]
+        pub header_read_timeout: Option<NonZeroU64>,
+
+        /// Seconds a request body may send nothing before the request fails
+        /// (the upload is not committed) [default: 60]
+        #[arg(long, value_name = "SECS", env = "REGISTRY_BODY_IDLE_TIMEOUT")]
+        pub body_idle_timeout: Option<NonZeroU64>,
+
+        /// Upload requests (POST, PATCH, PUT of blob uploads) in flight per
+        /// client IP address; more get 429 TOOMANYREQUESTS [default: 32; 0: no limit]
+        #[arg(long, value_name = "N", env = "REGISTRY_MAX_UPLOADS_PER_CLIENT")]
+        pub max_uploads_per_client: Option<usize>,
+
+        /// Requests per second per client IP address; more get 429
+        /// TOOMANYREQUESTS with Retry-After [default: no limit]
+        #[arg(long, value_name = "N", env = "REGISTRY_RATE_LIMIT")]
+        pub rate_limit: Option<NonZeroU32>,
+
+        /// Requests a client may send at once above --rate-limit [default: the rate]
+        #[arg(long, value_name = "N", env = "REGISTRY_RATE_LIMIT_BURST")]
+        pub rate_limit_burst: Option<NonZeroU32>,
+
+        /// Authentication and access rules: the auth flags, and the `[auth]`
+        /// table of the config file.
+        #[command(flatten)]
+        #[serde(default)]
+        pub auth: super::auth::AuthSettings,
+    }
+}
+
+impl Settings {
+    /// Read a config file. Errors name the file and, for TOML errors, the
+    /// line and the offending key.
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError(format!("cannot read config file {}: {e}", path.display())))?;
+        Self::from_toml(&text)
+            .map_err(|e| ConfigError(format!("invalid config file {}: {e}", path.display())))
+    }
+
+    /// Parse the TOML text of a config file.
+    pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
+        toml::from_str(text).map_err(|e: toml::de::Error| {
+            // toml's Display quotes the source over several lines; keep one.
+            let line = e
+                .span()
+                .map(|span| text[..span.start].matches('\n').count() + 1);
+            let message = one_line(e.message());
+            ConfigError(match line {
+                Some(line) => format!("line {line}: {message}"),
+                None => message,
+            })
+        })
+    }
+}
+
+/// The resolved configuration the server runs with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// Address to listen on.
+    pub listen: ListenAddr,
+    /// Storage URL.
+    pub storage: StorageUrl,
+    /// Log filter.
+    pub log_level: LogLevel,
+    /// Largest manifest accepted; `None` keeps the HTTP layer's default.
+    pub manifest_max_size: Option<NonZeroUsize>,
+    /// Where foreign layer URLs in pushed manifests may point: allow and
+    /// deny patterns (both empty: nowhere).
+    pub manifest_urls: (Vec<UrlPattern>, Vec<UrlPattern>),
+    /// How long a shutdown waits for in-flight requests.
+    pub shutdown_timeout: Duration,
+    /// Whether this process is declared the only writer of its storage.
+    pub single_writer: bool,
+    /// Age after which an unfinished upload is purged.
+    pub upload_max_age: Duration,
+    /// The per-host blob cache: directory and size bound.
+    pub cache: Option<(PathBuf, u64)>,
+    /// Whether filesystem writes are flushed before they are acknowledged.
+    pub fsync: bool,
+    /// TLS files, if any (both or neither must be given; checked at start-up).
+    pub tls: super::tls::TlsSetting,
+    /// Transport limits.
+    pub limits: super::limits::LimitsConfig,
+    /// Authentication settings, checked when the server starts.
+    pub auth: super::auth::AuthSettings,
+}
+
+impl Config {
+    /// Fill in the defaults for whatever `settings` leaves out.
+    pub fn resolve(settings: Settings) -> Config {
+        Config {
+            listen: settings.listen.unwrap_or_else(|| builtin(DEFAULT_LISTEN)),
+            storage: settings.storage.unwrap_or_else(|| builtin(DEFAULT_STORAGE)),
+            log_level: settings
+                .log_level
+                .unwrap_or_else(|| builtin(DEFAULT_LOG_LEVEL)),
+            manifest_max_size: settings.manifest_max_size,
+            manifest_urls: (
+                settings.manifest_urls_allow.unwrap_or_default(),
+                settings.manifest_urls_deny.unwrap_or_default(),
+            ),
+            shutdown_timeout: settings
+                .shutdown_timeout
+                .map_or(DEFAULT_SHUTDOWN_TIMEOUT, Duration::from_secs),
+            single_writer: settings.single_writer.unwrap_or(false),
+            upload_max_age: settings
+                .upload_max_age
+                .map_or(DEFAULT_UPLOAD_MAX_AGE, Duration::from_secs),
+            cache: settings.cache_dir.map(|dir| {
+                let size = settings.cache_size.map_or(DEFAULT_CACHE_SIZE, |s| s.0);
+                (dir, size)
+            }),
+            auth: settings.auth,
+            fsync: !settings.no_fsync.unwrap_or(false),
+            tls: super::tls::TlsSetting::resolve(settings.tls_cert, settings.tls_key),
+            limits: super::limits::LimitsConfig::resolve(
+                settings.max_header_size.map(|s| s.0),
+                settings.header_read_timeout,
+                settings.body_idle_timeout,
+                settings.max_uploads_per_client,
+                settings.rate_limit,
+                settings.rate_limit_burst,
+                settings.manifest_max_size,
+            ),
+        }
+    }
+}
+
+/// A built-in default, which is valid.
+fn builtin<T: std::str::FromStr>(value: &str) -> T
+where
+    T::Err: fmt::Debug,
+{
+    value.parse().expect("built-in defaults are valid")
+}
+
+/// A configuration error: one line, fit for stderr.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError(pub String);
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Join a multi-line message into one line.
+fn one_line(s: &str) -> String {
+    s.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests;
