@@ -198,3 +198,31 @@ fn a_collection_killed_at_any_point_is_finished_by_the_next() {
         "{out}"
     );
 }
+
+/// `registry serve --gc-interval` collects in the background: what no tag
+/// reaches goes, the live image stays, and the log says what was removed.
+#[test]
+fn serve_collects_in_the_background() {
+    let server = TestServer::launch()
+        .arg("--gc-interval")
+        .arg("1s")
+        // Long enough that an upload is not collected before the manifest
+        // that references it is pushed.
+        .arg("--gc-grace")
+        .arg("2s")
+        .arg("--gc-delete-untagged")
+        .start();
+    let client = Client::new(&server);
+    let (_, live) = client.push_image("gc/online", "live", "online one");
+    let (_, dead) = client.push_image("gc/online", "dead", "online two");
+    assert_eq!(client.delete("/v2/gc/online/manifests/dead").status, 202);
+    let line = server
+        .wait_for_log(|l| l.contains("gc: 1 manifests, 3 blobs, "))
+        .unwrap_or_else(|| panic!("no collection logged: {:#?}", server.logs()));
+    assert!(line.contains("bytes removed"), "{line}");
+    client
+        .get(&format!("/v2/gc/online/manifests/{dead}"), &[])
+        .assert_error(404, "MANIFEST_UNKNOWN");
+    let m = client.get("/v2/gc/online/manifests/live", &[]);
+    assert_eq!(m.must("Docker-Content-Digest"), live);
+}

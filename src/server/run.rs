@@ -45,6 +45,10 @@ pub async fn run(config: &Config) -> Result<(), String> {
         );
     }
     let purge = spawn_upload_purge(store.clone(), config.upload_max_age);
+    let collector = config
+        .gc
+        .clone()
+        .map(|(every, options)| spawn_collector(store.clone(), every, options));
     let router = router(config, store, &auth)?;
     let signals = Signals::install().map_err(|e| format!("cannot install signal handlers: {e}"))?;
     let transport = http::Transport::new(config)?;
@@ -81,6 +85,10 @@ pub async fn run(config: &Config) -> Result<(), String> {
     .await
     .map_err(|e| format!("cannot serve on {}: {e}", config.listen))?;
     purge.abort();
+    if let Some(collector) = collector {
+        // A collection cut short is finished by the next one (docs/GC.md).
+        collector.abort();
+    }
     tracing::info!("stopped");
     Ok(())
 }
@@ -102,6 +110,37 @@ fn open_store(config: &Config) -> Result<OpendalStore, String> {
         });
     }
     Ok(store)
+}
+
+/// With `--gc-interval`, collect garbage that often (the first time one
+/// interval after start-up); the collections of several processes on one
+/// store are safe together (docs/GC.md).
+fn spawn_collector(
+    store: OpendalStore,
+    every: Duration,
+    options: registry_storage::GcOptions,
+) -> tokio::task::JoinHandle<()> {
+    // At most one a second (a zero interval would spin).
+    let every = every.max(Duration::from_secs(1));
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            match store.collect_garbage(&options).await {
+                Ok(report) => tracing::info!(
+                    manifests = report.manifests.len(),
+                    blobs = report.blobs.len(),
+                    bytes = report.bytes(),
+                    "{}",
+                    report.summary()
+                ),
+                Err(e) => {
+                    tracing::warn!(error = %e, "garbage collection failed; the next one tries again")
+                }
+            }
+        }
+    })
 }
 
 /// Every process sweeps abandoned uploads now and then; the sweeps of

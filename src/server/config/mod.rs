@@ -24,7 +24,7 @@ use serde::Deserialize;
 
 pub use layer::Layer;
 pub(crate) use layer::layered;
-pub use values::{ByteSize, ListenAddr, LogLevel, StorageUrl, UrlPattern};
+pub use values::{ByteSize, HumanDuration, ListenAddr, LogLevel, StorageUrl, UrlPattern};
 
 /// Address served when none is configured.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:5000";
@@ -38,6 +38,8 @@ pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
 pub const DEFAULT_UPLOAD_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
 /// Size bound of the blob cache when `cache_dir` is set without a size.
 pub const DEFAULT_CACHE_SIZE: u64 = 10 * 1024 * 1024 * 1024;
+/// What the background collector keeps when no grace is configured.
+pub const DEFAULT_GC_GRACE: Duration = Duration::from_secs(24 * 3600);
 
 layered! {
     /// Settings as given by one source (flags and environment, or the
@@ -157,6 +159,23 @@ layered! {
         #[arg(long, value_name = "N", env = "REGISTRY_RATE_LIMIT_BURST")]
         pub rate_limit_burst: Option<NonZeroU32>,
 
+        /// Collect garbage in the background this often, e.g. 6h: blobs no
+        /// manifest references (and, with --gc-delete-untagged, manifests no
+        /// tag reaches); safe with any number of processes collecting on one
+        /// store (docs/GC.md) [default: off]
+        #[arg(long, value_name = "DURATION", env = "REGISTRY_GC_INTERVAL")]
+        pub gc_interval: Option<HumanDuration>,
+
+        /// The background collector keeps what was written more recently
+        /// than this, in the store's own time [default: 24h]
+        #[arg(long, value_name = "DURATION", env = "REGISTRY_GC_GRACE")]
+        pub gc_grace: Option<HumanDuration>,
+
+        /// The background collector also removes manifests that no tag
+        /// reaches [default: false]
+        #[arg(long, value_name = "BOOL", env = "REGISTRY_GC_DELETE_UNTAGGED")]
+        pub gc_delete_untagged: Option<bool>,
+
         /// Authentication and access rules: the auth flags, and the `[auth]`
         /// table of the config file.
         #[command(flatten)]
@@ -219,6 +238,8 @@ pub struct Config {
     pub tls: super::tls::TlsSetting,
     /// Transport limits.
     pub limits: super::limits::LimitsConfig,
+    /// The background collector: how often, and what it collects.
+    pub gc: Option<(Duration, registry_storage::GcOptions)>,
     /// Authentication settings, checked when the server starts.
     pub auth: super::auth::AuthSettings,
 }
@@ -247,6 +268,13 @@ impl Config {
             cache: settings.cache_dir.map(|dir| {
                 let size = settings.cache_size.map_or(DEFAULT_CACHE_SIZE, |s| s.0);
                 (dir, size)
+            }),
+            gc: settings.gc_interval.map(|every| {
+                let options = registry_storage::GcOptions::default()
+                    .with_grace(settings.gc_grace.map_or(DEFAULT_GC_GRACE, |g| g.0))
+                    .with_delete_untagged(settings.gc_delete_untagged.unwrap_or(false))
+                    .with_commit(true);
+                (every.0, options)
             }),
             auth: settings.auth,
             fsync: !settings.no_fsync.unwrap_or(false),

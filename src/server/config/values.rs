@@ -50,6 +50,28 @@ impl TryFrom<toml::Value> for ByteSize {
     }
 }
 
+/// A duration written like `90s`, `6h` or `1h 30m`, as a flag, a variable
+/// or a string in the config file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct HumanDuration(pub std::time::Duration);
+
+impl FromStr for HumanDuration {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        humantime::parse_duration(s.trim())
+            .map(HumanDuration)
+            .map_err(|e| format!("invalid duration {s:?} ({e}): write it like 90s, 6h or 1h 30m"))
+    }
+}
+
+impl TryFrom<String> for HumanDuration {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        s.parse()
+    }
+}
+
 /// A regular expression for foreign layer URLs (`manifest_urls_allow`,
 /// `manifest_urls_deny`), checked when it is read.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
