@@ -58,7 +58,13 @@ docker_cleanup() {
   [ -z "$ids" ] || docker volume rm -f $ids >/dev/null 2>&1
   ids="$(docker network ls -q --filter "name=^$DK_PREFIX" 2>/dev/null)"
   [ -z "$ids" ] || docker network rm $ids >/dev/null 2>&1
-  for d in "${DK_CERTS_DIRS[@]}"; do rm -rf "$d"; done
+  # Most recent first: a certs.d folder we had to create goes last, and
+  # only if empty (someone else may have added to it meanwhile).
+  local i
+  for ((i = ${#DK_CERTS_DIRS[@]} - 1; i >= 0; i--)); do
+    d="${DK_CERTS_DIRS[$i]}"
+    if [ "$d" = /etc/docker/certs.d ]; then rmdir "$d" 2>/dev/null; else rm -rf "$d"; fi
+  done
   [ -z "$DK_NAMESPACE" ] || containerd_cleanup
 }
 
