@@ -52,8 +52,11 @@ docker_cleanup() {
   local ids d
   ids="$(docker ps -aq --filter "name=^$DK_PREFIX" 2>/dev/null)"
   [ -z "$ids" ] || docker rm -f -v $ids >/dev/null 2>&1
-  ids="$(docker images --format '{{.Repository}} {{.ID}}' 2>/dev/null | awk -v p="$DK_PREFIX" 'index($1, p) { print $2 }' | sort -u)"
-  [ -z "$ids" ] || docker rmi -f $ids >/dev/null 2>&1
+  # Several passes: an image with children (a base) goes once they are gone.
+  for d in 1 2 3; do
+    ids="$(docker images --format '{{.Repository}} {{.ID}}' 2>/dev/null | awk -v p="$DK_PREFIX" 'index($1, p) { print $2 }' | sort -u)"
+    [ -z "$ids" ] || docker rmi -f $ids >/dev/null 2>&1
+  done
   ids="$(docker volume ls -q --filter "name=^$DK_PREFIX" 2>/dev/null)"
   [ -z "$ids" ] || docker volume rm -f $ids >/dev/null 2>&1
   ids="$(docker network ls -q --filter "name=^$DK_PREFIX" 2>/dev/null)"
