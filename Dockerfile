@@ -1,7 +1,7 @@
 # The registry as a container image.
 #
-#   docker build -t registry .
-#   docker run -d -p 5000:5000 -v registry-data:/var/lib/registry registry
+#   docker build -t rs-registry .
+#   docker run -d -p 5000:5000 -v registry-data:/var/lib/registry rs-registry
 #
 # Stage 1 builds the release binary with the Rust toolchain (Debian bookworm,
 # so the glibc the binary needs is bookworm's) and assembles the runtime

@@ -3,7 +3,7 @@
 # with the same runtime stage as the Dockerfile (no base image is pulled: the
 # Dockerfile's build stage needs a Rust image, this script does not).
 #
-#   scripts/docker-image.sh [TAG]          # default tag: registry:dev
+#   scripts/docker-image.sh [TAG]          # default tag: rs-registry:dev
 #
 #   REGISTRY_BIN   the binary to ship (default target/release/registry,
 #                  built with `cargo build --release --bin registry` if absent)
@@ -18,7 +18,7 @@
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-TAG="${1:-registry:dev}"
+TAG="${1:-rs-registry:dev}"
 BIN="${REGISTRY_BIN:-$REPO/target/release/registry}"
 
 if [ ! -x "$BIN" ] && [ -z "${REGISTRY_BIN:-}" ]; then

@@ -19,7 +19,7 @@ part_interrupt() {
   pid=$!
   partial=""
   for i in $(seq 1 600); do
-    partial="$(find "$store" -path '*/_uploads/*' -type f -size +4M 2>/dev/null | head -n 1)"
+    partial="$(find "$store" -path '*/_uploads/*' -type f -size +4M 2>/dev/null | head -n 1 || true)"
     [ -n "$partial" ] && break
     kill -0 "$pid" 2>/dev/null || break
     sleep 0.05

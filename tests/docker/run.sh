@@ -52,9 +52,12 @@ log "prefix $DK_PREFIX; registry $REGISTRY_BIN; engine $(docker version -f '{{.S
 start_registry main || die "the registry did not start"
 MAIN_PORT="$REG_PORT" MAIN_LOG="$REG_LOG" MAIN_STORE="$REG_STORE"
 
+# The parts are lists of checks: a failing command is reported by the check
+# that looks at it, and must not end the suite (nor skip the cleanup).
+set +e
 for part in $DOCKER_PARTS; do
   # shellcheck source=/dev/null
-  source "$DOCKER_SUITE_DIR/$part.sh"
+  if ! source "$DOCKER_SUITE_DIR/$part.sh"; then fail "no part named $part"; continue; fi
   "part_$part"
 done
 
