@@ -39,11 +39,11 @@ part_image() {
 
   check "docker restart" dk restart -t 35 "$c"
   port="$(image_port "$c")" && wait_http "http://127.0.0.1:$port/v2/" 30 || true
-  image_pull_run "after a restart" "localhost:$port/$DK_PREFIX/inside:v1" "$r/inside:v1"
+  image_pull_run "after a restart" "localhost:$port/$DK_PREFIX/inside:v1" inside "$r/inside:v1"
 
   docker rm -f "$c" >/dev/null
   if ! port="$(image_start "$c" "$img" "$vol")"; then fail "a new container on the same volume"; return; fi
-  image_pull_run "from a new container on the same volume" "localhost:$port/$DK_PREFIX/inside:v1" "$r/inside:v1"
+  image_pull_run "from a new container on the same volume" "localhost:$port/$DK_PREFIX/inside:v1" inside "$r/inside:v1"
 
   check "docker stop (SIGTERM)" dk stop -t 35 "$c"
   out="$(docker logs "$c" 2>&1)"
@@ -76,12 +76,3 @@ image_start() {
 
 # image_port NAME: the host port published for the container's 5000/tcp.
 image_port() { docker port "$1" 5000/tcp | awk -F: 'NR == 1 { print $NF }'; }
-
-# image_pull_run WHEN REF LOCAL_REFS...: forget the local copies, pull REF, run it.
-image_pull_run() {
-  local when="$1" ref="$2"; shift 2
-  forget_image "$ref" "$@"
-  check "docker pull $when" dk pull "$ref"
-  check_eq "the image pulled $when runs" \
-    "$(printf 'hello from the docker suite\nmessage inside of %s' "$DK_PREFIX")" "$(run_output "$ref")"
-}

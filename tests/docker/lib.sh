@@ -50,6 +50,7 @@ docker_suite_cleanup() {
 # docker_cleanup: remove every object of this run, by prefix.
 docker_cleanup() {
   local ids d
+  if [ -n "${DK_COMPOSE_PROJECT:-}" ]; then dk_compose down -v --remove-orphans >/dev/null 2>&1; fi
   ids="$(docker ps -aq --filter "name=^$DK_PREFIX" 2>/dev/null)"
   [ -z "$ids" ] || docker rm -f -v $ids >/dev/null 2>&1
   # Several passes: an image with children (a base) goes once they are gone.
@@ -111,6 +112,15 @@ start_registry() {
   log "registry $name pid $REG_PID on ${REG_HOST:-127.0.0.1}:$REG_PORT"
 }
 
+# host_address: the address of the engine's bridge (docker0) on this host,
+# else any global IPv4 address of the host; empty if there is none.
+host_address() {
+  local dev
+  dev="$(docker network inspect bridge -f '{{index .Options "com.docker.network.bridge.name"}}' 2>/dev/null || true)"
+  { [ -n "$dev" ] && ip -4 -o addr show dev "$dev" 2>/dev/null; ip -4 -o addr show scope global 2>/dev/null; } |
+    awk '{ split($4, a, "/"); print a[1]; exit }'
+}
+
 # access_count LOG METHOD PATH_PREFIX STATUS: access-log lines of that request.
 access_count() {
   grep -F 'registry::access' "$1" | grep -F "method=$2 " | grep -F "path=$3" | grep -c "status=$4 " || true
@@ -167,4 +177,14 @@ forget_image() {
 # run_output REF: what the image prints (container removed afterwards).
 run_output() {
   dk run --rm --name "$DK_PREFIX-run-$RANDOM" --network none "$1" 2>&1
+}
+
+# image_pull_run WHEN REF WHAT LOCAL_REFS...: forget the local copies, pull
+# REF, run it: it prints the message of make_image with WHAT in it.
+image_pull_run() {
+  local when="$1" ref="$2" what="$3"; shift 3
+  forget_image "$ref" "$@"
+  check "docker pull $when" dk pull "$ref"
+  check_eq "the image pulled $when runs" \
+    "$(printf 'hello from the docker suite\nmessage %s of %s' "$what" "$DK_PREFIX")" "$(run_output "$ref")"
 }

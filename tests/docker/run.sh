@@ -19,6 +19,8 @@
 #   image.sh       the registry's own image (scripts/docker-image.sh): volume,
 #                  restart, SIGTERM
 #   deploy.sh      deploy/: compose config, systemd unit, Kubernetes manifest
+#   compose.sh     deploy/compose.yaml run: three registries (the image above) on
+#                  one S3 bucket (moto), each with its cache volume
 #
 # Without a reachable Docker engine it prints why, `0 passed, 0 failed` and
 # exits 0. Otherwise the last line is `N passed, M failed` (skipped parts
@@ -30,7 +32,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 : "${REGISTRY_BIN:=$REPO_ROOT/target/debug/registry}"
-: "${DOCKER_PARTS:=engine auth interrupt tls containerd podman image deploy}"
+: "${DOCKER_PARTS:=engine auth interrupt tls containerd podman image deploy compose}"
 
 if ! command -v docker >/dev/null 2>&1; then
   printf 'skipped: docker suite: no docker command on this machine\n0 passed, 0 failed\n'
@@ -57,7 +59,8 @@ MAIN_PORT="$REG_PORT" MAIN_LOG="$REG_LOG" MAIN_STORE="$REG_STORE"
 set +e
 for part in $DOCKER_PARTS; do
   # shellcheck source=/dev/null
-  if ! source "$DOCKER_SUITE_DIR/$part.sh"; then fail "no part named $part"; continue; fi
+  declare -F "part_$part" >/dev/null || source "$DOCKER_SUITE_DIR/$part.sh" ||
+    { fail "no part named $part"; continue; }
   "part_$part"
 done
 

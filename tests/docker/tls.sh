@@ -53,15 +53,6 @@ part_tls() {
   stop_pid "$REG_PID"
 }
 
-# host_address: the address of the engine's bridge (docker0) on this host,
-# else any global IPv4 address of the host; empty if there is none.
-host_address() {
-  local dev
-  dev="$(docker network inspect bridge -f '{{index .Options "com.docker.network.bridge.name"}}' 2>/dev/null || true)"
-  { [ -n "$dev" ] && ip -4 -o addr show dev "$dev" 2>/dev/null; ip -4 -o addr show scope global 2>/dev/null; } |
-    awk '{ split($4, a, "/"); print a[1]; exit }'
-}
-
 # make_certs DIR IP: DIR/ca.{key,crt} and DIR/server.{key,crt} for IP.
 make_certs() {
   local dir="$1" ip="$2"
