@@ -160,12 +160,7 @@ async fn a_hit_does_not_touch_the_shared_store() {
 async fn a_read_of_exactly_the_size_fills_without_polling_the_end() {
     let s = setup(10 << 20);
     let data = content(300_000, 7);
-    let d = Digest::sha256_of(&data);
-    s.shared
-        .inner
-        .put_blob(&repo(), &d, stream(&data), None)
-        .await
-        .unwrap();
+    let d = push(&s, &data).await;
     let mut body = s.cached.read_blob(&repo(), &d, None).await.unwrap().body;
     let mut got = Vec::new();
     while got.len() < data.len() {
