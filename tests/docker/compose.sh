@@ -8,6 +8,12 @@
 part_compose() {
   local img="$DK_PREFIX-registry:test" host n out vol
   log "---- deploy/compose.yaml: three registries on one S3 bucket"
+  # Containers may talk only to each other, by name on the run's own
+  # network, and tests reach them only through 127.0.0.1: an S3 server on
+  # the host's bridge address is neither. Until moto runs as a container of
+  # its own (an image built here), this part does not run.
+  skip "compose run" "needs an S3 server container on the compose network (a moto image built offline); not built yet"
+  return
   if ! command -v docker-compose >/dev/null; then skip "compose run" "no docker-compose command"; return; fi
   host="$(host_address)"
   [ -n "$host" ] || { skip "compose run" "no host address outside loopback for the S3 server"; return; }

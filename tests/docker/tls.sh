@@ -10,6 +10,12 @@
 part_tls() {
   local host port r ca out certs
   log "---- TLS with a private CA in /etc/docker/certs.d"
+  # Tests here send traffic only to loopback or to test hosts in network
+  # namespaces the run made itself; the bridge's address is neither, and on
+  # loopback the engine does not check certificates. Until this part serves
+  # from a network namespace of its own, it does not run.
+  skip "tls" "needs the registry on a test host in a network namespace of the run (the engine skips certificate checks on loopback); not built yet"
+  return
   host="$(host_address)"
   if [ -z "$host" ]; then
     skip "tls" "this host has no IPv4 address outside loopback to serve on"; return
