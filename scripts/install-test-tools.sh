@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Install the tools the interoperability tests (tests/interop/) need:
 #   - apt: skopeo, umoci, docker-registry (CNCF distribution, the reference
-#     server and peer), jq, curl, python3-venv, spin and gcc (the model
-#     checker of docs/models/gc.pml)
+#     server and peer), jq, curl, python3-venv; spin and gcc (the model
+#     checker of docs/models/gc.pml); for the docker suite (tests/docker/):
+#     podman, apache2-utils (htpasswd -B), libc6-dev (libc.a for the static
+#     test program), openssl
 #   - a Python venv at $REPO/.venv with the PyPI `oras` package (Python API)
 #     and `moto[s3]` (moto_server, the S3 API server of the S3 and fleet tests)
 #
@@ -28,7 +30,8 @@ die() { printf '[install-test-tools] ERROR: %s\n' "$*" >&2; exit 1; }
 SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
 
 # ---------------------------------------------------------------- apt part --
-PACKAGES=(skopeo umoci docker-registry jq curl python3 python3-venv spin gcc)
+PACKAGES=(skopeo umoci docker-registry jq curl python3 python3-venv spin gcc
+  podman apache2-utils libc6-dev openssl)
 
 installed() { # true if the Debian package is installed
   [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" = "install ok installed" ]
@@ -138,4 +141,5 @@ fi
 # ----------------------------------------------------------------- summary --
 ver() { dpkg-query -W -f='${Version}' "$1" 2>/dev/null || echo '?'; }
 log "skopeo $(ver skopeo), umoci $(ver umoci), docker-registry $(ver docker-registry), jq $(ver jq), curl $(ver curl)"
+log "podman $(ver podman), apache2-utils $(ver apache2-utils), libc6-dev $(ver libc6-dev), openssl $(ver openssl)"
 log "venv $VENV: $("$VENV/bin/python" --version 2>&1), oras $(venv_oras_version), moto $(venv_moto_version)"

@@ -10,8 +10,11 @@
 # three processes on one directory and races across it, examples and benches
 # built), then on a local S3 server (moto): the storage behaviour suite, the
 # fleet tests and the fleet races,
-# and the interoperability tests with skopeo, oras and CNCF distribution
-# (including skopeo through a fleet on one directory and on one bucket).
+# the interoperability tests with skopeo, oras and CNCF distribution
+# (including skopeo through a fleet on one directory and on one bucket),
+# and the docker suite (the Docker engine, containerd and podman as clients,
+# the registry's own container image, deploy/; it says so and passes where
+# there is no engine).
 # Every process it starts is stopped by PID; temporary data lives under one
 # directory removed at the end.
 set -uo pipefail
@@ -73,6 +76,8 @@ step "fleet of three processes on one S3 bucket" s3_fleet
 step "races across a fleet on one S3 bucket" s3_fleet_races
 step "interop: skopeo, oras, distribution, fleet" env REGISTRY_BIN="$REPO/target/debug/registry" \
   FLEET_S3_URL="$(s3_url fleet-skopeo)" bash tests/interop/run.sh
+step "docker: engine, containerd, podman, the registry's image, deploy/" \
+  env REGISTRY_BIN="$REPO/target/debug/registry" bash tests/docker/run.sh
 
 printf '\n'
 if [ "$FAILED" -gt 0 ]; then

@@ -157,6 +157,24 @@ async fn a_hit_does_not_touch_the_shared_store() {
     assert_eq!(s.shared.calls.load(Ordering::SeqCst), before + 1);
 }
 
+/// A reader that stops after the blob's size (as hyper does once it has
+/// sent Content-Length bytes) and never polls for the end still fills.
+#[tokio::test]
+async fn a_read_of_exactly_the_size_fills_without_polling_the_end() {
+    let s = setup(10 << 20);
+    let data = content(300_000, 7);
+    let d = push(&s, &data).await;
+    let mut body = s.cached.read_blob(&repo(), &d, None).await.unwrap().body;
+    let mut got = Vec::new();
+    while got.len() < data.len() {
+        got.extend_from_slice(&body.next().await.unwrap().unwrap());
+    }
+    drop(body);
+    assert_eq!(got, data);
+    assert!(s.cached.contains(&d));
+    assert_eq!(s.cached.cached_bytes(), data.len() as u64);
+}
+
 #[tokio::test]
 async fn a_corrupt_shared_blob_is_served_but_never_cached() {
     let s = setup(10 << 20);

@@ -36,6 +36,12 @@ pub(super) fn tee_into_cache(
             (Some(Ok(bytes)), Some(f)) => {
                 if f.write(&bytes).await.is_err() {
                     fill = None; // give up filling, keep serving
+                } else if f.written == f.size {
+                    // The last byte: admit now. A reader that knows the
+                    // length (hyper, after Content-Length bytes) never
+                    // polls for the end of the stream.
+                    f.finish().await;
+                    fill = None;
                 }
                 Some((Ok(bytes), (body, fill)))
             }
