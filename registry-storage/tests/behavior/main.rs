@@ -20,6 +20,11 @@ macro_rules! suite {
             async fn $test() { super::$test(&super::support::Fs::new()).await }
             )*
         }
+        mod fs_opendal {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $test() { super::$test(&super::support::FsOpendal::new()).await }
+            )*
+        }
         /// Run with `REGISTRY_TEST_S3_URL=s3://bucket?endpoint=... cargo test
         /// -p registry-storage --all-features --test behavior -- --ignored s3::`
         /// (the test script does, against a local S3 server).
