@@ -6,7 +6,7 @@ use registry_core::{
     Algorithm, ByteStream, Error, ErrorKind, RepositoryName, Result, Upload, UploadId,
 };
 
-use super::{Chain, PartRecord, Tail, completing};
+use super::{Chain, PartRecord, Tail, completing, unknown};
 use crate::OpendalStore;
 use crate::backend::ChunkFile;
 use crate::layout::Key;
@@ -43,7 +43,19 @@ impl OpendalStore {
             return Ok(());
         };
         match self.claim(repo, id, &record).await {
-            Ok(true) => tail.upload.commit_chunk(chunk),
+            Ok(true) => {
+                // A claim that lands after a completion or a cancel ended
+                // the upload (removing its seal with it) is on an upload
+                // that is gone: so is the chunk.
+                if !self.exists(Key::UploadStartedAt(repo, id)).await? {
+                    self.backend().discard_chunk(&file).await;
+                    let _ = self
+                        .delete_key(Key::UploadPart(repo, id, record.start))
+                        .await;
+                    return Err(unknown());
+                }
+                tail.upload.commit_chunk(chunk)
+            }
             Ok(false) => {
                 self.backend().discard_chunk(&file).await;
                 if self.read_part(repo, id, record.start).await?.is_none() {
