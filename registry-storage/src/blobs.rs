@@ -9,7 +9,7 @@ use registry_core::{
 };
 
 use crate::OpendalStore;
-use crate::backend::read_stream;
+use crate::backend::{Commit, read_stream};
 use crate::layout::Key;
 use crate::uploads::PartRecord;
 
@@ -44,8 +44,14 @@ impl OpendalStore {
         if parts.is_empty() {
             return self.write_object_atomic(&target, bytes::Bytes::new()).await;
         }
+        let commit = Commit {
+            parts,
+            size,
+            sealed,
+            target: &target,
+        };
         self.backend()
-            .commit(parts, size, sealed, &target, self.parts_stream(parts))
+            .commit(commit, self.parts_stream(parts))
             .await
     }
 

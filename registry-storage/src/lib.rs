@@ -12,6 +12,9 @@
 //! - `s3`: S3 and S3-compatible servers, [`OpendalStore::s3`].
 //!
 //! Any other OpenDAL service works through [`OpendalStore::from_operator`].
+//! Inside, the store's logic is written once against a private backend
+//! seam: one implementation on any OpenDAL operator, one on a local
+//! directory with direct file I/O (the filesystem store's hot paths).
 //!
 //! # Guarantees
 //! - Blob bytes stream in and out; memory use does not grow with blob size
@@ -111,7 +114,9 @@ impl std::fmt::Debug for OpendalStore {
 impl OpendalStore {
     /// A store on any OpenDAL operator. The backend must support
     /// create-if-absent writes (`write_with_if_not_exists`) for uploads to be
-    /// safe with several writers.
+    /// safe with several writers. A filesystem operator works, but some of
+    /// its writes are serialised within this process (docs/CONSISTENCY.md):
+    /// for several processes on one directory use [`OpendalStore::fs`].
     pub fn from_operator(op: Operator) -> Self {
         Self::build(op, None)
     }

@@ -29,13 +29,8 @@ impl OpendalStore {
     /// The digest a reference resolves to in `repo`: a tag's link, or the
     /// digest itself, if `repo` has that revision.
     async fn resolve(&self, repo: &RepositoryName, reference: &Reference) -> Result<Digest> {
-        let tag_link = reference
-            .as_tag()
-            .map(|t| Key::TagCurrentLink(repo, t).path());
-        let fixed = reference.as_digest().cloned();
-        let repo = repo.clone();
         self.backend()
-            .resolve(tag_link, fixed, move |d| Key::RevisionLink(&repo, d).path())
+            .resolve(repo, reference)
             .await?
             .ok_or_else(|| manifest_unknown(reference))
     }

@@ -6,7 +6,7 @@ use bytes::Bytes;
 use futures::Stream;
 use registry_core::{ByteStream, Result};
 
-use super::{ChunkFile, Lease, TMP_DIR};
+use super::{ChunkFile, Commit, Lease, TMP_DIR};
 use crate::localfs::LocalFs;
 use crate::uploads::{PartRecord, append_lease};
 
@@ -61,15 +61,9 @@ impl LocalFs {
         }
     }
 
-    pub(super) async fn commit(
-        &self,
-        parts: &[PartRecord],
-        size: u64,
-        sealed: bool,
-        target: &str,
-        all: ByteStream,
-    ) -> Result<()> {
-        if let Some(file) = self.whole_file(parts, size, sealed).await? {
+    pub(super) async fn commit(&self, c: Commit<'_>, all: ByteStream) -> Result<()> {
+        let Commit { target, .. } = c;
+        if let Some(file) = self.whole_file(c.parts, c.size, c.sealed).await? {
             return self.rename(file, target).await;
         }
         // Parts in several files: one pass into a temporary file, then a

@@ -31,8 +31,9 @@ use std::ops::Range;
 
 use bytes::Bytes;
 use futures::Stream;
-use registry_core::{ByteStream, Digest, Result};
+use registry_core::{ByteStream, Digest, Reference, RepositoryName, Result};
 
+use crate::layout::Key;
 use crate::localfs::LocalFs;
 use crate::removal::Tree;
 use crate::uploads::PartRecord;
@@ -64,6 +65,16 @@ pub(crate) struct ChunkFile {
 struct Lease {
     at: u64,
     marker: String,
+}
+
+/// What a commit makes visible: `parts` (`size` bytes, verified) as the
+/// object at `target`. `sealed` says no record names the last part's file,
+/// so no one can append to it.
+pub(crate) struct Commit<'a> {
+    pub parts: &'a [PartRecord],
+    pub size: u64,
+    pub sealed: bool,
+    pub target: &'a str,
 }
 
 impl ChunkFile {
@@ -174,21 +185,12 @@ impl Backend {
         }
     }
 
-    /// Make `parts` (`size` bytes, verified) the object at `target`,
-    /// atomically. `all` streams their bytes, for a backend that must copy
-    /// them; `sealed` says no record names the last part's file, so no one
-    /// can append to it.
-    pub(crate) async fn commit(
-        &self,
-        parts: &[PartRecord],
-        size: u64,
-        sealed: bool,
-        target: &str,
-        all: ByteStream,
-    ) -> Result<()> {
+    /// Make a verified upload the object at its target, atomically. `all`
+    /// streams its bytes, for a backend that must copy them.
+    pub(crate) async fn commit(&self, c: Commit<'_>, all: ByteStream) -> Result<()> {
         match self {
-            Backend::Objects(o) => o.commit(parts, size, target, all).await,
-            Backend::Local(fs) => fs.commit(parts, size, sealed, target, all).await,
+            Backend::Objects(o) => o.commit(c, all).await,
+            Backend::Local(fs) => fs.commit(c, all).await,
         }
     }
 
@@ -200,14 +202,17 @@ impl Backend {
         }
     }
 
-    /// Resolve a manifest reference: the digest in the link at `tag_link`
-    /// (or `fixed`), if the revision link `revision(digest)` exists too.
+    /// Resolve a manifest reference in `repo`: the digest in the tag's link
+    /// (or the digest named), if `repo` has that revision.
     pub(crate) async fn resolve(
         &self,
-        tag_link: Option<String>,
-        fixed: Option<Digest>,
-        revision: impl FnOnce(&Digest) -> String + Send + 'static,
+        repo: &RepositoryName,
+        r: &Reference,
     ) -> Result<Option<Digest>> {
+        let tag_link = r.as_tag().map(|t| Key::TagCurrentLink(repo, t).path());
+        let fixed = r.as_digest().cloned();
+        let repo = repo.clone();
+        let revision = move |d: &Digest| Key::RevisionLink(&repo, d).path();
         match self {
             Backend::Objects(o) => o.resolve(tag_link, fixed, revision).await,
             Backend::Local(fs) => fs.read_link_and_check(tag_link, fixed, revision).await,

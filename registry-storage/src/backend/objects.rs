@@ -18,10 +18,9 @@ use futures::{Stream, StreamExt, TryStreamExt};
 use opendal::Operator;
 use registry_core::{ByteStream, Digest, Error, ErrorKind, Result};
 
-use super::{Serial, TMP_DIR};
+use super::{Commit, Serial, TMP_DIR};
 use crate::error::{is_condition_failed, is_not_found, storage};
 use crate::links::{exists_at, read_link_at};
-use crate::uploads::PartRecord;
 
 /// Read buffer size for blob streams: large reads keep syscalls and
 /// per-chunk overhead low on big layers.
@@ -206,13 +205,13 @@ impl Objects {
         }
     }
 
-    pub(super) async fn commit(
-        &self,
-        parts: &[PartRecord],
-        size: u64,
-        target: &str,
-        all: ByteStream,
-    ) -> Result<()> {
+    pub(super) async fn commit(&self, c: Commit<'_>, all: ByteStream) -> Result<()> {
+        let Commit {
+            parts,
+            size,
+            target,
+            ..
+        } = c;
         match parts {
             [one] if self.can_rename => self
                 .op
