@@ -29,7 +29,7 @@
 //!
 //! This crate is not an HTTP server and knows nothing of HTTP.
 #![deny(missing_docs)]
-// One use, mapping committed blob files (`localfs::map_piece`).
+// One use, mapping committed blob files (`localfs::read::map_piece`).
 #![deny(unsafe_code)]
 
 mod backend;

@@ -17,8 +17,9 @@
 //! `Local`, every other constructor `Objects`); nothing above this module
 //! asks which one it has. What both share goes through the store's OpenDAL
 //! operator and stays outside the seam: reads of small objects, stat,
-//! listings, plain deletes. Bytes coming in are hashed and counted by one
-//! adapter, [`crate::verify::Verified`], before either backend sees them.
+//! listings, plain deletes. Chunk bytes reach either backend through one
+//! adapter, [`crate::verify::Verified`], that hashes and counts them as the
+//! backend pulls them, and ends the stream in an error on a wrong length.
 //!
 //! An enum with two arms rather than a trait object: the hot paths (chunk
 //! writes, blob reads) dispatch with a `match`, not a boxed future.

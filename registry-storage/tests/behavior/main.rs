@@ -1,6 +1,8 @@
 //! One behaviour suite for every backend: each test is generic over a
 //! [`Backend`] that makes fresh stores, and the `suite!` macro instantiates
-//! it for memory and fs (and S3 when `REGISTRY_TEST_S3_URL` is set).
+//! it for memory, fs (`OpendalStore::fs`, the direct file I/O backend), fs
+//! through a plain OpenDAL operator (`fs_opendal`: the generic backend on a
+//! directory), and S3 when `REGISTRY_TEST_S3_URL` is set.
 
 mod blobs;
 mod manifests;
