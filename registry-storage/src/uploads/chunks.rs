@@ -156,3 +156,38 @@ impl OpendalStore {
             .await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+    use futures::StreamExt;
+    use registry_core::{ErrorKind, UploadStore};
+
+    use super::*;
+
+    /// A `PATCH` that read the upload's state before a cancel (or a
+    /// completion) ended it, and claims its offset after: the seal went
+    /// with the upload, so only the check after the claim stops it.
+    #[tokio::test]
+    async fn a_claim_after_the_upload_ended_is_upload_unknown() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().to_str().unwrap();
+        let op = opendal::Operator::new(opendal::services::Fs::default().root(root)).unwrap();
+        let s = OpendalStore::from_operator(op);
+        let r = RepositoryName::parse("late/claim").unwrap();
+        let id = s.start_upload(&r).await.unwrap().id;
+        let mut tail = s.load_tail(&r, &id).await.unwrap();
+        s.cancel_upload(&r, &id).await.unwrap();
+        let body = futures::stream::iter([Ok(Bytes::from_static(b"late"))]).boxed();
+        let e = s
+            .accept_chunk(&r, &id, &mut tail, Some(0), body, Some(4))
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::BlobUploadUnknown, "{e}");
+        assert_eq!(tail.upload.offset(), 0);
+        assert!(
+            !s.exists(Key::UploadPart(&r, &id, 0)).await.unwrap(),
+            "the late record is removed"
+        );
+    }
+}
