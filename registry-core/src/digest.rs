@@ -49,6 +49,19 @@ impl Algorithm {
     }
 }
 
+impl FromStr for Algorithm {
+    type Err = Error;
+    /// `sha256` or `sha512`; anything else is [`ErrorKind::DigestInvalid`].
+    fn from_str(s: &str) -> Result<Self> {
+        Algorithm::parse(s).ok_or_else(|| {
+            Error::new(
+                ErrorKind::DigestInvalid,
+                format!("unsupported digest algorithm {s:?}"),
+            )
+        })
+    }
+}
+
 impl fmt::Display for Algorithm {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -232,6 +245,19 @@ mod tests {
 
     const EMPTY_SHA256: &str =
         "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
+    #[test]
+    fn algorithm_names_parse_back() {
+        for alg in [Algorithm::Sha256, Algorithm::Sha512] {
+            assert_eq!(alg.as_str().parse::<Algorithm>().unwrap(), alg);
+        }
+        for bad in ["", "SHA256", "sha384", "md5"] {
+            assert_eq!(
+                bad.parse::<Algorithm>().unwrap_err().kind(),
+                ErrorKind::DigestInvalid
+            );
+        }
+    }
 
     #[test]
     fn parses_valid_digests() {

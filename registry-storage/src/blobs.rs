@@ -9,16 +9,9 @@ use registry_core::{
 };
 
 use crate::OpendalStore;
-use crate::error::storage;
+use crate::backend::{Commit, read_stream};
 use crate::layout::Key;
-use crate::uploads::{PartRecord, append_lease};
-
-/// Read buffer size for blob streams: large reads keep syscalls and
-/// per-chunk overhead low on big layers.
-const READ_CHUNK: usize = 4 * 1024 * 1024;
-
-/// The largest object a backend copies in one request (S3's limit).
-const MAX_SERVER_COPY: u64 = 5 * 1024 * 1024 * 1024;
+use crate::uploads::PartRecord;
 
 impl OpendalStore {
     /// Stream an object, whole or a range of it.
@@ -27,20 +20,7 @@ impl OpendalStore {
         path: &str,
         range: Option<std::ops::Range<u64>>,
     ) -> Result<ByteStream> {
-        let reader = self
-            .op()
-            .reader_with(path)
-            .chunk(READ_CHUNK)
-            .await
-            .map_err(storage("opening blob"))?;
-        let stream = match range {
-            Some(r) => reader.into_bytes_stream(r).await,
-            None => reader.into_bytes_stream(..).await,
-        }
-        .map_err(storage("reading blob"))?;
-        Ok(stream
-            .map_err(|e| Error::new(ErrorKind::Storage, "reading blob").with_source(e))
-            .boxed())
+        read_stream(self.operator(), path, range).await
     }
 
     /// Make verified upload content visible under its digest, atomically.
@@ -64,89 +44,15 @@ impl OpendalStore {
         if parts.is_empty() {
             return self.write_object_atomic(&target, bytes::Bytes::new()).await;
         }
-        if let Some(local) = &self.inner.local {
-            if let Some(file) = self.whole_file(parts, size, sealed).await? {
-                return local.rename(file, &target).await;
-            }
-            // Parts in several files: one pass into a temporary file, then
-            // a rename.
-            let tmp = format!("_registry/tmp/assemble-{}", crate::nonce()?);
-            let all = self.parts_stream(parts);
-            local
-                .stream_to_file(&tmp, None, true, all, |_| Ok(()))
-                .await?;
-            let renamed = local.rename(&tmp, &target).await;
-            if renamed.is_err() {
-                let _ = local.remove(&tmp).await;
-            }
-            return renamed;
-        }
-        match parts {
-            [one] if self.inner.can_rename => {
-                self.op()
-                    .rename(&one.chunk, &target)
-                    .await
-                    .map_err(storage("committing blob"))?;
-            }
-            // A server-side copy: no bytes through this process. S3's
-            // single-request copy stops at 5 GiB.
-            [one] if self.inner.can_copy && size <= MAX_SERVER_COPY => {
-                self.op()
-                    .copy(&one.chunk, &target)
-                    .await
-                    .map_err(storage("committing blob"))?;
-            }
-            _ => {
-                // Through the atomic operator: a temporary file renamed into
-                // place, or one object put that completes at close.
-                let op = self.op().clone();
-                let mut w = self.writer(&op, &target).await?;
-                let result: Result<()> = async {
-                    let mut all = self.parts_stream(parts);
-                    while let Some(b) = all.next().await {
-                        w.write(b?).await.map_err(storage("assembling blob"))?;
-                    }
-                    w.close().await.map_err(storage("assembling blob"))?;
-                    Ok(())
-                }
-                .await;
-                if result.is_err() {
-                    let _ = w.abort().await;
-                }
-                result?;
-            }
-        }
-        Ok(())
-    }
-
-    /// On the filesystem: the one file that holds exactly the upload's
-    /// bytes, if there is one and no other writer can still append to it,
-    /// so that committing is a rename. It is flushed before it is returned
-    /// (chunks may have been written without a flush).
-    async fn whole_file<'p>(
-        &self,
-        parts: &'p [PartRecord],
-        size: u64,
-        sealed: bool,
-    ) -> Result<Option<&'p str>> {
-        let Some(local) = &self.inner.local else {
-            return Ok(None);
+        let commit = Commit {
+            parts,
+            size,
+            sealed,
+            target: &target,
         };
-        let file = parts[0].chunk.as_str();
-        let mut at = 0;
-        for p in parts {
-            if p.chunk != file || p.at != at {
-                return Ok(None);
-            }
-            at = p.file_range().end;
-        }
-        // The file's end is the end of a recorded part, where anyone who
-        // read that record may take the lease to append: take it first.
-        if !sealed && !local.create_marker(&append_lease(file, at)).await? {
-            return Ok(None);
-        }
-        // Longer only if a writer died mid-append, holding its lease.
-        Ok(local.sync_if_len(file, size).await?.then_some(file))
+        self.backend()
+            .commit(commit, self.parts_stream(parts))
+            .await
     }
 
     /// The bytes of `parts`, in order, as one stream; each part is opened
@@ -207,12 +113,9 @@ impl BlobStore for OpendalStore {
         };
         let body = if range.is_empty() {
             futures::stream::empty().boxed()
-        } else if let Some(local) = &self.inner.local {
-            local
-                .read_blob(&Key::BlobData(digest).path(), range.clone())
-                .await?
         } else {
-            self.read_object_stream(&Key::BlobData(digest).path(), Some(range.clone()))
+            self.backend()
+                .read_range(&Key::BlobData(digest).path(), range.clone())
                 .await?
         };
         Ok(BlobRead {

@@ -106,7 +106,7 @@ impl OpendalStore {
         let mut pause = Duration::from_millis(5);
         let mut seen = false;
         loop {
-            let since = match self.op().read(&marker).await {
+            let since = match self.operator().read(&marker).await {
                 Ok(buf) => String::from_utf8(buf.to_vec())
                     .ok()
                     .and_then(|t| humantime::parse_rfc3339(t.trim()).ok()),
@@ -169,7 +169,7 @@ impl OpendalStore {
 
     /// Steps 2 to 4 of a delete, under its marker.
     async fn delete_marked_revision(&self, repo: &RepositoryName, digest: &Digest) -> Result<()> {
-        let subject = match self.op().read(&Key::BlobData(digest).path()).await {
+        let subject = match self.operator().read(&Key::BlobData(digest).path()).await {
             Ok(buf) => Manifest::parse(&buf.to_bytes(), None, &self.inner.limits)
                 .ok()
                 .and_then(|m| m.subject().map(|s| s.digest().clone())),

@@ -12,6 +12,9 @@
 //! - `s3`: S3 and S3-compatible servers, [`OpendalStore::s3`].
 //!
 //! Any other OpenDAL service works through [`OpendalStore::from_operator`].
+//! Inside, the store's logic is written once against a private backend
+//! seam: one implementation on any OpenDAL operator, one on a local
+//! directory with direct file I/O (the filesystem store's hot paths).
 //!
 //! # Guarantees
 //! - Blob bytes stream in and out; memory use does not grow with blob size
@@ -26,9 +29,10 @@
 //!
 //! This crate is not an HTTP server and knows nothing of HTTP.
 #![deny(missing_docs)]
-// One use, mapping committed blob files (`localfs::map_piece`).
+// One use, mapping committed blob files (`localfs::read::map_piece`).
 #![deny(unsafe_code)]
 
+mod backend;
 mod blobs;
 pub mod cache;
 mod deletes;
@@ -44,6 +48,7 @@ mod manifests;
 mod removal;
 mod uploads;
 mod url;
+mod verify;
 
 use std::sync::Arc;
 
@@ -63,23 +68,16 @@ pub struct OpendalStore {
 }
 
 struct Inner {
-    /// Whole-object writes are atomic through this operator (on the
-    /// filesystem it writes a temporary file and renames it).
+    /// The operator every backend reads, lists and deletes through. Its
+    /// whole-object writes are atomic (on the filesystem it writes a
+    /// temporary file and renames it).
     op: Operator,
-    /// Create-if-absent writes go through this operator. On the filesystem
-    /// it opens with `O_EXCL` in place; elsewhere it is `op`.
-    exclusive: Operator,
-    /// Whether the backend renames (the filesystem): a single-chunk upload
-    /// then becomes its blob with no copy.
-    can_rename: bool,
-    /// Whether the backend copies server-side (object stores).
-    can_copy: bool,
+    /// How blob and chunk bytes, claims, links and commits are written
+    /// (see `backend`).
+    backend: backend::Backend,
     limits: ManifestLimits,
-    write_chunk_size: Option<usize>,
-    /// On the filesystem: direct writes with fsync under our control.
-    local: Option<localfs::LocalFs>,
     /// Manifest contents by digest (immutable, so always valid).
-    manifests: std::sync::Arc<manifest_cache::ManifestCache>,
+    manifests: Arc<manifest_cache::ManifestCache>,
 }
 
 /// Options of a store that only some backends use.
@@ -118,29 +116,27 @@ impl std::fmt::Debug for OpendalStore {
 impl OpendalStore {
     /// A store on any OpenDAL operator. The backend must support
     /// create-if-absent writes (`write_with_if_not_exists`) for uploads to be
-    /// safe with several writers.
+    /// safe with several writers. A filesystem operator works, but some of
+    /// its writes are serialised within this process (docs/CONSISTENCY.md):
+    /// for several processes on one directory use [`OpendalStore::fs`].
     pub fn from_operator(op: Operator) -> Self {
-        Self::build(op.clone(), op, None, None)
+        Self::build(op, None)
     }
 
-    fn build(
-        op: Operator,
-        exclusive: Operator,
-        write_chunk_size: Option<usize>,
-        local: Option<localfs::LocalFs>,
-    ) -> Self {
-        let cap = op.info().capability();
-        let (can_rename, can_copy) = (cap.rename, cap.copy);
+    /// A store on `op` through the OpenDAL backend, streaming writes in
+    /// parts of `write_chunk_size` where given.
+    fn build(op: Operator, write_chunk_size: Option<usize>) -> Self {
+        let objects = backend::Objects::new(op.clone(), write_chunk_size);
+        Self::with_backend(op, backend::Backend::Objects(objects))
+    }
+
+    fn with_backend(op: Operator, backend: backend::Backend) -> Self {
         OpendalStore {
             inner: Arc::new(Inner {
                 op,
-                exclusive,
-                can_rename,
-                can_copy,
+                backend,
                 limits: ManifestLimits::default(),
-                write_chunk_size,
-                local,
-                manifests: std::sync::Arc::new(manifest_cache::ManifestCache::new(
+                manifests: Arc::new(manifest_cache::ManifestCache::new(
                     manifest_cache::DEFAULT_CAPACITY,
                 )),
             }),
@@ -155,12 +151,8 @@ impl OpendalStore {
                 let i = &self.inner;
                 self.inner = Arc::new(Inner {
                     op: i.op.clone(),
-                    exclusive: i.exclusive.clone(),
-                    can_rename: i.can_rename,
-                    can_copy: i.can_copy,
+                    backend: i.backend.clone(),
                     limits,
-                    write_chunk_size: i.write_chunk_size,
-                    local: i.local.clone(),
                     manifests: i.manifests.clone(),
                 });
             }
@@ -197,16 +189,15 @@ impl OpendalStore {
         let root_str = root
             .to_str()
             .ok_or_else(|| Error::new(ErrorKind::InvalidArgument, "storage path is not UTF-8"))?;
-        let tmp = root.join("_registry").join("tmp");
-        let build = |atomic: bool| -> Result<Operator> {
-            let mut b = opendal::services::Fs::default().root(root_str);
-            if atomic {
-                b = b.atomic_write_dir(tmp.to_str().unwrap_or(root_str));
-            }
-            Operator::new(b).map_err(error::storage("configuring filesystem"))
-        };
-        let local = localfs::LocalFs::new(root.clone(), tmp.clone(), options.fsync);
-        Ok(Self::build(build(true)?, build(false)?, None, Some(local)))
+        let tmp = root.join(backend::TMP_DIR.trim_end_matches('/'));
+        let op = Operator::new(
+            opendal::services::Fs::default()
+                .root(root_str)
+                .atomic_write_dir(tmp.to_str().unwrap_or(root_str)),
+        )
+        .map_err(error::storage("configuring filesystem"))?;
+        let local = localfs::LocalFs::new(root.clone(), tmp, options.fsync);
+        Ok(Self::with_backend(op, backend::Backend::Local(local)))
     }
 
     /// A store in process memory.
@@ -235,7 +226,7 @@ impl OpendalStore {
         let op = Operator::new(b)
             .map_err(error::storage("configuring S3"))?
             .layer(opendal::layers::RetryLayer::new().with_jitter());
-        Ok(Self::build(op.clone(), op, Some(16 * 1024 * 1024), None))
+        Ok(Self::build(op, Some(16 * 1024 * 1024)))
     }
 
     /// A store from a storage URL (see [`StorageUrl`]). A backend whose
@@ -270,52 +261,30 @@ impl OpendalStore {
         }
     }
 
-    /// The operator whole-object writes go through, for callers that want to
-    /// inspect the store directly (tests, tools).
+    /// The operator the store reads, lists and deletes through, for
+    /// callers that want to inspect the store directly (tests, tools).
     pub fn operator(&self) -> &Operator {
         &self.inner.op
     }
 
-    pub(crate) fn op(&self) -> &Operator {
-        &self.inner.op
+    pub(crate) fn backend(&self) -> &backend::Backend {
+        &self.inner.backend
     }
 
     /// Whether acknowledged writes are flushed to disk first (always true
     /// off the filesystem, where the backend decides).
     pub fn is_durable(&self) -> bool {
-        self.inner.local.as_ref().is_none_or(|l| l.fsync())
+        self.inner.backend.is_durable()
     }
 
     /// Replace or create a small object atomically.
     pub(crate) async fn write_object_atomic(&self, path: &str, bytes: bytes::Bytes) -> Result<()> {
-        match &self.inner.local {
-            Some(local) => local.write_atomic(path, bytes).await,
-            None => {
-                self.op()
-                    .write(path, bytes)
-                    .await
-                    .map_err(error::storage("writing object"))?;
-                Ok(())
-            }
-        }
+        self.inner.backend.write_atomic(path, bytes).await
     }
 
     /// Create a small object unless it exists; `Ok(false)` if it did.
     pub(crate) async fn create_object_exclusive(&self, path: &str, bytes: Vec<u8>) -> Result<bool> {
-        match &self.inner.local {
-            Some(local) => local.create_exclusive(path, bytes).await,
-            None => match self
-                .inner
-                .exclusive
-                .write_with(path, bytes)
-                .if_not_exists(true)
-                .await
-            {
-                Ok(_) => Ok(true),
-                Err(e) if error::is_condition_failed(&e) => Ok(false),
-                Err(e) => Err(error::storage("creating object")(e)),
-            },
-        }
+        self.inner.backend.create_exclusive(path, bytes).await
     }
 }
 

@@ -1,7 +1,8 @@
 //! Link files: small objects that hold a digest string, the way
 //! distribution records that a repository has a blob, a manifest revision or
-//! a tag.
+//! a tag; and the few object helpers both backends use on an operator.
 
+use opendal::Operator;
 use registry_core::{Digest, Error, ErrorKind, Result};
 
 use crate::OpendalStore;
@@ -11,17 +12,7 @@ use crate::layout::Key;
 impl OpendalStore {
     /// The digest a link holds, or `None` if there is no link.
     pub(crate) async fn read_link(&self, key: Key<'_>) -> Result<Option<Digest>> {
-        match self.op().read(&key.path()).await {
-            Ok(buf) => {
-                let bytes = buf.to_vec();
-                let text = std::str::from_utf8(&bytes).map_err(|_| corrupt(&key))?;
-                Digest::parse(text.trim())
-                    .map(Some)
-                    .map_err(|_| corrupt(&key))
-            }
-            Err(e) if is_not_found(&e) => Ok(None),
-            Err(e) => Err(storage("reading link")(e)),
-        }
+        read_link_at(self.operator(), &key.path()).await
     }
 
     /// Write (or overwrite, atomically) a link.
@@ -32,16 +23,12 @@ impl OpendalStore {
 
     /// Whether an object exists.
     pub(crate) async fn exists(&self, key: Key<'_>) -> Result<bool> {
-        match self.op().stat(&key.path()).await {
-            Ok(_) => Ok(true),
-            Err(e) if is_not_found(&e) => Ok(false),
-            Err(e) => Err(storage("checking existence")(e)),
-        }
+        exists_at(self.operator(), &key.path()).await
     }
 
     /// Size of an object, or `None` if absent.
     pub(crate) async fn size_of(&self, key: Key<'_>) -> Result<Option<u64>> {
-        match self.op().stat(&key.path()).await {
+        match self.operator().stat(&key.path()).await {
             Ok(m) => Ok(Some(m.content_length())),
             Err(e) if is_not_found(&e) => Ok(None),
             Err(e) => Err(storage("reading size")(e)),
@@ -50,11 +37,7 @@ impl OpendalStore {
 
     /// Delete an object; absent is fine.
     pub(crate) async fn delete_key(&self, key: Key<'_>) -> Result<()> {
-        match self.op().delete(&key.path()).await {
-            Ok(()) => Ok(()),
-            Err(e) if is_not_found(&e) => Ok(()),
-            Err(e) => Err(storage("deleting")(e)),
-        }
+        delete_at(self.operator(), &key.path()).await
     }
 
     /// Delete a directory and everything under it; absent is fine. Entries
@@ -89,7 +72,7 @@ impl OpendalStore {
     }
 
     pub(crate) async fn list_names_at(&self, dir: &str) -> Result<Vec<String>> {
-        match self.op().list(dir).await {
+        match self.operator().list(dir).await {
             Ok(entries) => Ok(entries
                 .into_iter()
                 .filter(|e| e.path() != dir)
@@ -101,9 +84,42 @@ impl OpendalStore {
     }
 }
 
-fn corrupt(key: &Key<'_>) -> Error {
-    Error::new(
-        ErrorKind::Storage,
-        format!("corrupt link at {}", key.path()),
-    )
+/// The digest a link file's content names, if it is one.
+pub(crate) fn parse_link(content: &[u8]) -> Option<Digest> {
+    let text = std::str::from_utf8(content).ok()?;
+    Digest::parse(text.trim()).ok()
+}
+
+/// Whether a link's content is `expected`.
+pub(crate) fn holds(content: &[u8], expected: &Digest) -> bool {
+    std::str::from_utf8(content).is_ok_and(|t| t.trim() == expected.to_string())
+}
+
+/// The digest the link at `path` holds, or `None` if there is no link.
+pub(crate) async fn read_link_at(op: &Operator, path: &str) -> Result<Option<Digest>> {
+    match op.read(path).await {
+        Ok(buf) => parse_link(&buf.to_vec())
+            .map(Some)
+            .ok_or_else(|| Error::new(ErrorKind::Storage, format!("corrupt link at {path}"))),
+        Err(e) if is_not_found(&e) => Ok(None),
+        Err(e) => Err(storage("reading link")(e)),
+    }
+}
+
+/// Whether the object at `path` exists.
+pub(crate) async fn exists_at(op: &Operator, path: &str) -> Result<bool> {
+    match op.stat(path).await {
+        Ok(_) => Ok(true),
+        Err(e) if is_not_found(&e) => Ok(false),
+        Err(e) => Err(storage("checking existence")(e)),
+    }
+}
+
+/// Delete the object at `path`; absent is fine.
+pub(crate) async fn delete_at(op: &Operator, path: &str) -> Result<()> {
+    match op.delete(path).await {
+        Ok(()) => Ok(()),
+        Err(e) if is_not_found(&e) => Ok(()),
+        Err(e) => Err(storage("deleting")(e)),
+    }
 }

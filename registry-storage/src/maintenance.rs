@@ -34,7 +34,7 @@ impl OpendalStore {
         let key = Key::Probe(&nonce).path();
         let first = self.create_object_exclusive(&key, b"probe".to_vec()).await;
         let second = self.create_object_exclusive(&key, b"probe".to_vec()).await;
-        let _ = self.op().delete(&key).await;
+        let _ = self.operator().delete(&key).await;
         if !first? {
             return Err(unsafe_backend("a create-if-absent of a fresh key failed"));
         }
@@ -50,7 +50,7 @@ impl OpendalStore {
             (0..RACERS).map(|_| self.create_object_exclusive(&race_key, b"probe".to_vec())),
         )
         .await;
-        let _ = self.op().delete(&race_key).await;
+        let _ = self.operator().delete(&race_key).await;
         let mut wins = 0;
         for r in results {
             if r? {
@@ -87,7 +87,7 @@ impl OpendalStore {
                     continue;
                 };
                 let started = match self
-                    .op()
+                    .operator()
                     .read(&Key::UploadStartedAt(&repo, &id).path())
                     .await
                 {
@@ -120,7 +120,7 @@ impl OpendalStore {
     /// time of its files, or of `dir` itself if it holds none. `None` when
     /// a time is missing or `dir` is gone.
     async fn last_write_under(&self, dir: &str) -> Result<Option<SystemTime>> {
-        let entries = match self.op().list_with(dir).recursive(true).await {
+        let entries = match self.operator().list_with(dir).recursive(true).await {
             Ok(entries) => entries,
             Err(e) if is_not_found(&e) => return Ok(None),
             Err(e) => return Err(storage("listing")(e)),
@@ -129,7 +129,7 @@ impl OpendalStore {
         for entry in entries.iter().filter(|e| !e.path().ends_with('/')) {
             let modified = match entry.metadata().last_modified() {
                 Some(t) => Some(t),
-                None => match self.op().stat(entry.path()).await {
+                None => match self.operator().stat(entry.path()).await {
                     Ok(meta) => meta.last_modified(),
                     Err(e) if is_not_found(&e) => continue,
                     Err(e) => return Err(storage("reading modification time")(e)),
@@ -142,7 +142,7 @@ impl OpendalStore {
         }
         if newest.is_none() {
             // No files (a filesystem directory tree left empty): its own time.
-            newest = match self.op().stat(dir).await {
+            newest = match self.operator().stat(dir).await {
                 Ok(meta) => meta.last_modified().map(SystemTime::from),
                 Err(_) => None,
             };

@@ -26,35 +26,17 @@ pub(crate) fn manifest_unknown(what: impl std::fmt::Display) -> Error {
 }
 
 impl OpendalStore {
-    /// The digest a reference resolves to in `repo`.
+    /// The digest a reference resolves to in `repo`: a tag's link, or the
+    /// digest itself, if `repo` has that revision.
     async fn resolve(&self, repo: &RepositoryName, reference: &Reference) -> Result<Digest> {
-        if let Some(local) = &self.inner.local {
-            // One trip to the blocking pool instead of several.
-            let tag_link = reference
-                .as_tag()
-                .map(|t| Key::TagCurrentLink(repo, t).path());
-            let fixed = reference.as_digest().cloned();
-            let repo = repo.clone();
-            let found = local
-                .read_link_and_check(tag_link, fixed, move |d| Key::RevisionLink(&repo, d).path())
-                .await?;
-            return found.ok_or_else(|| manifest_unknown(reference));
-        }
-        let digest = match reference {
-            Reference::Digest(d) => d.clone(),
-            Reference::Tag(t) => self
-                .read_link(Key::TagCurrentLink(repo, t))
-                .await?
-                .ok_or_else(|| manifest_unknown(t))?,
-        };
-        if !self.exists(Key::RevisionLink(repo, &digest)).await? {
-            return Err(manifest_unknown(&digest));
-        }
-        Ok(digest)
+        self.backend()
+            .resolve(repo, reference)
+            .await?
+            .ok_or_else(|| manifest_unknown(reference))
     }
 
     async fn read_manifest_bytes(&self, digest: &Digest) -> Result<Bytes> {
-        match self.op().read(&Key::BlobData(digest).path()).await {
+        match self.operator().read(&Key::BlobData(digest).path()).await {
             Ok(buf) => Ok(buf.to_bytes()),
             Err(e) if is_not_found(&e) => Err(manifest_unknown(digest)),
             Err(e) => Err(storage("reading manifest")(e)),

@@ -1,6 +1,8 @@
 //! One behaviour suite for every backend: each test is generic over a
 //! [`Backend`] that makes fresh stores, and the `suite!` macro instantiates
-//! it for memory and fs (and S3 when `REGISTRY_TEST_S3_URL` is set).
+//! it for memory, fs (`OpendalStore::fs`, the direct file I/O backend), fs
+//! through a plain OpenDAL operator (`fs_opendal`: the generic backend on a
+//! directory), and S3 when `REGISTRY_TEST_S3_URL` is set.
 
 mod blobs;
 mod gc;
@@ -19,6 +21,11 @@ macro_rules! suite {
         mod fs {
             $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $test() { super::$test(&super::support::Fs::new()).await }
+            )*
+        }
+        mod fs_opendal {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $test() { super::$test(&super::support::FsOpendal::new()).await }
             )*
         }
         /// Run with `REGISTRY_TEST_S3_URL=s3://bucket?endpoint=... cargo test

@@ -44,6 +44,28 @@ impl Backend for Fs {
     }
 }
 
+/// A directory through a plain OpenDAL `Fs` operator, as a user's own
+/// operator reaches the store ([`OpendalStore::from_operator`]), not
+/// through the filesystem store's own file I/O.
+pub struct FsOpendal(tempfile::TempDir);
+impl FsOpendal {
+    pub fn new() -> Self {
+        FsOpendal(tempfile::tempdir().unwrap())
+    }
+    fn operator(&self) -> opendal::Operator {
+        let root = self.0.path().to_str().unwrap();
+        opendal::Operator::new(opendal::services::Fs::default().root(root)).unwrap()
+    }
+}
+impl Backend for FsOpendal {
+    fn store(&self) -> OpendalStore {
+        OpendalStore::from_operator(self.operator())
+    }
+    fn another_store(&self) -> OpendalStore {
+        OpendalStore::from_operator(self.operator())
+    }
+}
+
 pub struct S3(String);
 impl S3 {
     pub fn from_env() -> Option<Self> {

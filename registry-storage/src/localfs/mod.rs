@@ -27,27 +27,30 @@
 //!
 //! Each flush costs a disk round trip (milliseconds on most disks), so only
 //! directories whose entries changed are flushed.
+//!
+//! `read.rs` holds the blob reads (`pread`, memory mappings) and the link
+//! resolution, `dirs.rs` the creation and flushing of directories,
+//! `removal.rs` the deletes that tolerate concurrent writers.
+
+mod dirs;
+mod read;
+mod removal;
 
 use std::io::{Seek, Write};
-use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
-use futures::StreamExt;
-use registry_core::{ByteStream, Error, ErrorKind, Result};
+use futures::{Stream, StreamExt};
+use registry_core::{Error, ErrorKind, Result};
+
+pub(crate) use dirs::with_dirs;
+use dirs::{open_new, sync_changed_dirs};
 
 /// Pieces queued between the hashing task and the writing thread, and the
 /// most bytes that queue may hold (whichever bound is reached first), so
 /// memory stays bounded whatever the size of the pieces.
 const QUEUE: usize = 32;
 const QUEUE_BYTES: u32 = 8 * 1024 * 1024;
-
-/// Size of the pieces a mapped blob is served in.
-const READ_PIECE: u64 = 8 * 1024 * 1024;
-
-/// Reads up to this size use `pread`, not a mapping (see
-/// [`LocalFs::read_blob`]).
-const SMALL_READ: u64 = 1024 * 1024;
 
 /// A filesystem root written directly.
 #[derive(Debug, Clone)]
@@ -128,19 +131,18 @@ impl LocalFs {
 
     /// Stream `body` into a file: a new one at `rel` (which must not exist)
     /// when `at` is `None`, else the existing file at `rel` from offset
-    /// `at` on (an append, under a lease the caller holds). Each piece is
-    /// passed to `inspect` (hashing, length checks) on this task while a
-    /// blocking thread writes the previous ones. On any failure a new file
-    /// is removed and an existing one is cut back to `at`, so a failed
-    /// write leaves nothing behind. With `flush` (and fsync on), the data
-    /// is on disk when this returns.
+    /// `at` on (an append, under a lease the caller holds). Pieces are
+    /// pulled from `body` (hashed and counted there, see `verify`) on this
+    /// task while a blocking thread writes the previous ones. On any
+    /// failure a new file is removed and an existing one is cut back to
+    /// `at`, so a failed write leaves nothing behind. With `flush` (and
+    /// fsync on), the data is on disk when this returns.
     pub(crate) async fn stream_to_file(
         &self,
         rel: &str,
         at: Option<u64>,
         flush: bool,
-        mut body: ByteStream,
-        mut inspect: impl FnMut(&Bytes) -> Result<()> + Send,
+        mut body: impl Stream<Item = Result<Bytes>> + Send + Unpin,
     ) -> Result<()> {
         let path = self.abs(rel);
         let (tx, mut rx) =
@@ -177,7 +179,6 @@ impl LocalFs {
         let fed: Result<()> = async {
             while let Some(item) = body.next().await {
                 let bytes = item?;
-                inspect(&bytes)?;
                 let weight = u32::try_from(bytes.len())
                     .unwrap_or(u32::MAX)
                     .clamp(1, QUEUE_BYTES);
@@ -246,98 +247,6 @@ impl LocalFs {
     pub(crate) async fn discard(&self, rel: &str, at: Option<u64>) -> Result<()> {
         let path = self.abs(rel);
         blocking(move || discard_write(&path, at)).await
-    }
-
-    /// Stream `range` of the blob file `rel`. Ranges up to [`SMALL_READ`]
-    /// (every manifest, configs, small layers) are read with `pread` into
-    /// one buffer. Larger ones come from memory mappings, one per piece:
-    /// each piece is a view of the page cache, so serving it copies the
-    /// bytes once, into the socket, as `sendfile` would. Pieces are mapped
-    /// (and faulted in) on the blocking pool, never on a runtime thread,
-    /// and unmapped once sent, so memory stays bounded.
-    ///
-    /// Mapping is safe only because committed blob files are never written
-    /// or truncated in place: a commit renames a complete file over the
-    /// name, which leaves an existing mapping untouched. A file cut short
-    /// under a mapping would turn the next page fault into SIGBUS for the
-    /// whole process. This registry never does that; another tool on the
-    /// same directory must not either (docs/CONSISTENCY.md). CNCF
-    /// distribution rewrites only small files in place (manifests, with
-    /// `PutContent`), and those are read with `pread`, which at worst
-    /// returns short.
-    pub(crate) async fn read_blob(&self, rel: &str, range: Range<u64>) -> Result<ByteStream> {
-        if range.is_empty() {
-            return Ok(futures::stream::empty().boxed());
-        }
-        let path = self.abs(rel);
-        let end = range.end;
-        if end - range.start <= SMALL_READ {
-            let start = range.start;
-            let bytes = blocking(move || {
-                use std::os::unix::fs::FileExt;
-                let mut buf = vec![0; (end - start) as usize];
-                std::fs::File::open(&path)?.read_exact_at(&mut buf, start)?;
-                Ok(Bytes::from(buf))
-            })
-            .await?;
-            return Ok(futures::stream::once(async { Ok(bytes) }).boxed());
-        }
-        let file = blocking(move || {
-            let file = std::fs::File::open(&path)?;
-            if file.metadata()?.len() < end {
-                return Err(std::io::Error::new(
-                    std::io::ErrorKind::UnexpectedEof,
-                    "blob file shorter than its recorded size",
-                ));
-            }
-            Ok(std::sync::Arc::new(file))
-        })
-        .await?;
-        let pieces = futures::stream::try_unfold(range.start, move |start| {
-            let file = file.clone();
-            async move {
-                if start >= end {
-                    return Ok(None);
-                }
-                let len = READ_PIECE.min(end - start);
-                let piece = blocking(move || map_piece(&file, start, len)).await?;
-                Ok(Some((piece, start + len)))
-            }
-        });
-        Ok(pieces.boxed())
-    }
-
-    /// Resolve a manifest reference in one blocking call: read the digest
-    /// from `link` (a tag's link) or take `fixed`, then check that the
-    /// revision link `revision(digest)` exists. `None` if either is missing.
-    pub(crate) async fn read_link_and_check(
-        &self,
-        link: Option<String>,
-        fixed: Option<registry_core::Digest>,
-        revision: impl FnOnce(&registry_core::Digest) -> String + Send + 'static,
-    ) -> Result<Option<registry_core::Digest>> {
-        let root = self.root.clone();
-        let found = blocking(move || {
-            let digest = match (fixed, link) {
-                (Some(d), _) => d,
-                (None, Some(link)) => match std::fs::read(root.join(link)) {
-                    Ok(text) => {
-                        let text = String::from_utf8(text).map_err(|_| corrupt_link())?;
-                        registry_core::Digest::parse(text.trim()).map_err(|_| corrupt_link())?
-                    }
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-                    Err(e) => return Err(e),
-                },
-                (None, None) => return Ok(None),
-            };
-            match std::fs::metadata(root.join(revision(&digest))) {
-                Ok(_) => Ok(Some(digest)),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-                Err(e) => Err(e),
-            }
-        })
-        .await?;
-        Ok(found)
     }
 
     /// Create `rel` with `bytes` if it does not exist. `Ok(false)` if it did:
@@ -424,123 +333,4 @@ fn discard_write(path: &Path, at: Option<u64>) -> std::io::Result<()> {
             .open(path)?
             .set_len(at),
     }
-}
-
-/// Map `len` bytes of `file` from `start`, faulted in, as `Bytes`. Mapping
-/// offsets must be page aligned, so the mapping may begin a little earlier
-/// (64 KiB is a multiple of every common page size).
-fn map_piece(file: &std::fs::File, start: u64, len: u64) -> std::io::Result<Bytes> {
-    const ALIGN: u64 = 64 * 1024;
-    let aligned = start - start % ALIGN;
-    let skip = (start - aligned) as usize;
-    // SAFETY: committed blob files are never truncated or written in place
-    // (see `LocalFs::read_blob`): the mapped range stays backed by the file.
-    #[allow(unsafe_code)]
-    let map = unsafe {
-        memmap2::MmapOptions::new()
-            .offset(aligned)
-            .len(skip + len as usize)
-            .populate()
-            .map(file)?
-    };
-    Ok(Bytes::from_owner(map).slice(skip..))
-}
-
-fn corrupt_link() -> std::io::Error {
-    std::io::Error::new(std::io::ErrorKind::InvalidData, "corrupt link file")
-}
-
-/// A new file, its directory created if needed.
-fn open_new(path: &Path) -> std::io::Result<std::fs::File> {
-    let open = || {
-        std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(path)
-    };
-    match open() {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let mut file = None;
-            with_dirs(path, || {
-                file = Some(open()?);
-                Ok(())
-            })?;
-            file.ok_or_else(|| std::io::Error::other("file not opened"))
-        }
-        other => other,
-    }
-}
-
-/// Create the directories above `path`, then run `op` (which puts an entry
-/// at `path`); return the directories created, outermost first. A
-/// concurrent delete may remove an empty directory between the two steps
-/// (deletes prune the directories they empty): then `op` fails with
-/// `NotFound` and both steps are tried again, a bounded number of times.
-pub(crate) fn with_dirs(
-    path: &Path,
-    mut op: impl FnMut() -> std::io::Result<()>,
-) -> std::io::Result<Vec<PathBuf>> {
-    let mut created = Vec::new();
-    let mut tries = 0;
-    loop {
-        match create_dirs(path) {
-            Ok(dirs) => created.extend(dirs),
-            // A parent pruned between the check and the `mkdir`.
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound && tries < DIR_RACE_RETRIES => {
-                tries += 1;
-                continue;
-            }
-            Err(e) => return Err(e),
-        }
-        match op() {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound && tries < DIR_RACE_RETRIES => {
-                tries += 1;
-            }
-            other => return other.map(|()| created),
-        }
-    }
-}
-
-/// How often an operation racing a delete of its directory is retried.
-const DIR_RACE_RETRIES: usize = 8;
-
-/// Create the missing directories above `path`; return those created,
-/// outermost first.
-fn create_dirs(path: &Path) -> std::io::Result<Vec<PathBuf>> {
-    let mut missing = Vec::new();
-    let mut dir = path.parent();
-    while let Some(d) = dir {
-        if d.is_dir() {
-            break;
-        }
-        missing.push(d.to_path_buf());
-        dir = d.parent();
-    }
-    missing.reverse();
-    for d in &missing {
-        match std::fs::create_dir(d) {
-            Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => return Err(e),
-            _ => {}
-        }
-    }
-    Ok(missing)
-}
-
-/// fsync the directory that gained `path`'s entry, and the parent of each
-/// directory in `created`.
-fn sync_changed_dirs(path: &Path, created: &[PathBuf]) -> std::io::Result<()> {
-    let mut dirs: Vec<&Path> = path.parent().into_iter().collect();
-    dirs.extend(created.iter().filter_map(|c| c.parent()));
-    dirs.sort();
-    dirs.dedup();
-    for d in dirs {
-        match std::fs::File::open(d) {
-            Ok(f) => f.sync_all()?,
-            // A concurrent delete removed the entry and its folder: the
-            // write was overtaken, and there is nothing of it to flush.
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
 }
