@@ -129,7 +129,7 @@ impl OpendalStore {
             if name.ends_with('/') {
                 continue;
             }
-            match self.op().read(&Key::GcRun(&name).path()).await {
+            match self.operator().read(&Key::GcRun(&name).path()).await {
                 Ok(buf) if counts(&buf.to_vec()) => runs.push(name),
                 Ok(_) => {}
                 Err(e) if is_not_found(&e) => {}
@@ -142,7 +142,11 @@ impl OpendalStore {
     /// Whether a collection whose lease holds is about to delete `digest`.
     pub(crate) async fn is_doomed(&self, digest: &Digest) -> Result<bool> {
         for name in self.list_names(Key::GcDoomedDir(digest)).await? {
-            match self.op().read(&Key::GcDoomed(digest, &name).path()).await {
+            match self
+                .operator()
+                .read(&Key::GcDoomed(digest, &name).path())
+                .await
+            {
                 Ok(buf) if counts(&buf.to_vec()) => return Ok(true),
                 Ok(_) => {}
                 Err(e) if is_not_found(&e) => {}
@@ -160,13 +164,13 @@ impl OpendalStore {
         self.write_object_atomic(&path, Bytes::from_static(b"clock"))
             .await?;
         let at = self
-            .op()
+            .operator()
             .stat(&path)
             .await
             .ok()
             .and_then(|m| m.last_modified())
             .map(SystemTime::from);
-        let _ = self.op().delete(&path).await;
+        let _ = self.operator().delete(&path).await;
         Ok(at)
     }
 }

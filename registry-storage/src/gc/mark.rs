@@ -255,7 +255,7 @@ impl OpendalStore {
         if let Some((_, bytes)) = self.inner.manifests.get(digest) {
             return Ok(Some(bytes));
         }
-        match self.op().read(&Key::BlobData(digest).path()).await {
+        match self.operator().read(&Key::BlobData(digest).path()).await {
             Ok(buf) => Ok(Some(buf.to_bytes())),
             Err(e) if is_not_found(&e) => Ok(None),
             Err(e) => Err(storage("reading manifest")(e)),
@@ -268,7 +268,7 @@ impl OpendalStore {
         &self,
         dir: &str,
     ) -> Result<Vec<(String, Option<SystemTime>, u64)>> {
-        let entries = match self.op().list_with(dir).recursive(true).await {
+        let entries = match self.operator().list_with(dir).recursive(true).await {
             Ok(entries) => entries,
             Err(e) if is_not_found(&e) => return Ok(Vec::new()),
             Err(e) => return Err(storage("listing")(e)),
@@ -300,7 +300,7 @@ impl OpendalStore {
             );
             return Ok(Some(found));
         }
-        match self.op().stat(entry.path()).await {
+        match self.operator().stat(entry.path()).await {
             Ok(m) => Ok(Some((
                 entry.path().to_owned(),
                 m.last_modified().map(SystemTime::from),

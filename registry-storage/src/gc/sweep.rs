@@ -232,7 +232,7 @@ impl OpendalStore {
     async fn pushed_references(&self) -> Result<HashSet<Digest>> {
         let mut out = HashSet::new();
         for name in self.list_names(Key::GcPushesDir).await? {
-            let bytes = match self.op().read(&Key::GcPush(&name).path()).await {
+            let bytes = match self.operator().read(&Key::GcPush(&name).path()).await {
                 Ok(buf) => buf.to_vec(),
                 Err(e) if is_not_found(&e) => continue,
                 Err(e) => return Err(crate::error::storage("reading a push record")(e)),
@@ -262,14 +262,14 @@ async fn clean_up(store: &OpendalStore, run: &Run, seen: &HashSet<(RepositoryNam
             let dead = matches!((now, at), (Some(now), Some(at))
                 if now.duration_since(at).is_ok_and(|age| age > RECORD_MAX_AGE));
             let overtaken = alone
-                && match store.op().read(&path).await {
+                && match store.operator().read(&path).await {
                     Ok(buf) => parse_record(&buf.to_vec())
                         .is_some_and(|r| seen.contains(&(r.repository, r.manifest))),
                     Err(_) => false,
                 };
             if dead || overtaken {
                 store
-                    .op()
+                    .operator()
                     .delete(&path)
                     .await
                     .map_err(crate::error::storage("removing a push record"))?;
@@ -277,11 +277,11 @@ async fn clean_up(store: &OpendalStore, run: &Run, seen: &HashSet<(RepositoryNam
         }
         for dir in ["_registry/gc/runs/", "_registry/gc/doomed/"] {
             for (path, _, _) in store.files_under(dir).await? {
-                if let Ok(buf) = store.op().read(&path).await
+                if let Ok(buf) = store.operator().read(&path).await
                     && !counts(&buf.to_vec())
                 {
                     store
-                        .op()
+                        .operator()
                         .delete(&path)
                         .await
                         .map_err(crate::error::storage("removing an expired lease"))?;
