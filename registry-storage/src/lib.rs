@@ -40,7 +40,9 @@ mod localfs;
 mod maintenance;
 mod manifest_cache;
 mod manifests;
+mod referrers;
 mod removal;
+mod tags;
 mod uploads;
 mod url;
 

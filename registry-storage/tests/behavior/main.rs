@@ -3,6 +3,7 @@
 //! it for memory and fs (and S3 when `REGISTRY_TEST_S3_URL` is set).
 
 mod blobs;
+mod listings;
 mod manifests;
 mod races;
 mod support;
@@ -37,6 +38,7 @@ macro_rules! suite {
 }
 
 use blobs::*;
+use listings::*;
 use manifests::*;
 use races::*;
 use uploads::*;
@@ -70,6 +72,10 @@ suite!(
     manifest_delete,
     tags_listing_and_pagination,
     referrers,
+    referrers_listed_without_reading_manifests,
+    referrers_from_links_without_descriptors,
+    referrers_in_pages,
+    tags_in_pages_in_lexical_order,
     catalog,
     layout_is_distributions,
     race_tag_push_vs_manifest_delete,
