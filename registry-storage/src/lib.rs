@@ -33,6 +33,7 @@ mod blobs;
 pub mod cache;
 mod deletes;
 mod error;
+mod folders;
 pub mod fsck;
 pub mod layout;
 mod links;

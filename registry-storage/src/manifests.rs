@@ -91,10 +91,9 @@ impl OpendalStore {
     /// Names of the repository's tags, unsorted.
     pub(crate) async fn tag_names(&self, repo: &RepositoryName) -> Result<Vec<Tag>> {
         Ok(self
-            .list_names(Key::TagsDir(repo))
+            .child_folders(&Key::TagsDir(repo).path())
             .await?
             .iter()
-            .filter_map(|n| n.strip_suffix('/'))
             .filter_map(|n| Tag::parse(n).ok())
             .collect())
     }

@@ -93,10 +93,9 @@ impl OpendalStore {
             None => (last, None),
         };
         let mut algs: Vec<String> = self
-            .list_names_at(dir)
+            .child_folders(dir)
             .await?
             .into_iter()
-            .filter_map(|n| n.strip_suffix('/').map(str::to_owned))
             .filter(|alg| last_alg.is_none_or(|l| alg.as_str() >= l))
             .collect();
         algs.sort_unstable();
@@ -159,10 +158,9 @@ impl OpendalStore {
             }
             _ => {
                 names = self
-                    .list_names_at(dir)
+                    .child_folders(dir)
                     .await?
                     .into_iter()
-                    .filter_map(|n| n.strip_suffix('/').map(str::to_owned))
                     .filter(|n| after.is_none_or(|a| n.as_str() > a))
                     .collect();
             }
