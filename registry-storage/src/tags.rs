@@ -6,8 +6,8 @@
 //! after `last` is read from `tags/<last>` on, and the listing stops as
 //! soon as the page is known: cost proportional to `n`, not to the number
 //! of tags. Elsewhere (a directory, whose order is not sorted; memory) the
-//! folder is listed whole, names only, and sorted; nothing else is read per
-//! tag. SECURITY.md ("Cost bounds") has the figures.
+//! folder is listed whole, names only, and only the page is sorted; nothing
+//! else is read per tag. SECURITY.md ("Cost bounds") has the figures.
 //!
 //! Key order is not quite the lexical order of tags: the key of `a` is
 //! `a/`, which sorts after `a-b/` and `a.b/` (`-` and `.` sort before `/`).
@@ -33,12 +33,7 @@ impl OpendalStore {
         let from_key = self.op().info().capability().list_with_start_after;
         let listing = match page.n {
             Some(n) if from_key => self.tags_from_key(repo, page.last, n).await?,
-            _ => {
-                let mut tags = self.tag_names(repo).await?;
-                tags.sort_unstable_by(|a, b| a.as_str().cmp(b.as_str()));
-                tags.dedup();
-                Listing::paginate(tags, page)
-            }
+            _ => page_of_names(self.child_folders(&Key::TagsDir(repo).path()).await?, page),
         };
         if listing.items.is_empty()
             && !listing.more
@@ -75,6 +70,31 @@ impl OpendalStore {
         }
         Ok(page.finish())
     }
+}
+
+/// The page of tags among folder names in any order (a directory's): only
+/// the page is sorted, the rest is only compared with it.
+fn page_of_names(names: Vec<String>, page: Page<'_>) -> Listing<Tag> {
+    let by_name = |a: &Tag, b: &Tag| a.as_str().cmp(b.as_str());
+    let mut tags: Vec<Tag> = names
+        .iter()
+        .filter(|n| page.last.is_none_or(|l| n.as_str() > l))
+        .filter_map(|n| Tag::parse(n).ok())
+        .collect();
+    if let Some(n) = page.n.filter(|n| *n < tags.len()) {
+        // The n + 1 smallest first: the page, and whether more follow.
+        tags.select_nth_unstable_by(n, by_name);
+        tags.truncate(n + 1);
+    }
+    tags.sort_unstable_by(by_name);
+    tags.dedup();
+    Listing::paginate(
+        tags,
+        Page {
+            n: page.n,
+            last: None,
+        },
+    )
 }
 
 /// A page of `n` tags after `last` in lexical order, assembled from the
@@ -232,6 +252,31 @@ mod tests {
                 .collect::<Vec<_>>(),
             ["v05000", "v05001", "v05002"]
         );
+    }
+
+    #[test]
+    fn pages_of_unordered_names() {
+        let names: Vec<String> = ["c", "a", "bad tag", "e", "b", "d"]
+            .iter()
+            .map(|n| n.to_string())
+            .collect();
+        let page = |n, last| {
+            let l = page_of_names(names.clone(), Page { n, last });
+            let items: Vec<String> = l.items.iter().map(|t| t.to_string()).collect();
+            (items, l.more)
+        };
+        assert_eq!(page(Some(2), None), (vec!["a".into(), "b".into()], true));
+        assert_eq!(
+            page(Some(2), Some("b")),
+            (vec!["c".into(), "d".into()], true)
+        );
+        assert_eq!(
+            page(Some(2), Some("c")),
+            (vec!["d".into(), "e".into()], false)
+        );
+        assert_eq!(page(Some(0), None), (vec![], true));
+        assert_eq!(page(None, Some("d")), (vec!["e".into()], false));
+        assert_eq!(page(Some(9), Some("e")), (vec![], false));
     }
 
     #[test]
