@@ -22,6 +22,7 @@ use registry_core::{Digest, Page, Referrers, RepositoryName, Result};
 use crate::OpendalStore;
 use crate::error::{is_not_found, storage};
 use crate::layout::Key;
+use crate::localfs::blocking;
 
 /// Referrer links read at once while a page is assembled.
 const READ_AHEAD: usize = 16;
@@ -70,7 +71,10 @@ impl OpendalStore {
             }
         }
         let next = if more || examined < digests.len() {
-            digests.get(examined.wrapping_sub(1)).cloned()
+            examined
+                .checked_sub(1)
+                .and_then(|i| digests.get(i))
+                .cloned()
         } else {
             None
         };
@@ -171,6 +175,41 @@ impl OpendalStore {
         Ok((names, more))
     }
 
+    /// What the referrer link of `digest` holds, if it and the revision
+    /// link both exist. On the filesystem, one trip to the blocking pool.
+    async fn referrer_record(
+        &self,
+        repo: &RepositoryName,
+        subject: &Digest,
+        digest: &Digest,
+    ) -> Result<Option<Bytes>> {
+        let link = Key::ReferrerLink(repo, subject, digest).path();
+        let revision = Key::RevisionLink(repo, digest);
+        if let Some(local) = &self.inner.local {
+            let (link, revision) = (local.abs(&link), local.abs(&revision.path()));
+            return blocking(move || {
+                if !revision.try_exists()? {
+                    return Ok(None);
+                }
+                match std::fs::read(&link) {
+                    Ok(bytes) => Ok(Some(Bytes::from(bytes))),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                    Err(e) => Err(e),
+                }
+            })
+            .await;
+        }
+        let read = async {
+            match self.op().read(&link).await {
+                Ok(buf) => Ok(Some(buf.to_bytes())),
+                Err(e) if is_not_found(&e) => Ok(None),
+                Err(e) => Err(storage("reading referrer")(e)),
+            }
+        };
+        let (exists, record) = futures::try_join!(self.exists(revision), read)?;
+        Ok(record.filter(|_| exists))
+    }
+
     /// The descriptor of referrer `digest` and the length of its JSON, or
     /// `None` if it is no longer a referrer (its revision or link deleted,
     /// possibly while this listing runs). A storage failure fails the
@@ -181,17 +220,7 @@ impl OpendalStore {
         subject: &Digest,
         digest: &Digest,
     ) -> Result<Option<(Descriptor, usize)>> {
-        let link = Key::ReferrerLink(repo, subject, digest).path();
-        let read = async {
-            match self.op().read(&link).await {
-                Ok(buf) => Ok(Some(buf.to_bytes())),
-                Err(e) if is_not_found(&e) => Ok(None),
-                Err(e) => Err(storage("reading referrer")(e)),
-            }
-        };
-        let (revision, record) =
-            futures::try_join!(self.exists(Key::RevisionLink(repo, digest)), read)?;
-        let (true, Some(record)) = (revision, record) else {
+        let Some(record) = self.referrer_record(repo, subject, digest).await? else {
             return Ok(None);
         };
         if let Ok(d) = serde_json::from_slice::<Descriptor>(&record)
