@@ -228,3 +228,26 @@ pub async fn tags_in_pages_in_lexical_order(b: &dyn Backend) {
     let listing = s.list_tags(&r, page).await.unwrap();
     assert!(listing.items.is_empty() && !listing.more, "{listing:?}");
 }
+
+/// Referrers of one subject pushed at once through two store instances
+/// (two processes on one store) are all listed: each writes an object of
+/// its own, so no push overwrites another's record.
+pub async fn referrers_pushed_at_once_are_all_listed(b: &dyn Backend) {
+    let s = b.store();
+    let r = repo("l/racing");
+    let (sd, _) = subject_with_referrers(&s, &r, 0).await;
+    let stores = [b.store(), b.another_store()];
+    let mut manifests = Vec::new();
+    for seed in 1..=16u8 {
+        manifests.push(image(&s, &r, seed, Some(&sd), Some(A)).await);
+    }
+    let pushes = manifests.iter().enumerate().map(|(i, m)| {
+        let (store, r, m) = (stores[i % 2].clone(), r.clone(), m.clone());
+        tokio::spawn(async move { push_by_digest(&store, &r, m).await })
+    });
+    let mut pushed = Vec::new();
+    for p in pushes.collect::<Vec<_>>() {
+        pushed.push(p.await.unwrap());
+    }
+    assert_eq!(digests(&all_referrers(&s, &r, &sd).await), sorted(pushed));
+}

@@ -75,6 +75,7 @@ suite!(
     referrers_listed_without_reading_manifests,
     referrers_from_links_without_descriptors,
     referrers_in_pages,
+    referrers_pushed_at_once_are_all_listed,
     tags_in_pages_in_lexical_order,
     catalog,
     layout_is_distributions,
