@@ -678,6 +678,47 @@ fn list_referrers_with_and_without_artifact_type_filter_end_12a_end_12b() {
     assert_eq!(manifests.len(), 1);
     assert_eq!(manifests[0]["digest"], referrers[0].0.as_str());
 
+    // In pages of one, linked with `Link: <...>; rel="next"`: each referrer
+    // once, in digest order; a filter goes with every link.
+    for (query, want) in [
+        ("n=1", expected.len()),
+        ("n=1&artifactType=application/vnd.example.sig.v1", 1),
+    ] {
+        let mut url = Some(format!("/v2/{repo}/referrers/{subject}?{query}"));
+        let (mut seen, mut pages) = (Vec::new(), 0);
+        while let Some(u) = url {
+            let page = client.get(&u, &[]);
+            assert_eq!(page.status, 200, "{u}");
+            assert_eq!(
+                page.header("OCI-Filters-Applied").is_some(),
+                query.contains("artifactType")
+            );
+            let manifests = page.json()["manifests"].as_array().unwrap().clone();
+            assert!(manifests.len() <= 1);
+            seen.extend(manifests.into_iter().map(|m| m["digest"].clone()));
+            url = page.header("Link").map(|l| {
+                assert!(l.ends_with(">; rel=\"next\""), "{l}");
+                l[1..l.find('>').unwrap()].to_owned()
+            });
+            pages += 1;
+        }
+        assert_eq!(
+            pages,
+            expected.len(),
+            "{query}: one referrer examined per page"
+        );
+        let wanted: Vec<_> = expected
+            .iter()
+            .filter(|m| {
+                !query.contains("artifactType")
+                    || m["artifactType"] == "application/vnd.example.sig.v1"
+            })
+            .map(|m| m["digest"].clone())
+            .collect();
+        assert_eq!(seen.len(), want);
+        assert_eq!(seen, wanted, "{query}");
+    }
+
     // No referrers: an empty index, not a 404.
     let lonely = client.get(
         &format!("/v2/{repo}/referrers/{}", digest(b"nothing refers to me")),

@@ -25,6 +25,6 @@ pub use name::{Reference, RepositoryName, Tag};
 pub use range::ByteRange;
 pub use store::{
     BlobInfo, BlobRead, BlobStore, ByteStream, Listing, ManifestPut, ManifestStore, Page,
-    RegistryStore, StoredManifest, UploadStatus, UploadStore,
+    Referrers, RegistryStore, StoredManifest, UploadStatus, UploadStore,
 };
 pub use upload::{Upload, UploadId, UploadState};

@@ -18,7 +18,7 @@ use futures::stream::BoxStream;
 
 use crate::digest::Digest;
 use crate::error::Result;
-use crate::manifest::Descriptor;
+use crate::manifest::{Descriptor, ManifestLimits};
 use crate::name::{Reference, RepositoryName, Tag};
 use crate::range::ByteRange;
 use crate::upload::UploadId;
@@ -127,6 +127,19 @@ impl<T: AsRef<str>> Listing<T> {
     }
 }
 
+/// One page of a subject's referrers, in the order of their digests (as
+/// strings).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Referrers {
+    /// The referrers' descriptors on this page (after any `artifactType`
+    /// filter: a page may hold fewer than asked, even none, while `next`
+    /// says more follow).
+    pub manifests: Vec<Descriptor>,
+    /// Where the next page starts: pass it as [`Page::last`]. `None` on the
+    /// last page.
+    pub next: Option<Digest>,
+}
+
 /// Content-addressed blobs and their links into repositories.
 ///
 /// A blob is visible in a repository when its bytes are stored under its
@@ -199,17 +212,28 @@ pub trait ManifestStore: Send + Sync {
     /// go with it).
     async fn delete_manifest(&self, repo: &RepositoryName, reference: &Reference) -> Result<()>;
 
-    /// The repository's tags in lexical order.
+    /// The limits this store validates manifests with (on push, and when it
+    /// reads one back). The HTTP layer asks here rather than keeping a limit
+    /// of its own, so there is one owner of the manifest size limit.
+    fn manifest_limits(&self) -> ManifestLimits;
+
+    /// The repository's tags in lexical order: at most `page.n` after
+    /// `page.last`.
     async fn list_tags(&self, repo: &RepositoryName, page: Page<'_>) -> Result<Listing<Tag>>;
 
     /// Descriptors of the manifests in `repo` whose `subject` is `subject`,
-    /// optionally only those of one artifact type.
+    /// optionally only those of one artifact type, in digest order: one
+    /// page of at most `page.n` referrers after the digest `page.last`
+    /// (`None`: all). The filter applies within the page, so a page may
+    /// hold fewer than `n` and still have a [`Referrers::next`]; a store
+    /// may also end a page early to bound its size.
     async fn list_referrers(
         &self,
         repo: &RepositoryName,
         subject: &Digest,
         artifact_type: Option<&str>,
-    ) -> Result<Vec<Descriptor>>;
+        page: Page<'_>,
+    ) -> Result<Referrers>;
 
     /// The repositories of the registry in lexical order.
     async fn list_repositories(&self, page: Page<'_>) -> Result<Listing<RepositoryName>>;

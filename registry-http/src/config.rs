@@ -3,7 +3,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use registry_core::ForeignUrlPolicy;
+use registry_core::{ForeignUrlPolicy, ManifestLimits};
 
 use crate::auth::{AllowAll, Authorizer};
 
@@ -12,11 +12,6 @@ use crate::auth::{AllowAll, Authorizer};
 #[derive(Clone)]
 #[non_exhaustive]
 pub struct RouterConfig {
-    /// The largest manifest accepted on push, in bytes (default 4 MiB, the
-    /// size the spec says clients and registries should expect). Larger
-    /// pushes are refused with 413 before the body is read when
-    /// `Content-Length` says so, or as soon as the limit is passed.
-    pub manifest_max_size: usize,
     /// Where the `urls` of non-distributable (foreign) layers in pushed
     /// manifests may point. By default ([`ForeignUrlPolicy::default`]) none:
     /// a manifest whose foreign layers have `urls` is refused with
@@ -35,14 +30,13 @@ pub struct RouterConfig {
 }
 
 impl RouterConfig {
-    /// The default manifest size limit: 4 MiB.
-    pub const DEFAULT_MANIFEST_MAX_SIZE: usize = 4 * 1024 * 1024;
-
-    /// Set [`manifest_max_size`](Self::manifest_max_size).
-    pub fn with_manifest_max_size(mut self, bytes: usize) -> Self {
-        self.manifest_max_size = bytes;
-        self
-    }
+    /// The default manifest size limit, [`ManifestLimits::DEFAULT_MAX_SIZE`],
+    /// under the name servers sizing their own budgets by it have used. The
+    /// limit itself is the store's
+    /// ([`ManifestStore::manifest_limits`](registry_core::ManifestStore::manifest_limits)):
+    /// the router reads manifest bodies up to it (413 before the body is
+    /// read when `Content-Length` says more, or as soon as it is passed).
+    pub const DEFAULT_MANIFEST_MAX_SIZE: usize = ManifestLimits::DEFAULT_MAX_SIZE;
 
     /// Set [`manifest_urls`](Self::manifest_urls).
     pub fn with_manifest_urls(mut self, policy: ForeignUrlPolicy) -> Self {
@@ -76,7 +70,6 @@ impl RouterConfig {
 impl Default for RouterConfig {
     fn default() -> Self {
         RouterConfig {
-            manifest_max_size: Self::DEFAULT_MANIFEST_MAX_SIZE,
             manifest_urls: ForeignUrlPolicy::default(),
             public_prefix: String::new(),
             authorizer: Arc::new(AllowAll),
@@ -87,7 +80,6 @@ impl Default for RouterConfig {
 impl fmt::Debug for RouterConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RouterConfig")
-            .field("manifest_max_size", &self.manifest_max_size)
             .field("manifest_urls", &self.manifest_urls)
             .field("public_prefix", &self.public_prefix)
             .finish_non_exhaustive()
@@ -100,13 +92,10 @@ mod tests {
 
     #[test]
     fn builder() {
-        let c = RouterConfig::default()
-            .with_manifest_max_size(10)
-            .with_public_prefix("/registry/");
-        assert_eq!(c.manifest_max_size, 10);
+        let c = RouterConfig::default().with_public_prefix("/registry/");
         assert_eq!(c.public_prefix, "/registry");
         let mut c = RouterConfig::default();
-        assert_eq!(c.manifest_max_size, 4 * 1024 * 1024);
+        assert_eq!(RouterConfig::DEFAULT_MANIFEST_MAX_SIZE, 4 * 1024 * 1024);
         c.public_prefix = "/x/".into();
         assert_eq!(c.prefix(), "/x");
     }

@@ -7,7 +7,7 @@ use bytes::Bytes;
 use http::header::ALLOW;
 use http::{HeaderValue, Request, Response};
 use http_body::Body as HttpBody;
-use registry_core::RegistryStore;
+use registry_core::{ManifestLimits, RegistryStore};
 
 use crate::auth::Rejection;
 use crate::body::{Body, BoxError};
@@ -32,6 +32,8 @@ pub struct Router {
 pub(crate) struct Inner {
     pub(crate) store: Arc<dyn RegistryStore>,
     pub(crate) config: RouterConfig,
+    /// The store's manifest limits, asked once: the store owns them.
+    pub(crate) manifest_limits: ManifestLimits,
 }
 
 impl Router {
@@ -40,10 +42,16 @@ impl Router {
         Router::with_config(store, RouterConfig::default())
     }
 
-    /// A router over `store` with `config`.
+    /// A router over `store` with `config`. Manifest bodies are read up to
+    /// the store's [`manifest_limits`](registry_core::ManifestStore::manifest_limits).
     pub fn with_config(store: Arc<dyn RegistryStore>, config: RouterConfig) -> Router {
+        let manifest_limits = store.manifest_limits();
         Router {
-            inner: Arc::new(Inner { store, config }),
+            inner: Arc::new(Inner {
+                store,
+                config,
+                manifest_limits,
+            }),
         }
     }
 
@@ -57,8 +65,8 @@ impl Router {
     /// carries `Docker-Distribution-API-Version: registry/2.0`.
     ///
     /// Blob bodies are streamed to the store as they arrive; manifest
-    /// bodies are read whole, up to
-    /// [`manifest_max_size`](RouterConfig::manifest_max_size). Bodies of
+    /// bodies are read whole, up to the store's manifest size limit
+    /// ([`ManifestStore::manifest_limits`](registry_core::ManifestStore::manifest_limits)). Bodies of
     /// requests that carry no content are dropped unread.
     ///
     /// Cancel-safety: dropping the future (client gone, shutdown) commits
@@ -104,7 +112,7 @@ impl Router {
         let input = match &route {
             Route::PutManifest { .. } => {
                 let declared = content_length(&parts.headers).ok().flatten();
-                match request::collect(body, inner.config.manifest_max_size, declared).await {
+                match request::collect(body, inner.manifest_limits.max_size, declared).await {
                     Ok(bytes) => Input::Bytes(bytes),
                     Err(e) => return error_response(&e, target),
                 }

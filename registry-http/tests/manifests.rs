@@ -5,8 +5,9 @@ mod common;
 
 use bytes::Bytes;
 use common::{OCI_INDEX, OCI_MANIFEST, Registry};
-use registry_core::Digest;
+use registry_core::{Digest, ManifestLimits};
 use registry_http::RouterConfig;
+use registry_storage::OpendalStore;
 use serde_json::json;
 
 #[tokio::test]
@@ -122,7 +123,9 @@ async fn invalid_pushes() {
 
 #[tokio::test]
 async fn manifest_size_limit() {
-    let reg = Registry::with_config(RouterConfig::default().with_manifest_max_size(64));
+    // The store's limit is the router's: one owner.
+    let store = OpendalStore::memory().with_manifest_limits(ManifestLimits { max_size: 64 });
+    let reg = Registry::with_store(store, RouterConfig::default());
     let big = Bytes::from(vec![b' '; 65]);
     reg.put_manifest("a", "x", OCI_MANIFEST, big.clone())
         .await

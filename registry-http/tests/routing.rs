@@ -11,11 +11,10 @@ use bytes::Bytes;
 use common::Registry;
 use http::HeaderValue;
 use http::request::Parts;
-use registry_core::manifest::Descriptor;
 use registry_core::{
     BlobInfo, BlobRead, BlobStore, ByteRange, ByteStream, Digest, Error, ErrorKind, Listing,
-    ManifestPut, ManifestStore, Page, Reference, RepositoryName, StoredManifest, Tag, UploadId,
-    UploadStatus, UploadStore,
+    ManifestLimits, ManifestPut, ManifestStore, Page, Reference, Referrers, RepositoryName,
+    StoredManifest, Tag, UploadId, UploadStatus, UploadStore,
 };
 use registry_http::{Access, Action, Authorizer, Rejection, Router, RouterConfig};
 use serde_json::json;
@@ -360,12 +359,16 @@ impl ManifestStore for FailingStore {
     ) -> registry_core::Result<Listing<Tag>> {
         self.err()
     }
+    fn manifest_limits(&self) -> ManifestLimits {
+        ManifestLimits::default()
+    }
     async fn list_referrers(
         &self,
         _: &RepositoryName,
         _: &Digest,
         _: Option<&str>,
-    ) -> registry_core::Result<Vec<Descriptor>> {
+        _: Page<'_>,
+    ) -> registry_core::Result<Referrers> {
         self.err()
     }
     async fn list_repositories(

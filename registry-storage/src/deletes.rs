@@ -29,6 +29,8 @@
 
 use std::time::{Duration, Instant, SystemTime};
 
+use bytes::Bytes;
+
 use registry_core::manifest::Manifest;
 use registry_core::{Digest, Error, ErrorKind, RepositoryName, Result, Tag};
 
@@ -49,7 +51,9 @@ const PUSH_ATTEMPTS: usize = 4;
 pub(crate) struct Links<'a> {
     pub repo: &'a RepositoryName,
     pub digest: &'a Digest,
-    pub subject: Option<&'a Digest>,
+    /// The subject, and the referrer descriptor recorded for it (see
+    /// `referrers`).
+    pub referrer: Option<(&'a Digest, &'a Bytes)>,
     pub tag: Option<&'a Tag>,
 }
 
@@ -61,15 +65,15 @@ impl OpendalStore {
         let revision = Key::RevisionLink(l.repo, l.digest);
         // A push with no tag and no subject writes one link: any order
         // with a delete is already a serial order.
-        let handshake = l.tag.is_some() || l.subject.is_some();
+        let handshake = l.tag.is_some() || l.referrer.is_some();
         for _ in 0..PUSH_ATTEMPTS {
             self.write_link(revision, l.digest).await?;
             if handshake && self.await_deletion(l.repo, l.digest).await? {
                 continue;
             }
-            if let Some(s) = l.subject {
-                self.write_link(Key::ReferrerLink(l.repo, s, l.digest), l.digest)
-                    .await?;
+            if let Some((s, record)) = l.referrer {
+                let link = Key::ReferrerLink(l.repo, s, l.digest).path();
+                self.write_object_atomic(&link, record.clone()).await?;
             }
             if let Some(tag) = l.tag {
                 self.write_link(Key::TagIndexLink(l.repo, tag, l.digest), l.digest)

@@ -13,7 +13,7 @@
 //!     │   └── tags/<tag>/
 //!     │       ├── current/link                              what the tag points to
 //!     │       └── index/<alg>/<hex>/link                    every digest it ever pointed to
-//!     ├── _referrers/<alg>/<subject hex>/<alg>/<hex>/link   (ours) manifests whose subject is it
+//!     ├── _referrers/<alg>/<subject hex>/<alg>/<hex>/link   (ours) manifests whose subject is it: the referrer's descriptor JSON (older: its digest)
 //!     └── _uploads/<id>/
 //!         ├── startedat                                     RFC 3339 start time
 //!         ├── parts/<offset, 20 digits>                     (ours) one accepted chunk's record (empty: the seal of a completion)
@@ -69,7 +69,9 @@ pub enum Key<'a> {
     TagIndexLink(&'a RepositoryName, &'a Tag, &'a Digest),
     /// `repositories/<name>/_referrers/<alg>/<subject hex>/`
     ReferrersDir(&'a RepositoryName, &'a Digest),
-    /// `repositories/<name>/_referrers/<alg>/<subject hex>/<alg>/<hex>/link`
+    /// `repositories/<name>/_referrers/<alg>/<subject hex>/<alg>/<hex>/link`:
+    /// the referrer's descriptor as JSON, recorded at push (links written
+    /// before hold its digest; see `referrers`).
     ReferrerLink(&'a RepositoryName, &'a Digest, &'a Digest),
     /// `repositories/<name>/_uploads/<id>/`
     UploadDir(&'a RepositoryName, &'a UploadId),

@@ -6,11 +6,11 @@
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use registry_core::manifest::{Descriptor, Manifest, detect_media_type};
+use registry_core::manifest::{Descriptor, Manifest, ManifestLimits, detect_media_type};
 use registry_core::media_type::is_foreign_layer;
 use registry_core::{
-    Digest, Error, ErrorKind, Listing, ManifestPut, ManifestStore, Page, Reference, RepositoryName,
-    Result, StoredManifest, Tag,
+    Digest, Error, ErrorKind, Listing, ManifestPut, ManifestStore, Page, Reference, Referrers,
+    RepositoryName, Result, StoredManifest, Tag,
 };
 
 use crate::OpendalStore;
@@ -103,10 +103,13 @@ impl OpendalStore {
                 .await?;
         }
         let subject = manifest.subject().map(|s| s.digest().clone());
+        let record = subject
+            .as_ref()
+            .map(|_| crate::referrers::referrer_record(manifest));
         self.link_manifest(&crate::deletes::Links {
             repo,
             digest,
-            subject: subject.as_ref(),
+            referrer: subject.as_ref().zip(record.as_ref()),
             tag: reference.as_tag(),
         })
         .await
@@ -115,10 +118,9 @@ impl OpendalStore {
     /// Names of the repository's tags, unsorted.
     pub(crate) async fn tag_names(&self, repo: &RepositoryName) -> Result<Vec<Tag>> {
         Ok(self
-            .list_names(Key::TagsDir(repo))
+            .child_folders(&Key::TagsDir(repo).path())
             .await?
             .iter()
-            .filter_map(|n| n.strip_suffix('/'))
             .filter_map(|n| Tag::parse(n).ok())
             .collect())
     }
@@ -199,16 +201,11 @@ impl ManifestStore for OpendalStore {
     }
 
     async fn list_tags(&self, repo: &RepositoryName, page: Page<'_>) -> Result<Listing<Tag>> {
-        let mut tags = self.tag_names(repo).await?;
-        if tags.is_empty() && self.list_names(Key::RepositoryDir(repo)).await?.is_empty() {
-            return Err(Error::new(
-                ErrorKind::NameUnknown,
-                format!("repository {repo} not known to registry"),
-            ));
-        }
-        tags.sort_unstable_by(|a, b| a.as_str().cmp(b.as_str()));
-        tags.dedup();
-        Ok(Listing::paginate(tags, page))
+        self.tags_page(repo, page).await
+    }
+
+    fn manifest_limits(&self) -> ManifestLimits {
+        self.inner.limits
     }
 
     async fn list_referrers(
@@ -216,31 +213,10 @@ impl ManifestStore for OpendalStore {
         repo: &RepositoryName,
         subject: &Digest,
         artifact_type: Option<&str>,
-    ) -> Result<Vec<Descriptor>> {
-        let base = Key::ReferrersDir(repo, subject).path();
-        let mut out = Vec::new();
-        for digest in self.list_digests_at(&base).await? {
-            // A deleted revision is no longer a referrer.
-            if !self.exists(Key::RevisionLink(repo, &digest)).await? {
-                continue;
-            }
-            // Absent bytes mean a delete raced this listing; any other
-            // failure fails the request rather than silently dropping a
-            // signature from the answer.
-            let bytes = match self.read_manifest_bytes(&digest).await {
-                Ok(bytes) => bytes,
-                Err(e) if e.kind() == ErrorKind::ManifestUnknown => continue,
-                Err(e) => return Err(e),
-            };
-            // Parsed with the limits it was accepted under.
-            let m = Manifest::parse(&bytes, None, &self.inner.limits)?;
-            let d = m.referrer_descriptor();
-            if artifact_type.is_none_or(|want| d.artifact_type() == Some(want)) {
-                out.push(d);
-            }
-        }
-        out.sort_by(|a, b| a.digest().cmp(b.digest()));
-        Ok(out)
+        page: Page<'_>,
+    ) -> Result<Referrers> {
+        self.referrers_page(repo, subject, artifact_type, page)
+            .await
     }
 
     async fn list_repositories(&self, page: Page<'_>) -> Result<Listing<RepositoryName>> {

@@ -187,11 +187,7 @@ fn router(
             "foreign layer URLs accepted in manifests as these patterns allow"
         );
     }
-    let mut router_config = auth.apply(RouterConfig::default()).with_manifest_urls(urls);
-    if let Some(max) = config.manifest_max_size {
-        // Both check it: the router before reading a body, the store
-        // whichever way a manifest reaches it.
-        router_config = router_config.with_manifest_max_size(max.get());
-    }
+    // The manifest size limit is the store's (set in `open_store`).
+    let router_config = auth.apply(RouterConfig::default()).with_manifest_urls(urls);
     Ok(Router::with_config(store, router_config))
 }

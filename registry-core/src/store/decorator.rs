@@ -6,11 +6,11 @@ use bytes::Bytes;
 
 use super::{
     BlobInfo, BlobRead, BlobStore, ByteStream, Listing, ManifestPut, ManifestStore, Page,
-    RegistryStore, StoredManifest, UploadStatus, UploadStore,
+    Referrers, RegistryStore, StoredManifest, UploadStatus, UploadStore,
 };
 use crate::digest::Digest;
 use crate::error::Result;
-use crate::manifest::Descriptor;
+use crate::manifest::ManifestLimits;
 use crate::name::{Reference, RepositoryName, Tag};
 use crate::range::ByteRange;
 use crate::upload::UploadId;
@@ -143,6 +143,11 @@ pub trait Decorator: Send + Sync {
         this.inner().delete_manifest(repo, reference).await
     }
 
+    /// [`ManifestStore::manifest_limits`]; by default the inner store's.
+    fn manifest_limits(this: &Self) -> ManifestLimits {
+        this.inner().manifest_limits()
+    }
+
     /// [`ManifestStore::list_tags`]; by default the inner store's.
     async fn list_tags(this: &Self, repo: &RepositoryName, page: Page<'_>) -> Result<Listing<Tag>> {
         this.inner().list_tags(repo, page).await
@@ -154,9 +159,10 @@ pub trait Decorator: Send + Sync {
         repo: &RepositoryName,
         subject: &Digest,
         artifact_type: Option<&str>,
-    ) -> Result<Vec<Descriptor>> {
+        page: Page<'_>,
+    ) -> Result<Referrers> {
         this.inner()
-            .list_referrers(repo, subject, artifact_type)
+            .list_referrers(repo, subject, artifact_type, page)
             .await
     }
 
@@ -275,6 +281,10 @@ impl<T: Decorator> ManifestStore for T {
         <T as Decorator>::delete_manifest(self, repo, reference).await
     }
 
+    fn manifest_limits(&self) -> ManifestLimits {
+        <T as Decorator>::manifest_limits(self)
+    }
+
     async fn list_tags(&self, repo: &RepositoryName, page: Page<'_>) -> Result<Listing<Tag>> {
         <T as Decorator>::list_tags(self, repo, page).await
     }
@@ -284,8 +294,9 @@ impl<T: Decorator> ManifestStore for T {
         repo: &RepositoryName,
         subject: &Digest,
         artifact_type: Option<&str>,
-    ) -> Result<Vec<Descriptor>> {
-        <T as Decorator>::list_referrers(self, repo, subject, artifact_type).await
+        page: Page<'_>,
+    ) -> Result<Referrers> {
+        <T as Decorator>::list_referrers(self, repo, subject, artifact_type, page).await
     }
 
     async fn list_repositories(&self, page: Page<'_>) -> Result<Listing<RepositoryName>> {

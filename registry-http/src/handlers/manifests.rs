@@ -2,7 +2,7 @@
 
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, LOCATION};
 use http::{HeaderValue, StatusCode};
-use registry_core::manifest::{Manifest, ManifestLimits};
+use registry_core::manifest::Manifest;
 use registry_core::media_type::{
     DOCKER_MANIFEST_LIST_V2, DOCKER_MANIFEST_V2, OCI_IMAGE_INDEX, OCI_IMAGE_MANIFEST,
 };
@@ -94,10 +94,8 @@ fn check_foreign_urls(
     if !may_have_urls(b"urls") && !may_have_urls(b"\\u") {
         return Ok(());
     }
-    let limits = ManifestLimits {
-        max_size: inner.config.manifest_max_size,
-    };
-    Manifest::parse(bytes, content_type, &limits)?.check_foreign_urls(&inner.config.manifest_urls)
+    Manifest::parse(bytes, content_type, &inner.manifest_limits)?
+        .check_foreign_urls(&inner.config.manifest_urls)
 }
 
 /// end-9: a tag (the manifest stays) or a manifest by digest.

@@ -91,7 +91,16 @@ pub(crate) async fn dispatch(
             name,
             digest,
             artifact_type,
-        } => referrers::list(inner, &name, &digest, artifact_type.as_deref()).await,
+            n,
+            last,
+        } => {
+            let query = referrers::Query {
+                artifact_type: artifact_type.as_deref(),
+                n,
+                last: last.as_ref(),
+            };
+            referrers::list(inner, &name, &digest, query).await
+        }
     };
     reply.unwrap_or_else(|e| error_response(&e, target))
 }

@@ -138,6 +138,10 @@ pub enum Route {
         digest: Digest,
         /// `artifactType` filter, a well-formed media type.
         artifact_type: Option<String>,
+        /// `n`: page size.
+        n: Option<usize>,
+        /// `last`: list referrers whose digest (as a string) follows this one.
+        last: Option<Digest>,
     },
 }
 
@@ -447,6 +451,11 @@ fn build(endpoint: Endpoint, shape: Shape<'_>, query: Query<'_>, head: bool) -> 
         (Endpoint::Referrers, Shape::Referrers(name, digest)) => Route::ListReferrers {
             name: name_of(name)?,
             digest: digest_of(digest)?,
+            n: query.page_size()?,
+            last: query
+                .get("last")
+                .map(|l| Digest::parse(&l).map_err(|e| bad_argument("last", e)))
+                .transpose()?,
             artifact_type: query
                 .get("artifactType")
                 .filter(|t| !t.is_empty())

@@ -238,6 +238,8 @@ fn valid_routes() {
                 name: name("a"),
                 digest: digest(),
                 artifact_type: None,
+                n: None,
+                last: None,
             },
         ),
         (
@@ -247,6 +249,8 @@ fn valid_routes() {
                 name: name("a"),
                 digest: digest(),
                 artifact_type: Some("application/vnd.example.sbom.v1+json".into()),
+                n: None,
+                last: None,
             },
         ),
         (
@@ -256,6 +260,19 @@ fn valid_routes() {
                 name: name("a"),
                 digest: digest(),
                 artifact_type: Some("application/vnd.example+json".into()),
+                n: None,
+                last: None,
+            },
+        ),
+        (
+            "GET",
+            format!("/v2/a/referrers/{D}?n=5&last={D}&artifactType=a%2Fb"),
+            Route::ListReferrers {
+                name: name("a"),
+                digest: digest(),
+                artifact_type: Some("a/b".into()),
+                n: Some(5),
+                last: Some(digest()),
             },
         ),
         // Names holding the words of endpoint suffixes: the suffix is
@@ -671,6 +688,18 @@ fn invalid_routes() {
             "/v2/a/tags/list?last=..".into(),
             InvalidArgument,
             Target::Endpoint(Endpoint::Tags),
+        ),
+        (
+            "GET",
+            format!("/v2/a/referrers/{D}?last=sha256:nope"),
+            InvalidArgument,
+            Target::Endpoint(Endpoint::Referrers),
+        ),
+        (
+            "GET",
+            format!("/v2/a/referrers/{D}?n=x"),
+            InvalidArgument,
+            Target::Endpoint(Endpoint::Referrers),
         ),
         (
             "GET",

@@ -33,9 +33,12 @@ impl Registry {
     }
 
     pub fn with_config(config: RouterConfig) -> Self {
-        let store = Arc::new(OpendalStore::memory());
+        Self::with_store(OpendalStore::memory(), config)
+    }
+
+    pub fn with_store(store: OpendalStore, config: RouterConfig) -> Self {
         Registry {
-            router: Router::with_config(store, config),
+            router: Router::with_config(Arc::new(store), config),
         }
     }
 

@@ -251,8 +251,15 @@ pub async fn gc_keeps_index_children_and_referrers(b: &dyn Backend) {
     for d in [&co, &lo, &sig2] {
         assert!(!blob_data_exists(&s, d).await, "{d} should be gone");
     }
-    let listed = s.list_referrers(&r, &di, None).await.unwrap();
-    assert_eq!(listed.len(), 1, "the index's signature is still listed");
+    let listed = s
+        .list_referrers(&r, &di, None, registry_core::Page::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        listed.manifests.len(),
+        1,
+        "the index's signature is still listed"
+    );
 }
 
 /// Content younger than the grace period stays, whatever references it

@@ -6,6 +6,7 @@
 
 mod blobs;
 mod gc;
+mod listings;
 mod manifests;
 mod races;
 mod support;
@@ -46,6 +47,7 @@ macro_rules! suite {
 
 use blobs::*;
 use gc::*;
+use listings::*;
 use manifests::*;
 use races::*;
 use uploads::*;
@@ -79,6 +81,11 @@ suite!(
     manifest_delete,
     tags_listing_and_pagination,
     referrers,
+    referrers_listed_without_reading_manifests,
+    referrers_from_links_without_descriptors,
+    referrers_in_pages,
+    referrers_pushed_at_once_are_all_listed,
+    tags_in_pages_in_lexical_order,
     catalog,
     layout_is_distributions,
     race_tag_push_vs_manifest_delete,

@@ -12,7 +12,7 @@ use crate::support::*;
 /// Push a config and a layer into `r` and return an OCI image manifest
 /// referencing them (unique per `seed`), with an optional subject and
 /// artifact type.
-async fn image(
+pub(crate) async fn image(
     s: &OpendalStore,
     r: &RepositoryName,
     seed: u8,
@@ -41,7 +41,7 @@ async fn image(
     Bytes::from(serde_json::to_vec_pretty(&m).unwrap())
 }
 
-fn tag(t: &str) -> Reference {
+pub(crate) fn tag(t: &str) -> Reference {
     Reference::Tag(Tag::parse(t).unwrap())
 }
 
@@ -339,12 +339,22 @@ pub async fn referrers(b: &dyn Backend) {
     )
     .await
     .unwrap();
-    let all = s.list_referrers(&r, &sd, None).await.unwrap();
+    let all = s
+        .list_referrers(&r, &sd, None, Page::default())
+        .await
+        .unwrap()
+        .manifests;
     assert_eq!(all.len(), 2);
     let sigs = s
-        .list_referrers(&r, &sd, Some("application/vnd.example.signature"))
+        .list_referrers(
+            &r,
+            &sd,
+            Some("application/vnd.example.signature"),
+            Page::default(),
+        )
         .await
-        .unwrap();
+        .unwrap()
+        .manifests;
     assert_eq!(sigs.len(), 1);
     assert_eq!(sigs[0].digest(), &Digest::sha256_of(&sig));
     assert_eq!(sigs[0].size(), sig.len() as u64);
@@ -353,16 +363,24 @@ pub async fn referrers(b: &dyn Backend) {
         Some("8")
     );
     assert!(
-        s.list_referrers(&r, &Digest::sha256_of(b"none"), None)
+        s.list_referrers(&r, &Digest::sha256_of(b"none"), None, Page::default())
             .await
             .unwrap()
+            .manifests
             .is_empty()
     );
     // A deleted referrer is no longer listed.
     s.delete_manifest(&r, &Reference::Digest(Digest::sha256_of(&sig)))
         .await
         .unwrap();
-    assert_eq!(s.list_referrers(&r, &sd, None).await.unwrap().len(), 1);
+    assert_eq!(
+        s.list_referrers(&r, &sd, None, Page::default())
+            .await
+            .unwrap()
+            .manifests
+            .len(),
+        1
+    );
 }
 
 pub async fn catalog(b: &dyn Backend) {

@@ -1,0 +1,109 @@
+//! Two small reads behind the backend seam: the child folders of a folder
+//! (how tags and referrers are listed), and an object read only if another
+//! exists (a referrer's record and its revision).
+//!
+//! On the filesystem each is one trip to the blocking pool: OpenDAL's
+//! lister costs about 70 times more per entry there (10,000 tag folders:
+//! 0.7 to 1.2 s against 11 to 15 ms for `read_dir` in the same run, debug
+//! build; SECURITY.md, "Cost bounds"). Elsewhere they go through the
+//! operator.
+
+use bytes::Bytes;
+use opendal::Operator;
+use registry_core::Result;
+
+use crate::OpendalStore;
+use crate::backend::Backend;
+use crate::error::{is_not_found, storage};
+use crate::localfs::{LocalFs, blocking};
+
+impl OpendalStore {
+    /// Names (without the trailing `/`) of the folders directly under
+    /// `dir`, in no particular order; none if `dir` does not exist.
+    pub(crate) async fn child_folders(&self, dir: &str) -> Result<Vec<String>> {
+        match &self.inner.backend {
+            Backend::Objects(o) => listed_folders(o.operator(), dir).await,
+            Backend::Local(fs) => fs.child_folders(dir).await,
+        }
+    }
+
+    /// The object at `path` if it and the object at `also` both exist.
+    pub(crate) async fn read_if_both(&self, path: &str, also: &str) -> Result<Option<Bytes>> {
+        match &self.inner.backend {
+            Backend::Objects(o) => read_if_both(o.operator(), path, also).await,
+            Backend::Local(fs) => fs.read_if_both(path, also).await,
+        }
+    }
+}
+
+async fn listed_folders(op: &Operator, dir: &str) -> Result<Vec<String>> {
+    match op.list(dir).await {
+        Ok(entries) => Ok(entries
+            .into_iter()
+            .filter(|e| e.path() != dir)
+            .filter_map(|e| e.name().strip_suffix('/').map(str::to_owned))
+            .collect()),
+        Err(e) if is_not_found(&e) => Ok(Vec::new()),
+        Err(e) => Err(storage("listing")(e)),
+    }
+}
+
+async fn read_if_both(op: &Operator, path: &str, also: &str) -> Result<Option<Bytes>> {
+    let read = async {
+        match op.read(path).await {
+            Ok(buf) => Ok(Some(buf.to_bytes())),
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) => Err(storage("reading")(e)),
+        }
+    };
+    let exists = async {
+        match op.stat(also).await {
+            Ok(_) => Ok(true),
+            Err(e) if is_not_found(&e) => Ok(false),
+            Err(e) => Err(storage("checking existence")(e)),
+        }
+    };
+    let (bytes, exists) = futures::try_join!(read, exists)?;
+    Ok(bytes.filter(|_| exists))
+}
+
+impl LocalFs {
+    async fn child_folders(&self, dir: &str) -> Result<Vec<String>> {
+        let path = self.abs(dir);
+        blocking(move || {
+            let entries = match std::fs::read_dir(&path) {
+                Ok(entries) => entries,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+                Err(e) => return Err(e),
+            };
+            let mut out = Vec::new();
+            for entry in entries {
+                let entry = entry?;
+                // The type comes with the entry on Linux (no `stat`); an
+                // entry removed meanwhile is skipped.
+                if entry.file_type().is_ok_and(|t| t.is_dir())
+                    && let Ok(name) = entry.file_name().into_string()
+                {
+                    out.push(name);
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn read_if_both(&self, path: &str, also: &str) -> Result<Option<Bytes>> {
+        let (path, also) = (self.abs(path), self.abs(also));
+        blocking(move || {
+            if !also.try_exists()? {
+                return Ok(None);
+            }
+            match std::fs::read(&path) {
+                Ok(bytes) => Ok(Some(Bytes::from(bytes))),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                Err(e) => Err(e),
+            }
+        })
+        .await
+    }
+}
