@@ -88,7 +88,7 @@ docker_leftovers() {
   for d in "${DK_CERTS_DIRS[@]}"; do [ ! -e "$d" ] || echo "$d"; done
   ctr --address "$CONTAINERD_SOCK" namespaces ls -q 2>/dev/null | grep -F "$DK_PREFIX"
   ip netns list 2>/dev/null | grep -F "$DK_PREFIX"
-  ip -o link show 2>/dev/null | awk -F': ' '{ sub(/@.*/, "", $2); print $2 }' | grep -F "$DK_IFPREFIX"
+  dk_veths
   return 0
 }
 
@@ -144,6 +144,11 @@ test_host() {
     ip -n "$ns" link set lo up
 }
 
+# dk_veths: this host's network interfaces of this run (veth ends), by name.
+dk_veths() {
+  ip -o link show 2>/dev/null | awk -F': ' '{ sub(/@.*/, "", $2); print $2 }' | grep -F "$DK_IFPREFIX"
+}
+
 # netns_cleanup: stop what runs in our namespaces (by PID), remove them and
 # the host ends of their veth pairs.
 netns_cleanup() {
@@ -152,7 +157,7 @@ netns_cleanup() {
   DK_NETNS_PIDS=()
   for ns in "${DK_NETNS[@]}"; do ip netns del "$ns" 2>/dev/null; done
   # Deleting a namespace deletes its veth ends and so their peers; any left:
-  for ifname in $(ip -o link show 2>/dev/null | awk -F': ' '{ sub(/@.*/, "", $2); print $2 }' | grep -F "$DK_IFPREFIX"); do
+  for ifname in $(dk_veths); do
     ip link del "$ifname" 2>/dev/null
   done
 }
