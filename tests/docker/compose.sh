@@ -1,41 +1,38 @@
 # shellcheck shell=bash
 # part_compose: deploy/compose.yaml's three registries run for real, with
 # the registry's image, published on 127.0.0.1 at free ports as the file
-# does, on one S3 bucket: a moto server of this run on the host's bridge
-# address (MinIO has no image here; an override file points REGISTRY_STORAGE
-# at moto). Push through the first, pull and run through the second, list
-# through the third, and find the blobs in the second one's cache volume.
+# does, on one S3 bucket: the file's `s3` service is a moto container of
+# this run (scripts/moto-image.sh; MinIO has no image here) on the compose
+# project's own network, reached by name (http://s3:5000), and its `bucket`
+# service creates the bucket with the same image; an override file says so.
+# Push through the first, pull and run through the second, list through
+# the third, and find the blobs in the second one's cache volume. The test
+# talks to the registries only through their ports on 127.0.0.1.
 part_compose() {
-  local img="$DK_PREFIX-registry:test" host n out vol
+  local img="$DK_PREFIX-registry:test" moto="$DK_PREFIX-moto:test" n out vol
   log "---- deploy/compose.yaml: three registries on one S3 bucket"
-  # Containers may talk only to each other, by name on the run's own
-  # network, and tests reach them only through 127.0.0.1: an S3 server on
-  # the host's bridge address is neither. Until moto runs as a container of
-  # its own (an image built here), this part does not run.
-  skip "compose run" "needs an S3 server container on the compose network (a moto image built offline); not built yet"
-  return
   if ! command -v docker-compose >/dev/null; then skip "compose run" "no docker-compose command"; return; fi
-  host="$(host_address)"
-  [ -n "$host" ] || { skip "compose run" "no host address outside loopback for the S3 server"; return; }
-  # shellcheck source=scripts/moto.sh
-  source "$REPO_ROOT/scripts/moto.sh"
-  if ! MOTO_HOST="$host" MOTO_BUCKET="$DK_PREFIX" moto_start "$RUN_DIR" 2>"$RUN_DIR/moto-start.err"; then
-    skip "compose run" "no S3 server (moto): $(tail -n 1 "$RUN_DIR/moto-start.err")"; return
+  if [ ! -x "$REPO_ROOT/.venv/bin/python" ]; then
+    skip "compose run" "no venv with moto to build the S3 server's image from (scripts/install-test-tools.sh)"; return
   fi
-  STARTED_PIDS+=("$MOTO_PID")
+  if ! bash "$REPO_ROOT/scripts/moto-image.sh" "$moto" >"$RUN_DIR/moto-image.log" 2>&1; then
+    fail "build the moto image (scripts/moto-image.sh)" "$(tail -n 5 "$RUN_DIR/moto-image.log")"; return
+  fi
+  pass "the moto image built offline (scripts/moto-image.sh $moto)"
   if ! docker image inspect "$img" >/dev/null 2>&1 &&
       ! REGISTRY_BIN="${IMAGE_BIN:-$REGISTRY_BIN}" bash "$REPO_ROOT/scripts/docker-image.sh" "$img" >/dev/null 2>&1; then
     fail "build the registry image"; return
   fi
   COMPOSE_PORTS=("$(free_port)" "$(free_port)" "$(free_port)")
-  {
-    printf 'version: "3.8"\nservices:\n'
-    for n in 1 2 3; do
-      printf '  registry-%s:\n    environment:\n      REGISTRY_STORAGE: "s3://%s/compose?endpoint=%s&region=us-east-1"\n' \
-        "$n" "$DK_PREFIX" "$MOTO_ENDPOINT"
-    done
-  } >"$RUN_DIR/compose.override.yaml"
+  compose_override "$moto" "$DK_PREFIX" >"$RUN_DIR/compose.override.yaml"
   DK_COMPOSE_PROJECT="$DK_PREFIX-compose"
+  if ! out="$(dk_compose up -d --no-deps s3 2>&1)"; then
+    fail "docker-compose up the S3 server (moto)" "$out"; return
+  fi
+  if ! out="$(dk_compose run --rm -T --no-deps bucket 2>&1)"; then
+    fail "docker-compose run bucket: the bucket made on s3:5000" "$out" "$(dk_compose logs --tail 5 s3 2>&1)"; return
+  fi
+  pass "docker-compose: s3 (moto) up on the project's network, the bucket made through it by name"
   if ! out="$(dk_compose up -d --no-deps registry-1 registry-2 registry-3 2>&1)"; then
     fail "docker-compose up the three registries" "$out"; return
   fi
@@ -60,6 +57,39 @@ part_compose() {
   vol="$(docker volume inspect -f '{{.Mountpoint}}' "${DK_COMPOSE_PROJECT//-/}_cache-3" "${DK_COMPOSE_PROJECT}_cache-3" 2>/dev/null | head -n 1)"
   check_eq "registry-3's cache volume holds none (it served no blob)" 0 "$(cache_blobs "$vol")"
   check "docker-compose down -v" dk_compose down -v
+}
+
+# compose_override IMAGE BUCKET: the override file: s3 and bucket run the
+# moto image, the registries store in s3://BUCKET/compose on http://s3:5000.
+compose_override() {
+  local n
+  cat <<EOF
+version: "3.8"
+services:
+  s3:
+    image: $1
+    command: ["-H", "0.0.0.0", "-p", "5000"]
+  bucket:
+    image: $1
+    entrypoint:
+      - /usr/bin/python3
+      - -c
+      - |
+        import sys, time, urllib.request
+        for attempt in range(150):
+            try:
+                req = urllib.request.Request("http://s3:5000/$2", method="PUT")
+                urllib.request.urlopen(req, timeout=5).close()
+                print("bucket $2 made")
+                sys.exit(0)
+            except OSError as err:
+                last = err
+                time.sleep(0.2)
+        sys.exit("no bucket: %s" % last)
+EOF
+  for n in 1 2 3; do
+    printf '  registry-%s:\n    environment:\n      REGISTRY_STORAGE: "s3://%s/compose?endpoint=http://s3:5000&region=us-east-1"\n' "$n" "$2"
+  done
 }
 
 # cache_blobs DIR: how many non-empty files named by a sha256 hex digest.

@@ -4,8 +4,8 @@
 #
 # Everything the suite gives the engine, containerd or podman carries the
 # prefix $DK_PREFIX (images, containers, volumes, networks, the containerd
-# namespace) or is listed in $DK_CERTS_DIRS, and docker_cleanup removes all
-# of it, also on failure. The daemon is never restarted or reconfigured; the
+# namespace, the network namespaces of test hosts) or is listed in
+# $DK_CERTS_DIRS, and docker_cleanup removes all of it, also on failure. The daemon is never restarted or reconfigured; the
 # CLI's own configuration (logins, manifest lists) lives in $DOCKER_CONFIG
 # inside the run directory.
 #
@@ -15,7 +15,12 @@
 source "$(dirname "${BASH_SOURCE[0]}")/../interop/lib.sh"
 DOCKER_SUITE_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 : "${DOCKER_TIMEOUT:=180}"
-DK_PREFIX="regtest-$$-$RANDOM"
+DK_RAND=$RANDOM
+DK_PREFIX="regtest-$$-$DK_RAND"
+# Interface names have at most 15 characters: the prefix, shortened (hex).
+DK_IFPREFIX="$(printf 'rt%x-%x' "$$" "$DK_RAND")"
+DK_NETNS=()                # network namespaces of test hosts we made
+DK_NETNS_PIDS=()           # processes we started inside them
 DK_NAMESPACE=""            # containerd namespace, once created
 CONTAINERD_SOCK="${CONTAINERD_SOCK:-/var/run/docker/containerd/containerd.sock}"
 DK_CERTS_DIRS=()           # /etc/docker/certs.d/<host:port> folders we made
@@ -70,6 +75,7 @@ docker_cleanup() {
     if [ "$d" = /etc/docker/certs.d ]; then rmdir "$d" 2>/dev/null; else rm -rf "$d"; fi
   done
   [ -z "$DK_NAMESPACE" ] || containerd_cleanup
+  netns_cleanup
 }
 
 # docker_leftovers: objects of this run still known to the engine, one a line.
@@ -81,6 +87,8 @@ docker_leftovers() {
   local d
   for d in "${DK_CERTS_DIRS[@]}"; do [ ! -e "$d" ] || echo "$d"; done
   ctr --address "$CONTAINERD_SOCK" namespaces ls -q 2>/dev/null | grep -F "$DK_PREFIX"
+  ip netns list 2>/dev/null | grep -F "$DK_PREFIX"
+  dk_veths
   return 0
 }
 
@@ -93,9 +101,10 @@ start_registry() {
   REG_STORE="$RUN_DIR/$name"
   REG_LOG="$RUN_DIR/servers/$name.log"
   mkdir -p "$RUN_DIR/servers" "$REG_STORE"
-  start_bg "$REG_LOG" "$REGISTRY_BIN" serve --listen "${REG_HOST:-127.0.0.1}:$REG_PORT" \
+  start_bg "$REG_LOG" ${REG_NETNS:+ip netns exec "$REG_NETNS"} "$REGISTRY_BIN" serve --listen "${REG_HOST:-127.0.0.1}:$REG_PORT" \
     --storage "fs://$REG_STORE" "$@"
   REG_PID="$BG_PID"
+  [ -z "${REG_NETNS:-}" ] || DK_NETNS_PIDS+=("$REG_PID")
   if [ -n "${REG_TLS_WAIT:-}" ]; then
     # HTTPS: wait for the port (the certificate is checked by the test).
     local i
@@ -112,13 +121,45 @@ start_registry() {
   log "registry $name pid $REG_PID on ${REG_HOST:-127.0.0.1}:$REG_PORT"
 }
 
-# host_address: the address of the engine's bridge (docker0) on this host,
-# else any global IPv4 address of the host; empty if there is none.
-host_address() {
-  local dev
-  dev="$(docker network inspect bridge -f '{{index .Options "com.docker.network.bridge.name"}}' 2>/dev/null || true)"
-  { [ -n "$dev" ] && ip -4 -o addr show dev "$dev" 2>/dev/null; ip -4 -o addr show scope global 2>/dev/null; } |
-    awk '{ split($4, a, "/"); print a[1]; exit }'
+# test_host NAME: a test host of this run: the network namespace
+# $DK_PREFIX-NAME, joined to this host by a veth pair on a /30 picked at
+# random in 10.213.0.0/16 (one not routed here yet). Sets TEST_NS, TEST_ADDR
+# (the namespace's end) and TEST_PEER (this host's end). Removed by
+# docker_cleanup (netns_cleanup), also on failure.
+test_host() {
+  local ns="$DK_PREFIX-$1" hostif="$DK_IFPREFIX-${#DK_NETNS[@]}h" nsif="$DK_IFPREFIX-${#DK_NETNS[@]}n" net try
+  for try in 1 2 3 4 5 6 7 8; do
+    net="10.213.$((RANDOM % 256)).$((RANDOM % 64 * 4))"
+    # Taken if any route but the default one covers it.
+    [ -z "$(ip -4 route show match "$net/30" | grep -v '^default')" ] && break
+    net=""
+  done
+  [ -n "$net" ] || { echo "no free /30 in 10.213.0.0/16" >&2; return 1; }
+  TEST_PEER="${net%.*}.$((${net##*.} + 1))" TEST_ADDR="${net%.*}.$((${net##*.} + 2))" TEST_NS="$ns"
+  ip netns add "$ns" || return 1
+  DK_NETNS+=("$ns")
+  ip link add "$hostif" type veth peer name "$nsif" netns "$ns" &&
+    ip addr add "$TEST_PEER/30" dev "$hostif" && ip link set "$hostif" up &&
+    ip -n "$ns" addr add "$TEST_ADDR/30" dev "$nsif" && ip -n "$ns" link set "$nsif" up &&
+    ip -n "$ns" link set lo up
+}
+
+# dk_veths: this host's network interfaces of this run (veth ends), by name.
+dk_veths() {
+  ip -o link show 2>/dev/null | awk -F': ' '{ sub(/@.*/, "", $2); print $2 }' | grep -F "$DK_IFPREFIX"
+}
+
+# netns_cleanup: stop what runs in our namespaces (by PID), remove them and
+# the host ends of their veth pairs.
+netns_cleanup() {
+  local pid ns ifname
+  for pid in "${DK_NETNS_PIDS[@]}"; do stop_pid "$pid"; done
+  DK_NETNS_PIDS=()
+  for ns in "${DK_NETNS[@]}"; do ip netns del "$ns" 2>/dev/null; done
+  # Deleting a namespace deletes its veth ends and so their peers; any left:
+  for ifname in $(dk_veths); do
+    ip link del "$ifname" 2>/dev/null
+  done
 }
 
 # access_count LOG METHOD PATH_PREFIX STATUS: access-log lines of that request.

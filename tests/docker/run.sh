@@ -12,7 +12,8 @@
 #   auth.sh        docker login with --auth htpasswd and with the built-in
 #                  token issuer; a wrong password is refused, nothing stored
 #   interrupt.sh   the registry killed mid-layer, restarted, the push repeated
-#   tls.sh         a private CA trusted through /etc/docker/certs.d/<host:port>
+#   tls.sh         a private CA trusted through /etc/docker/certs.d/<host:port>,
+#                  the registry on a test host in a network namespace of the run
 #   containerd.sh  ctr pull and push, in a namespace of its own
 #   podman.sh      podman push and pull (skipped, with the reason, where it
 #                  cannot run)
@@ -20,7 +21,8 @@
 #                  restart, SIGTERM
 #   deploy.sh      deploy/: compose config, systemd unit, Kubernetes manifest
 #   compose.sh     deploy/compose.yaml run: three registries (the image above) on
-#                  one S3 bucket (moto), each with its cache volume
+#                  one S3 bucket (a moto container, scripts/moto-image.sh), each
+#                  with its cache volume
 #
 # Without a reachable Docker engine it prints why, `0 passed, 0 failed` and
 # exits 0. Otherwise the last line is `N passed, M failed` (skipped parts
@@ -66,7 +68,7 @@ done
 
 # Nothing left behind: the cleanup that also runs on failure, checked here.
 docker_cleanup
-check_eq "nothing of this run is left (images, containers, volumes, networks, certs.d, containerd namespace)" \
+check_eq "nothing of this run is left (images, containers, volumes, networks, certs.d, containerd namespace, netns, veth)" \
   "" "$(docker_leftovers)"
 log "took $((SECONDS - START))s; $SKIPPED part(s) skipped"
 interop_summary
