@@ -441,12 +441,7 @@ async fn eviction_takes_the_least_recently_used_first() {
 async fn an_existence_check_is_never_answered_from_the_cache() {
     let s = setup(10 << 20);
     let data = content(20_000, 9);
-    let d = Digest::sha256_of(&data);
-    s.shared
-        .inner
-        .put_blob(&repo(), &d, stream(&data), None)
-        .await
-        .unwrap();
+    let d = push(&s, &data).await;
     read_through(&s, &repo(), &d, &data).await;
     assert!(s.cached.contains(&d));
     s.cached.stat_blob(&repo(), &d).await.unwrap();

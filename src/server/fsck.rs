@@ -1,19 +1,12 @@
 //! `registry fsck`: report (and with `--repair`, fix) dangling tags and
 //! similar leftovers in a store; see `registry_storage::fsck`.
 
-use registry_storage::OpendalStore;
-
 use super::cli::FsckArgs;
 
 /// Check the store, print one line per finding and a summary; an error
 /// (exit 1) if problems remain.
 pub fn run(args: &FsckArgs) -> Result<(), String> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
-    let store = OpendalStore::from_url(args.storage.expose())
-        .map_err(|e| format!("cannot open storage {}: {}", args.storage, e.message()))?;
+    let (runtime, store) = super::offline::open(&args.storage)?;
     let report = runtime
         .block_on(store.fsck(args.repair))
         .map_err(|e| format!("checking {}: {e}", args.storage))?;

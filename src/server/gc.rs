@@ -1,7 +1,6 @@
 //! `registry gc`: plan, and with `--commit` make, a garbage collection of a
 //! store (docs/GC.md); safe while servers run on it.
 
-use registry_storage::OpendalStore;
 use registry_storage::gc::{GcOptions, GcReport};
 
 use super::cli::GcArgs;
@@ -9,12 +8,7 @@ use super::cli::GcArgs;
 /// Collect, print one line per removal (or a JSON report) and the summary
 /// line last.
 pub fn run(args: &GcArgs) -> Result<(), String> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
-    let store = OpendalStore::from_url(args.storage.expose())
-        .map_err(|e| format!("cannot open storage {}: {}", args.storage, e.message()))?;
+    let (runtime, store) = super::offline::open(&args.storage)?;
     let options = GcOptions::default()
         .with_grace(args.grace)
         .with_delete_untagged(args.delete_untagged)

@@ -14,6 +14,7 @@ mod gc;
 mod http;
 mod limits;
 mod logging;
+mod offline;
 mod run;
 mod shutdown;
 mod tls;
