@@ -122,31 +122,28 @@ fn push(blobs_via: &Client, manifest_via: &Client, tag: &str, layers: &[Vec<u8>]
     }
 }
 
-/// One `registry gc --commit` run; the blobs it removed. Its output goes
-/// to a file (a pipe nobody reads while waiting would fill and stall it).
+/// One `registry gc --commit` run; the blobs it removed.
 fn collect(dir: &std::path::Path, storage: &str) -> Result<usize, String> {
-    let log = tempfile::NamedTempFile::new_in(dir).unwrap();
-    let mut child = common::process::command(dir)
-        .args(["gc", "--storage", storage, "--grace", "1s"])
-        .args(["--delete-untagged", "--commit"])
-        .stdout(log.reopen().unwrap())
-        .stderr(log.reopen().unwrap())
-        .spawn()
-        .unwrap();
-    let status = common::process::wait_timeout(&mut child, Duration::from_secs(180));
-    if status.is_none() {
-        let _ = child.kill();
-        let _ = child.wait();
-    }
-    let out = std::fs::read_to_string(log.path()).unwrap();
-    let summary = out
-        .lines()
-        .rfind(|l| l.starts_with("gc: "))
-        .unwrap_or("")
-        .to_owned();
-    if !status.is_some_and(|s| s.success()) {
-        let tail: Vec<&str> = out.lines().rev().take(5).collect();
-        return Err(format!("registry gc failed ({status:?}): {tail:?}"));
+    let args = [
+        "gc",
+        "--storage",
+        storage,
+        "--grace",
+        "1s",
+        "--delete-untagged",
+        "--commit",
+    ];
+    let Some(run) = common::process::run_in_for(dir, &args, &[], Duration::from_secs(180)) else {
+        return Err("registry gc did not end within 180 s".to_owned());
+    };
+    let out = String::from_utf8_lossy(&run.stdout);
+    let summary = out.lines().last().unwrap_or("");
+    if !run.status.success() {
+        return Err(format!(
+            "registry gc failed ({}): {summary} {}",
+            run.status,
+            String::from_utf8_lossy(&run.stderr)
+        ));
     }
     // `gc: N manifests, M blobs, B bytes removed`
     summary
@@ -329,14 +326,7 @@ fn fs_collectors_race_pushes_and_deletes_on_a_fleet() {
 #[test]
 #[ignore = "needs an S3 server: set REGISTRY_TEST_S3_URL"]
 fn s3_collectors_race_pushes_and_deletes_on_a_fleet() {
-    let base = std::env::var("REGISTRY_TEST_S3_URL")
-        .expect("REGISTRY_TEST_S3_URL must name the S3 server for the s3 fleet tests");
-    let (loc, query) = base.split_once('?').unwrap_or((&base, ""));
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    let url = format!("{}/gc-race-{nanos}?{query}", loc.trim_end_matches('/'));
+    let url = Fleet::s3_url("gc-race");
     let fleet = Fleet::start(&url, None);
     race(&url, &fleet);
 }

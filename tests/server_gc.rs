@@ -5,6 +5,7 @@
 mod common;
 
 use std::path::Path;
+use std::time::Duration;
 
 use common::http::Client;
 use common::process::{TestServer, run_in};
@@ -163,19 +164,19 @@ fn a_collection_killed_at_any_point_is_finished_by_the_next() {
     // A collector killed inside a manifest delete leaves that delete's
     // marker, which the next delete of the manifest waits out (60 s, see
     // docs/CONSISTENCY.md): allow for it.
-    let mut last = common::process::command(server.dir())
-        .args(["gc", "--storage", "fs://data", "--grace", "0s"])
-        .args(["--delete-untagged", "--commit"])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let status = common::process::wait_timeout(&mut last, std::time::Duration::from_secs(180));
-    if status.is_none() {
-        let _ = last.kill();
-    }
-    let output = last.wait_with_output().unwrap();
-    let out = String::from_utf8_lossy(&output.stdout);
-    assert!(status.is_some_and(|s| s.success()), "{out}");
+    let args = [
+        "gc",
+        "--storage",
+        "fs://data",
+        "--grace",
+        "0s",
+        "--delete-untagged",
+        "--commit",
+    ];
+    let last = common::process::run_in_for(server.dir(), &args, &[], Duration::from_secs(180))
+        .expect("the last collection did not end");
+    let out = String::from_utf8_lossy(&last.stdout);
+    assert!(last.status.success(), "{out}");
     assert!(last_line(&out).ends_with(" bytes removed"), "{out}");
     let fsck = run_in(server.dir(), &["fsck", "--storage", "fs://data"], &[]);
     assert!(

@@ -98,6 +98,8 @@ pub enum Key<'a> {
     /// `_registry/gc/runs/<run>`: one collection under way, holding its
     /// lease expiry.
     GcRun(&'a str),
+    /// `_registry/gc/doomed/`: every doom marker.
+    GcDoomedRoot,
     /// `_registry/gc/doomed/<alg>/<hex>/`: the doom markers on a digest.
     GcDoomedDir(&'a Digest),
     /// `_registry/gc/doomed/<alg>/<hex>/<run>`: that run is about to delete
@@ -155,6 +157,7 @@ impl Key<'_> {
             Key::DeletingMarker(n, d) => format!("_registry/deleting/{n}/_revisions/{}", dig(d)),
             Key::GcRunsDir => "_registry/gc/runs/".to_owned(),
             Key::GcRun(run) => format!("_registry/gc/runs/{run}"),
+            Key::GcDoomedRoot => "_registry/gc/doomed/".to_owned(),
             Key::GcDoomedDir(d) => format!("_registry/gc/doomed/{}/", dig(d)),
             Key::GcDoomed(d, run) => format!("_registry/gc/doomed/{}/{run}", dig(d)),
             Key::GcPushesDir => "_registry/gc/pushes/".to_owned(),
@@ -252,6 +255,7 @@ mod tests {
             ),
             (Key::GcRunsDir, "_registry/gc/runs/".into()),
             (Key::GcRun("r1"), "_registry/gc/runs/r1".into()),
+            (Key::GcDoomedRoot, "_registry/gc/doomed/".into()),
             (
                 Key::GcDoomedDir(&d),
                 format!("_registry/gc/doomed/sha256/{HEX}/"),

@@ -35,7 +35,7 @@ impl OpendalStore {
             .ok_or_else(|| manifest_unknown(reference))
     }
 
-    async fn read_manifest_bytes(&self, digest: &Digest) -> Result<Bytes> {
+    pub(crate) async fn read_manifest_bytes(&self, digest: &Digest) -> Result<Bytes> {
         match self.operator().read(&Key::BlobData(digest).path()).await {
             Ok(buf) => Ok(buf.to_bytes()),
             Err(e) if is_not_found(&e) => Err(manifest_unknown(digest)),

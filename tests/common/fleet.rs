@@ -39,16 +39,21 @@ impl Fleet {
     /// Three servers on a fresh prefix of the bucket named by
     /// `REGISTRY_TEST_S3_URL`.
     pub fn on_s3() -> Fleet {
+        Fleet::start(&Fleet::s3_url("fleet"), None)
+    }
+
+    /// A fresh prefix, `<name>-<nanoseconds>`, of the bucket named by
+    /// `REGISTRY_TEST_S3_URL`, as a storage URL.
+    pub fn s3_url(name: &str) -> String {
         let base = std::env::var("REGISTRY_TEST_S3_URL")
             .expect("REGISTRY_TEST_S3_URL must name the S3 server for the s3 fleet tests");
-        // A fresh prefix per test: `s3://bucket/<prefix>?query`.
+        // `s3://bucket/<prefix>?query`.
         let (loc, query) = base.split_once('?').unwrap_or((&base, ""));
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
             .as_nanos();
-        let url = format!("{}/fleet-{nanos}?{query}", loc.trim_end_matches('/'));
-        Fleet::start(&url, None)
+        format!("{}/{name}-{nanos}?{query}", loc.trim_end_matches('/'))
     }
 
     /// A client of server `i` (modulo the fleet's size).

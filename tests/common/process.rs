@@ -5,7 +5,7 @@
 //! own PID when its handle is dropped; everything it writes stays inside the
 //! handle's temporary directory.
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
@@ -42,35 +42,40 @@ pub fn run(args: &[&str]) -> Output {
 
 /// Like [`run`], in `cwd` and with extra environment variables.
 pub fn run_in(cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    run_in_for(cwd, args, env, START_TIMEOUT).expect("the command did not exit")
+}
+
+/// Like [`run_in`], waiting at most `timeout`; `None` (the process killed)
+/// if it did not exit by then. Its output goes to files, not pipes: a pipe
+/// nobody reads while waiting fills up and stalls the process.
+pub fn run_in_for(
+    cwd: &Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+    timeout: Duration,
+) -> Option<Output> {
+    let (mut out, mut err) = (tempfile::tempfile().unwrap(), tempfile::tempfile().unwrap());
     let mut child = command(cwd)
         .args(args)
         .envs(env.iter().copied())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stdout(out.try_clone().unwrap())
+        .stderr(err.try_clone().unwrap())
         .spawn()
         .unwrap();
     let mut guard = KillOnDrop(Some(&mut child));
-    let status = wait_timeout(guard.child(), START_TIMEOUT).expect("the command did not exit");
-    let child = guard.0.take().unwrap();
-    let mut stdout = Vec::new();
-    let mut stderr = Vec::new();
-    child
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_end(&mut stdout)
-        .unwrap();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_end(&mut stderr)
-        .unwrap();
-    Output {
+    let status = wait_timeout(guard.child(), timeout)?;
+    guard.0.take();
+    let read = |f: &mut std::fs::File| {
+        let mut bytes = Vec::new();
+        f.seek(SeekFrom::Start(0)).unwrap();
+        f.read_to_end(&mut bytes).unwrap();
+        bytes
+    };
+    Some(Output {
         status,
-        stdout,
-        stderr,
-    }
+        stdout: read(&mut out),
+        stderr: read(&mut err),
+    })
 }
 
 /// Kills a child by its PID unless released.

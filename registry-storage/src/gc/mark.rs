@@ -18,6 +18,12 @@ use crate::maintenance::repository_of_dir;
 /// How many objects' times are read at once where a listing lacks them.
 const STATS_AT_ONCE: usize = 16;
 
+/// What a manifest references.
+pub(super) struct References {
+    pub(super) blobs: Vec<Digest>,
+    pub(super) children: Vec<Digest>,
+}
+
 /// What the mark found: the removals it plans, and what it saw.
 #[derive(Debug, Default)]
 pub(crate) struct Plan {
@@ -199,20 +205,20 @@ async fn mark_repository(
         if let Some(found) = referrers.get(&digest) {
             pending.extend(found.iter().cloned());
         }
-        let Some(bytes) = store.manifest_bytes(&digest).await? else {
-            tracing::warn!(repository = %repo, %digest, "a revision whose bytes are gone (registry fsck reports it)");
-            continue;
-        };
-        let manifest = Manifest::parse(&bytes, None, &store.inner.limits).map_err(|e| {
+        let found = store.references_of(&digest).await.map_err(|e| {
             Error::new(
                 ErrorKind::Storage,
                 format!(
-                    "manifest {digest} of {repo} cannot be parsed, so what it references is unknown; nothing was collected ({e})"
+                    "manifest {digest} of {repo} cannot be read or parsed, so what it references is unknown; nothing was collected ({e})"
                 ),
             )
         })?;
-        live_blobs.extend(manifest.blob_references().map(|d| d.digest().clone()));
-        pending.extend(manifest.manifest_references().map(|d| d.digest().clone()));
+        let Some(refs) = found else {
+            tracing::warn!(repository = %repo, %digest, "a revision whose bytes are gone (registry fsck reports it)");
+            continue;
+        };
+        live_blobs.extend(refs.blobs);
+        pending.extend(refs.children);
     }
 
     let layers_dir = format!("{base}_layers/");
@@ -249,17 +255,30 @@ async fn referrers_of(
 }
 
 impl OpendalStore {
-    /// A manifest's bytes, from the in-memory cache (bytes under a digest
-    /// never change) or the store; `None` if they are gone.
-    pub(super) async fn manifest_bytes(&self, digest: &Digest) -> Result<Option<bytes::Bytes>> {
-        if let Some((_, bytes)) = self.inner.manifests.get(digest) {
-            return Ok(Some(bytes));
-        }
-        match self.operator().read(&Key::BlobData(digest).path()).await {
-            Ok(buf) => Ok(Some(buf.to_bytes())),
-            Err(e) if is_not_found(&e) => Ok(None),
-            Err(e) => Err(storage("reading manifest")(e)),
-        }
+    /// What the manifest `digest` references: its blobs, and its children
+    /// (an index's manifests). `None` if its bytes are gone; an error if
+    /// they do not parse. The bytes come from the in-memory cache (they
+    /// never change under a digest) or the store.
+    pub(super) async fn references_of(&self, digest: &Digest) -> Result<Option<References>> {
+        let bytes = match self.inner.manifests.get(digest) {
+            Some((_, bytes)) => bytes,
+            None => match self.read_manifest_bytes(digest).await {
+                Ok(bytes) => bytes,
+                Err(e) if e.kind() == ErrorKind::ManifestUnknown => return Ok(None),
+                Err(e) => return Err(e),
+            },
+        };
+        let manifest = Manifest::parse(&bytes, None, &self.inner.limits)?;
+        Ok(Some(References {
+            blobs: manifest
+                .blob_references()
+                .map(|d| d.digest().clone())
+                .collect(),
+            children: manifest
+                .manifest_references()
+                .map(|d| d.digest().clone())
+                .collect(),
+        }))
     }
 
     /// Every file under `dir`, recursively, with its modification time and

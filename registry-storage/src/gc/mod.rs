@@ -162,25 +162,11 @@ impl GcReport {
     /// The one summary line: `gc: N manifests, M blobs, B bytes removed`
     /// (or `would remove`).
     pub fn summary(&self) -> String {
-        let verb = if self.committed {
-            "removed"
-        } else {
-            "would remove"
-        };
+        let (m, b, n) = (self.manifests.len(), self.blobs.len(), self.bytes());
         if self.committed {
-            format!(
-                "gc: {} manifests, {} blobs, {} bytes {verb}",
-                self.manifests.len(),
-                self.blobs.len(),
-                self.bytes()
-            )
+            format!("gc: {m} manifests, {b} blobs, {n} bytes removed")
         } else {
-            format!(
-                "gc: {verb} {} manifests, {} blobs, {} bytes",
-                self.manifests.len(),
-                self.blobs.len(),
-                self.bytes()
-            )
+            format!("gc: would remove {m} manifests, {b} blobs, {n} bytes")
         }
     }
 }

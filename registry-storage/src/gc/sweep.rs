@@ -180,19 +180,13 @@ async fn referenced_by(store: &OpendalStore, kept: &BTreeSet<Digest>) -> Result<
         if !visited.insert(digest.clone()) {
             continue;
         }
-        let Some(bytes) = store.manifest_bytes(&digest).await? else {
+        // Gone, or bytes that do not parse (the push will be refused).
+        let Ok(Some(refs)) = store.references_of(&digest).await else {
             continue;
         };
-        let Ok(manifest) =
-            registry_core::manifest::Manifest::parse(&bytes, None, &store.inner.limits)
-        else {
-            continue;
-        };
-        out.extend(manifest.blob_references().map(|d| d.digest().clone()));
-        for child in manifest.manifest_references() {
-            out.insert(child.digest().clone());
-            pending.push(child.digest().clone());
-        }
+        out.extend(refs.blobs);
+        out.extend(refs.children.iter().cloned());
+        pending.extend(refs.children);
     }
     Ok(out)
 }
@@ -275,8 +269,8 @@ async fn clean_up(store: &OpendalStore, run: &Run, seen: &HashSet<(RepositoryNam
                     .map_err(crate::error::storage("removing a push record"))?;
             }
         }
-        for dir in ["_registry/gc/runs/", "_registry/gc/doomed/"] {
-            for (path, _, _) in store.files_under(dir).await? {
+        for dir in [Key::GcRunsDir.path(), Key::GcDoomedRoot.path()] {
+            for (path, _, _) in store.files_under(&dir).await? {
                 if let Ok(buf) = store.operator().read(&path).await
                     && !counts(&buf.to_vec())
                 {
