@@ -58,6 +58,9 @@ s3_behaviour() {
 s3_fleet() {
   REGISTRY_TEST_S3_URL="$(s3_url fleet)" cargo test --test fleet -- --ignored s3_
 }
+s3_fleet_gc() {
+  REGISTRY_TEST_S3_URL="$(s3_url fleet-gc)" cargo test --test fleet_gc -- --ignored s3_
+}
 s3_fleet_races() {
   REGISTRY_TEST_S3_URL="$(s3_url fleet-races)" cargo test --test fleet_races -- --ignored s3_
 }
@@ -74,6 +77,7 @@ step "start S3 server (moto)" moto_start "$RUN_DIR"
 step "storage behaviour suite on S3" s3_behaviour
 step "fleet of three processes on one S3 bucket" s3_fleet
 step "races across a fleet on one S3 bucket" s3_fleet_races
+step "garbage collection racing a fleet on one S3 bucket" s3_fleet_gc
 step "interop: skopeo, oras, distribution, fleet" env REGISTRY_BIN="$REPO/target/debug/registry" \
   FLEET_S3_URL="$(s3_url fleet-skopeo)" bash tests/interop/run.sh
 step "docker: engine, containerd, podman, the registry's image, deploy/" \

@@ -17,13 +17,26 @@ impl Fleet {
     /// Three servers on `storage`, keeping `shared` (the directory holding
     /// the store, if any) alive as long as the fleet.
     pub fn start(storage: &str, shared: Option<tempfile::TempDir>) -> Fleet {
+        Fleet::start_with_env(storage, shared, &[])
+    }
+
+    /// [`Fleet::start`] with these environment variables set on every
+    /// server.
+    pub fn start_with_env(
+        storage: &str,
+        shared: Option<tempfile::TempDir>,
+        env: &[(&str, &str)],
+    ) -> Fleet {
         let servers = (0..3)
             .map(|_| {
-                TestServer::launch()
+                let mut launch = TestServer::launch()
                     .without_storage_flag()
                     .arg("--storage")
-                    .arg(storage)
-                    .start()
+                    .arg(storage);
+                for (k, v) in env {
+                    launch = launch.env(k, *v);
+                }
+                launch.start()
             })
             .collect();
         Fleet { servers, shared }
