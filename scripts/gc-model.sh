@@ -46,7 +46,8 @@ expect() { # expect WANT VARIANT
 }
 
 expect holds ""
-for v in -DNO_WRITER_CHECK -DNO_RECORDS -DEAGER_CLEANUP -DNO_ANNOUNCE -DLEASE_IGNORED; do
+expect holds -DNEEDS_ALONE
+for v in -DNO_WRITER_CHECK -DNO_RECORDS -DEAGER_CLEANUP -DSNAPSHOT_AT_START -DNO_ANNOUNCE -DLEASE_IGNORED; do
   expect violated "$v"
 done
 echo "gc-model: $passed passed, $failed failed"

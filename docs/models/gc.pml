@@ -31,6 +31,12 @@
  *                      the writer once accepted, or by another collector):
  *                      that run's mark came before the push, the record is
  *                      gone when it looks, and it deletes B.
+ *   -DSNAPSHOT_AT_START  (a variant of C8) the runs that block the removal
+ *                      are those listed when the run started, not when its
+ *                      mark ended: a run announced during the mark may
+ *                      have marked before the push.
+ * -DNEEDS_ALONE is the earlier C8 (no other run listed at all): safe too,
+ * but two collectors that always overlap never remove a record.
  *   -DNO_ANNOUNCE      writers skip the marker check when no run is listed,
  *                      but collectors do not announce their runs (step C1).
  *   -DLEASE_IGNORED    a run's marker is taken for a dead collector's and
@@ -53,6 +59,10 @@ bit rec[NW];          /* push records (_registry/gc/pushes/...) naming B */
 bit accepted[NW];     /* writer i's manifest was accepted (201) */
 bit dead[NC];         /* collector c was killed */
 bit marked[NC];       /* collector c's doom marker is in the store */
+bit listed[NC];       /* collector c's run is listed (announced, not over) */
+
+/* Note which runs are listed (collector-local `before`). */
+#define SNAPSHOT j = 0; do :: j < NC -> before[j] = listed[j]; j++ :: j == NC -> break od
 
 #define ANY_ACCEPTED (accepted[0] || accepted[1])
 
@@ -98,12 +108,17 @@ done:
 
 proctype Collector(byte c) {
   bit seen[NW];
+  bit before[NC];       /* the runs listed when this run's mark ended */
+  bit blocked;
   bit keep = 0;
   byte j;
   byte others;
 
 #ifndef NO_ANNOUNCE
-  runs++;                                       /* C1: announce the run */
+  atomic { runs++; listed[c] = 1 }              /* C1: announce the run */
+#endif
+#ifdef SNAPSHOT_AT_START
+  SNAPSHOT;
 #endif
   /* C2: mark, one manifest at a time (a listing is not a snapshot). */
   j = 0;
@@ -111,6 +126,11 @@ proctype Collector(byte c) {
   :: j < NW -> seen[j] = accepted[j]; j++
   :: j == NW -> break
   od;
+  /* The runs listed now, after the mark: a run announced later marks after
+     every manifest this mark saw. */
+#ifndef SNAPSHOT_AT_START
+  SNAPSHOT;
+#endif
   /* C3: B is referenced by a marked manifest: nothing to do. */
   if
   :: seen[0] || seen[1] -> goto finish
@@ -139,23 +159,34 @@ proctype Collector(byte c) {
   fi;
   atomic { if :: marked[c] -> doomed--; marked[c] = 0 :: else -> skip fi } /* C7 */
 finish:
-  /* C8: a record whose manifest this run's mark saw may go, but only while
-     no other run is active (a run that started earlier may have marked
-     before that push and needs the record). */
-  others = runs;                                /* list the runs, then remove */
+  /* C8: a record whose manifest this run's mark saw may go, unless a run
+     listed when this mark ended is still listed (it may have marked before
+     that push and still need the record); runs announced since then mark
+     after the push. NEEDS_ALONE is the earlier, stricter rule: no other
+     run listed at all. */
+  others = runs;
+  blocked = 0;
+  j = 0;
+  do
+  :: j < NC -> if :: j != c && listed[j] && before[j] -> blocked = 1 :: else -> skip fi; j++
+  :: j == NC -> break
+  od;
+#ifdef NEEDS_ALONE
+  blocked = (others > 1);
+#endif
   j = 0;
   do
   :: j < NW ->
 #ifdef EAGER_CLEANUP
      if :: seen[j] -> rec[j] = 0 :: else -> skip fi;
 #else
-     if :: seen[j] && others <= 1 -> rec[j] = 0 :: else -> skip fi;
+     if :: seen[j] && !blocked -> rec[j] = 0 :: else -> skip fi;
 #endif
      j++
   :: j == NW -> break
   od;
 #ifndef NO_ANNOUNCE
-  runs--;                                       /* C9: the run is over */
+  atomic { runs--; listed[c] = 0 }              /* C9: the run is over */
 #endif
 killed:
   skip
@@ -170,7 +201,7 @@ proctype Reaper(byte c) {
   atomic { dead[c] && marked[c] -> doomed--; marked[c] = 0 };
 #endif
 #ifndef NO_ANNOUNCE
-  atomic { dead[c] -> runs-- }
+  atomic { dead[c] -> runs--; listed[c] = 0 }
 #endif
 }
 

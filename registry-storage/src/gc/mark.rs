@@ -35,6 +35,9 @@ pub(crate) struct Plan {
     /// Every manifest revision the mark listed: a push record naming one of
     /// these was overtaken by the mark and may go (step C8).
     pub(crate) seen_revisions: HashSet<(RepositoryName, Digest)>,
+    /// The runs listed once the mark had listed every manifest: while one
+    /// of them (other than this run) is listed, push records stay (C8).
+    pub(crate) runs_after_mark: Vec<String>,
     pub(crate) live_manifests: usize,
     pub(crate) live_blobs: usize,
 }
@@ -137,6 +140,9 @@ pub(crate) async fn mark(
     plan.live_blobs = live.len();
     if let Some(run) = run {
         run.check()?;
+        // Runs announced after this point mark after every manifest this
+        // mark saw (step C8).
+        plan.runs_after_mark = store.gc_runs().await?;
     }
     let blobs_dir = format!("{PREFIX}blobs/");
     for (path, at, size) in store.files_under(&blobs_dir).await? {

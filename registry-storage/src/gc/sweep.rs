@@ -128,7 +128,7 @@ pub(crate) async fn sweep(store: &OpendalStore, plan: Plan, run: &Run) -> Result
         report.kept_for_pushes.extend(kept);
     }
 
-    clean_up(store, run, &plan.seen_revisions).await;
+    clean_up(store, run, &plan).await;
     report.manifests.sort();
     report.links.sort();
     report.blobs.sort();
@@ -266,12 +266,20 @@ impl OpendalStore {
 }
 
 /// C8, and leftovers of dead collections: push records whose manifest the
-/// mark saw (only while no other collection runs), push records of dead
+/// mark saw (unless a collection listed when the mark ended still runs),
+/// push records of dead
 /// pushes, expired run records and doom markers. Failures are logged: all
 /// of it is tidying.
-async fn clean_up(store: &OpendalStore, run: &Run, seen: &HashSet<(RepositoryName, Digest)>) {
+async fn clean_up(store: &OpendalStore, run: &Run, plan: &Plan) {
+    let (seen, earlier) = (&plan.seen_revisions, &plan.runs_after_mark);
     let result = async {
-        let alone = store.gc_runs().await?.iter().all(|r| *r == run.id);
+        // No run that may have marked before a push this mark saw is still
+        // listed (runs announced since the mark ended mark after it).
+        let alone = store
+            .gc_runs()
+            .await?
+            .iter()
+            .all(|r| *r == run.id || !earlier.contains(r));
         let now = store.store_now().await?;
         for (path, at, _) in store.files_under(&Key::GcPushesDir.path()).await? {
             let dead = matches!((now, at), (Some(now), Some(at))
