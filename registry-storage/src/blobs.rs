@@ -35,7 +35,14 @@ impl OpendalStore {
         sealed: bool,
     ) -> Result<()> {
         let target = Key::BlobData(digest).path();
-        if let Some(existing) = self.size_of(Key::BlobData(digest)).await? {
+        let mut existing = self.size_of(Key::BlobData(digest)).await?;
+        // Bytes a collection is deleting (docs/GC.md): wait until it is
+        // done, then store them again if they went.
+        if existing.is_some() && self.doomed_now(digest).await? {
+            self.await_collection(digest).await?;
+            existing = self.size_of(Key::BlobData(digest)).await?;
+        }
+        if let Some(existing) = existing {
             if existing == size {
                 return Ok(());
             }
@@ -163,6 +170,11 @@ impl BlobStore for OpendalStore {
         digest: &Digest,
     ) -> Result<BlobInfo> {
         let info = self.stat_blob(from, digest).await?;
+        // A collection is deleting it: as if absent, so the client uploads
+        // it (docs/GC.md).
+        if self.doomed_now(digest).await? {
+            return Err(blob_unknown(digest));
+        }
         self.write_link(Key::LayerLink(to, digest), digest).await?;
         Ok(info)
     }

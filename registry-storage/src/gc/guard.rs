@@ -84,6 +84,15 @@ impl OpendalStore {
         })
     }
 
+    /// Whether a collection under way is about to delete `digest` (one
+    /// listing of the runs when none is; their markers otherwise).
+    pub(crate) async fn doomed_now(&self, digest: &Digest) -> Result<bool> {
+        if self.gc_runs().await?.is_empty() {
+            return Ok(false);
+        }
+        self.is_doomed(digest).await
+    }
+
     /// Wait until no collection is about to delete `digest` (it finished,
     /// or its lease ran out).
     pub(crate) async fn await_collection(&self, digest: &Digest) -> Result<()> {

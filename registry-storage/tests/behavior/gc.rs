@@ -421,3 +421,56 @@ pub async fn race_gc_vs_pushes_of_old_blobs(b: &dyn Backend) {
             .unwrap();
     }
 }
+
+/// An upload completing onto a digest a collection is deleting waits for
+/// the collection, then stores its bytes again (the collection deleted
+/// them meanwhile); a mount of such a blob is refused as if it were absent,
+/// so the client uploads it.
+pub async fn gc_upload_onto_a_doomed_blob_waits_and_stores_it_again(b: &dyn Backend) {
+    let s = b.store();
+    let (r, other) = (repo("gc/reupload"), repo("gc/mount-target"));
+    let data = b"an old blob collected while it is uploaded again";
+    let d = blob(&s, &r, data).await;
+    let op = s.operator().clone();
+    let lease = Bytes::from_static(b"2999-01-01T00:00:00Z");
+    op.write(&Key::GcRun("deleting-run").path(), lease.clone())
+        .await
+        .unwrap();
+    op.write(&Key::GcDoomed(&d, "deleting-run").path(), lease)
+        .await
+        .unwrap();
+
+    let err = s.mount_blob(&r, &other, &d).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::BlobUnknown, "{err}");
+
+    // The collector, 300 ms later: deletes the bytes, then ends its run.
+    let collector = tokio::spawn({
+        let (op, d) = (op.clone(), d.clone());
+        async move {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            op.delete(&Key::BlobData(&d).path()).await.unwrap();
+            op.delete(&Key::GcDoomed(&d, "deleting-run").path())
+                .await
+                .unwrap();
+            op.delete(&Key::GcRun("deleting-run").path()).await.unwrap();
+        }
+    });
+    let started = std::time::Instant::now();
+    s.put_blob(&r, &d, body(data, 7), None)
+        .await
+        .expect("the upload completes once the collection is done");
+    assert!(
+        started.elapsed() >= Duration::from_millis(300),
+        "the upload waited for the collection"
+    );
+    collector.await.unwrap();
+    assert!(
+        blob_data_exists(&s, &d).await,
+        "the bytes were stored again"
+    );
+    let read = s.read_blob(&r, &d, None).await.unwrap();
+    assert_eq!(collect(read.body).await, data);
+    s.mount_blob(&r, &other, &d)
+        .await
+        .expect("a mount once no collection is deleting it");
+}

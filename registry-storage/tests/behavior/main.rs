@@ -101,6 +101,7 @@ suite!(
     gc_push_of_a_doomed_blob_is_refused,
     gc_keeps_what_a_push_under_way_references,
     race_gc_vs_pushes_of_old_blobs,
+    gc_upload_onto_a_doomed_blob_waits_and_stores_it_again,
     retention_keeps_the_newest_and_matching_tags,
     retention_keeps_what_was_pulled,
 );
