@@ -52,6 +52,8 @@ pub(crate) fn status_and_code(kind: ErrorKind, target: Target) -> (StatusCode, &
             (StatusCode::CONFLICT, "MANIFEST_INVALID")
         }
         ErrorKind::Conflict => (StatusCode::CONFLICT, "UNSUPPORTED"),
+        // Distribution's code for a backend that is down.
+        ErrorKind::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE"),
         // Storage, Internal and any kind added later.
         _ => (StatusCode::INTERNAL_SERVER_ERROR, "UNKNOWN"),
     }

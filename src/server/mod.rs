@@ -15,6 +15,7 @@ mod http;
 mod limits;
 mod logging;
 mod offline;
+mod request_id;
 mod run;
 mod shutdown;
 mod tls;
@@ -56,7 +57,7 @@ fn serve(args: &ServeArgs) -> Result<(), String> {
         None => Settings::default(),
     };
     let config = Config::resolve(args.settings.clone().or(file));
-    logging::init(&config.log_level)?;
+    logging::init(&config.log_level, config.log_format)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
