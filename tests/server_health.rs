@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use common::content::digest;
 use common::http::Client;
-use common::process::TestServer;
+use common::process::{TestServer, run};
 
 /// An htpasswd file with one bcrypt entry (cost 4).
 fn htpasswd(dir: &Path) -> String {
@@ -54,6 +54,28 @@ fn health_endpoints_answer_without_credentials() {
     let post = client.post("/readyz", &[], b"");
     assert_ne!(post.status, 200, "{post:?}");
     assert!(!post.error_codes().is_empty(), "{post:?}");
+}
+
+#[test]
+fn registry_probe_exits_zero_only_on_a_2xx_answer() {
+    let server = TestServer::start();
+    let ok = run(&["probe", &server.url("/readyz")]);
+    assert!(ok.status.success(), "{ok:?}");
+    let missing = run(&["probe", &server.url("/no/such/path")]);
+    assert_eq!(missing.status.code(), Some(1), "{missing:?}");
+    assert!(
+        String::from_utf8_lossy(&missing.stderr).contains("404"),
+        "{missing:?}"
+    );
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let refused = run(&["probe", &format!("http://127.0.0.1:{port}/livez")]);
+    assert_eq!(refused.status.code(), Some(1), "{refused:?}");
+    let https = run(&["probe", "https://127.0.0.1:1/livez"]);
+    assert_eq!(https.status.code(), Some(1), "{https:?}");
 }
 
 #[test]

@@ -96,6 +96,9 @@ fn wait_status(client: &Client, path: &str, status: u16, within: Duration) -> Du
     }
 }
 
+/// A request to make.
+type Request<'a> = Box<dyn Fn() -> common::http::Resp + 'a>;
+
 /// A request timed: its status, its error code and how long it took.
 fn timed(what: impl FnOnce() -> common::http::Resp) -> (u16, Vec<String>, Duration) {
     let start = Instant::now();
@@ -196,7 +199,7 @@ fn s3_outage_fails_fast_serves_the_cache_and_recovers() {
 
     // Everything else: 503 UNAVAILABLE at once.
     let unknown = digest(b"never pushed");
-    let requests: Vec<(&str, Box<dyn Fn() -> common::http::Resp>)> = vec![
+    let requests: Vec<(&str, Request)> = vec![
         (
             "manifest by tag",
             Box::new(|| c.get("/v2/outage/app/manifests/v1", &accept)),

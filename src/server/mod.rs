@@ -15,6 +15,7 @@ mod http;
 mod limits;
 mod logging;
 mod offline;
+mod probe;
 mod request_id;
 mod run;
 mod shutdown;
@@ -39,6 +40,7 @@ pub fn main() -> ExitCode {
         Command::Serve(args) => serve(&args),
         Command::Fsck(args) => fsck::run(&args),
         Command::Gc(args) => gc::run(&args),
+        Command::Probe(args) => probe::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
