@@ -37,6 +37,13 @@ ENV PATH=/usr/local/bin \
     SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt
 VOLUME ["/var/lib/registry"]
 EXPOSE 5000
+# Liveness, not readiness (docs/OPERATIONS.md, "Health"): an orchestrator
+# that replaces unhealthy containers must not replace every one of them when
+# the store is down. No curl in the image: `registry probe` does the GET.
+# Probes the default listener; with another REGISTRY_LISTEN, or TLS, override
+# it (`docker run --health-cmd ...`).
+HEALTHCHECK --interval=10s --timeout=6s --start-period=5s --retries=3 \
+  CMD ["registry", "probe", "--timeout=5s", "http://127.0.0.1:5000/livez"]
 # No HEALTHCHECK yet: it comes with the health endpoints (/livez), which the
 # server will answer itself; this image has no client (curl, wget, shell) to
 # probe GET /v2/ with, and none is added just for that. Orchestrators can

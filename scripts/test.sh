@@ -9,7 +9,8 @@
 # and fs, router tests, tests against the real server process, a fleet of
 # three processes on one directory and races across it, examples and benches
 # built), then on a local S3 server (moto): the storage behaviour suite, the
-# fleet tests and the fleet races,
+# fleet tests and the fleet races, an S3 outage under a running registry
+# (the test's own moto, stopped and restarted: readiness, fail-fast, cache),
 # the interoperability tests with skopeo, oras and CNCF distribution
 # (including skopeo through a fleet on one directory and on one bucket),
 # and the docker suite (the Docker engine, containerd and podman as clients,
@@ -64,6 +65,10 @@ s3_fleet_gc() {
 s3_fleet_races() {
   REGISTRY_TEST_S3_URL="$(s3_url fleet-races)" cargo test --test fleet_races -- --ignored s3_
 }
+# Starts and stops a moto of its own (it kills it mid-test), with the venv's python.
+s3_outage() {
+  REGISTRY_TEST_MOTO_PYTHON="$REPO/.venv/bin/python" cargo test --test server_outage -- --ignored s3_
+}
 
 export CARGO_TERM_COLOR=never
 step "install test tools" bash scripts/install-test-tools.sh
@@ -78,6 +83,7 @@ step "storage behaviour suite on S3" s3_behaviour
 step "fleet of three processes on one S3 bucket" s3_fleet
 step "races across a fleet on one S3 bucket" s3_fleet_races
 step "garbage collection racing a fleet on one S3 bucket" s3_fleet_gc
+step "S3 outage: readiness, fail-fast, the cache serves, recovery" s3_outage
 step "interop: skopeo, oras, distribution, fleet" env REGISTRY_BIN="$REPO/target/debug/registry" \
   FLEET_S3_URL="$(s3_url fleet-skopeo)" bash tests/interop/run.sh
 step "docker: engine, containerd, podman, the registry's image, deploy/" \

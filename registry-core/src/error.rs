@@ -63,6 +63,10 @@ pub enum ErrorKind {
     Storage,
     /// A conditional write lost a race against another writer.
     Conflict,
+    /// The storage backend is known to be failing (or did not answer in
+    /// time), so the request was not attempted, or given up: the client
+    /// may retry later. The HTTP layer answers 503 `UNAVAILABLE`.
+    Unavailable,
     /// An internal invariant failed.
     Internal,
 }
@@ -94,6 +98,7 @@ impl ErrorKind {
             ErrorKind::TooLarge => "content too large",
             ErrorKind::Storage => "storage backend error",
             ErrorKind::Conflict => "concurrent update conflict",
+            ErrorKind::Unavailable => "service unavailable",
             ErrorKind::Internal => "internal error",
         }
     }
@@ -101,7 +106,10 @@ impl ErrorKind {
     /// Whether the failure lies with the server rather than the request.
     /// Messages of server-side errors are never sent to clients.
     pub fn is_server_side(self) -> bool {
-        matches!(self, ErrorKind::Storage | ErrorKind::Internal)
+        matches!(
+            self,
+            ErrorKind::Storage | ErrorKind::Internal | ErrorKind::Unavailable
+        )
     }
 }
 

@@ -52,6 +52,8 @@ pub(crate) fn status_and_code(kind: ErrorKind, target: Target) -> (StatusCode, &
             (StatusCode::CONFLICT, "MANIFEST_INVALID")
         }
         ErrorKind::Conflict => (StatusCode::CONFLICT, "UNSUPPORTED"),
+        // Distribution's code for a backend that is down.
+        ErrorKind::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE"),
         // Storage, Internal and any kind added later.
         _ => (StatusCode::INTERNAL_SERVER_ERROR, "UNKNOWN"),
     }
@@ -63,7 +65,10 @@ pub(crate) fn status_and_code(kind: ErrorKind, target: Target) -> (StatusCode, &
 pub(crate) fn error_response(error: &Error, target: Target) -> Response<Body> {
     let (status, code) = status_and_code(error.kind(), target);
     let server_side = status.is_server_error();
-    if server_side {
+    if error.kind() == ErrorKind::Unavailable {
+        // Expected while the store is down: its health logs the outage once.
+        tracing::debug!(error = %error, ?target, "request refused: storage unavailable");
+    } else if server_side {
         tracing::error!(error = %error, ?target, "request failed");
     } else {
         tracing::debug!(error = %error, ?target, %status, "request refused");

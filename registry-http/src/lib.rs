@@ -88,6 +88,7 @@ mod config;
 mod error;
 mod handlers;
 mod headers;
+pub mod health;
 mod location;
 mod request;
 mod route;
@@ -106,6 +107,7 @@ pub use auth::{
 };
 pub use body::{Body, BoxError};
 pub use config::RouterConfig;
+pub use health::Health;
 pub use route::{Route, UploadMode};
 pub use router::Router;
 

@@ -32,6 +32,7 @@
 // One use, mapping committed blob files (`localfs::read::map_piece`).
 #![deny(unsafe_code)]
 
+pub mod availability;
 mod backend;
 mod blobs;
 pub mod cache;
@@ -60,6 +61,7 @@ use opendal::Operator;
 use registry_core::manifest::ManifestLimits;
 use registry_core::{Error, ErrorKind, Result};
 
+pub use availability::{GuardedStore, HealthConfig, StoreHealth};
 pub use cache::{BlobCacheConfig, CachedStore};
 pub use fsck::{Finding, FsckReport};
 pub use gc::{GcOptions, GcReport};
@@ -283,6 +285,10 @@ impl OpendalStore {
     /// callers that want to inspect the store directly (tests, tools).
     pub fn operator(&self) -> &Operator {
         &self.inner.op
+    }
+
+    pub(crate) fn manifest_cache(&self) -> &manifest_cache::ManifestCache {
+        &self.inner.manifests
     }
 
     pub(crate) fn backend(&self) -> &backend::Backend {

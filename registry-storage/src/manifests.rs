@@ -170,7 +170,7 @@ impl ManifestStore for OpendalStore {
         if matches!(reference, Reference::Digest(_)) {
             self.note_pull(repo, &digest);
         }
-        if let Some((media_type, bytes)) = self.inner.manifests.get(&digest) {
+        if let Some((media_type, bytes)) = self.inner.manifests.get_in(&digest, repo) {
             return Ok(StoredManifest {
                 digest,
                 media_type: media_type.to_string(),
@@ -182,7 +182,7 @@ impl ManifestStore for OpendalStore {
             .unwrap_or_else(|| registry_core::media_type::OCI_IMAGE_MANIFEST.to_owned());
         self.inner
             .manifests
-            .insert(digest.clone(), &media_type, bytes.clone());
+            .insert(digest.clone(), repo, &media_type, bytes.clone());
         Ok(StoredManifest {
             digest,
             media_type,
@@ -199,7 +199,10 @@ impl ManifestStore for OpendalStore {
                 Ok(())
             }
             // Tags pointing at it go with it, as in distribution.
-            Reference::Digest(digest) => self.delete_revision(repo, digest).await,
+            Reference::Digest(digest) => {
+                self.inner.manifests.forget_repo(digest, repo);
+                self.delete_revision(repo, digest).await
+            }
         }
     }
 

@@ -375,7 +375,12 @@ async fn expired_links_leave_the_memo() {
     let data = content(1_000, 6);
     let s = setup_with(
         10 << 20,
-        |cfg| cfg.link_ttl = std::time::Duration::from_millis(200),
+        |cfg| {
+            cfg.link_ttl = std::time::Duration::from_millis(200);
+            // Kept no longer than trusted (by default an hour, for hits
+            // while the shared store is unavailable).
+            cfg.outage_link_ttl = cfg.link_ttl;
+        },
         linked_everywhere(&data),
     );
     let d = push(&s, &data).await;
@@ -386,7 +391,7 @@ async fn expired_links_leave_the_memo() {
     }
     assert_eq!(s.cached.memo_len(), 11);
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    // The next confirmation finds all the others out of the trust window.
+    // The next confirmation finds all the others out of the window.
     read_through(&s, &other(10), &d, &data).await;
     assert_eq!(s.cached.memo_len(), 1);
 }

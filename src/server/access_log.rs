@@ -1,4 +1,5 @@
-//! One log line per request: method, path, status, bytes sent, latency.
+//! One log line per request: method, path, status, bytes sent, latency and
+//! the request id.
 //!
 //! The line is written when the response body has been sent, so that it can
 //! count the bytes and time the whole exchange. [`LoggedBody`] wraps the
@@ -22,15 +23,18 @@ pub const TARGET: &str = "registry::access";
 pub struct Request {
     method: Method,
     path: String,
+    id: String,
     start: Instant,
 }
 
 impl Request {
-    /// Start timing a request. Only the path is kept, not the query.
-    pub fn start(req: &http::request::Parts) -> Request {
+    /// Start timing a request with id `id`. Only the path is kept, not the
+    /// query.
+    pub fn start(req: &http::request::Parts, id: &str) -> Request {
         Request {
             method: req.method.clone(),
             path: req.uri.path().to_owned(),
+            id: id.to_owned(),
             start: Instant::now(),
         }
     }
@@ -80,18 +84,21 @@ impl Pending {
             bytes,
             ..
         } = self;
-        let latency_ms = format_args!("{:.3}", request.start.elapsed().as_secs_f64() * 1000.0);
+        // Milliseconds to the microsecond: a number in JSON too.
+        let latency_ms = (request.start.elapsed().as_secs_f64() * 1e6).round() / 1e3;
         let (method, path, status) = (&request.method, &request.path, status.as_u16());
+        let request_id = request.id.as_str();
         match outcome {
-            Outcome::Complete => {
-                tracing::info!(target: TARGET, %method, %path, status, bytes, latency_ms, "request")
-            }
+            Outcome::Complete => tracing::info!(
+                target: TARGET, %method, %path, status, bytes, latency_ms, %request_id,
+                "request"
+            ),
             Outcome::Failed => tracing::warn!(
-                target: TARGET, %method, %path, status, bytes, latency_ms,
+                target: TARGET, %method, %path, status, bytes, latency_ms, %request_id,
                 "request: response body failed while sending"
             ),
             Outcome::Aborted => tracing::warn!(
-                target: TARGET, %method, %path, status, bytes, latency_ms,
+                target: TARGET, %method, %path, status, bytes, latency_ms, %request_id,
                 "request: response not sent in full (client gone or shutdown)"
             ),
         }
@@ -209,7 +216,9 @@ mod tests {
             .body(())
             .unwrap();
         let res = http::Response::builder().status(status).body(body).unwrap();
-        Request::start(&req.into_parts().0).finish(res).into_body()
+        Request::start(&req.into_parts().0, "r-1")
+            .finish(res)
+            .into_body()
     }
 
     /// Poll a body to its end; return the bytes it yielded.
@@ -239,6 +248,7 @@ mod tests {
             "status=200",
             "bytes=5",
             "latency_ms=",
+            "request_id=r-1",
         ] {
             assert!(line.contains(field), "{field} in {line}");
         }

@@ -64,8 +64,24 @@ pub enum Command {
     /// delete and collect on the same store (docs/GC.md). Ends with one
     /// summary line.
     Gc(GcArgs),
+    /// GET a health endpoint of a running server (plain HTTP) and exit 0
+    /// if it answers 2xx, else 1: the container image's HEALTHCHECK (it has
+    /// no curl).
+    Probe(ProbeArgs),
     /// Print the version and exit.
     Version,
+}
+
+/// Options of `registry probe`.
+#[derive(Debug, Args)]
+pub struct ProbeArgs {
+    /// The URL to GET
+    #[arg(default_value = "http://127.0.0.1:5000/readyz")]
+    pub url: String,
+
+    /// Give up after this long, e.g. 5s
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub timeout: std::time::Duration,
 }
 
 /// Options of `registry gc`.

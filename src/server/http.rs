@@ -1,7 +1,9 @@
 //! The reference server's transport: `registry_http::server::Server` with
 //! the configured limits and TLS, and the server's policy as its request
-//! hook: the per-client [`limits`](super::limits), the built-in token
-//! issuer's `/token`, and the access log.
+//! hook: the health endpoints (before anything else, so never limited nor
+//! authenticated), the request id, the per-client
+//! [`limits`](super::limits), the built-in token issuer's `/token`, and the
+//! access log.
 
 use std::future::Future;
 use std::io;
@@ -10,13 +12,14 @@ use std::time::Duration;
 
 use http::{Method, Response};
 use registry_http::server::{Acceptor, OnRequest, RequestInfo, Server};
-use registry_http::{Body, Router, TokenIssuer};
+use registry_http::{Body, Health, Router, TokenIssuer};
 use tokio::net::{TcpListener, TcpStream};
 
 use super::access_log::{self, LoggedBody};
 use super::auth::TOKEN_PATH;
 use super::config::Config;
 use super::limits::{Limits, UploadPermit};
+use super::request_id::{self, RequestId};
 use super::tls::{Tls, TlsSetting};
 
 /// How connections are served: TLS or not, and the limits.
@@ -64,7 +67,8 @@ impl Drop for Transport {
 }
 
 /// Serve `router` (and the token issuer, if any) on `listener` until
-/// `stop` completes, then wait at most `grace` for the connections still
+/// `stop` completes, answering `health`'s endpoints first, then wait at
+/// most `grace` for the connections still
 /// open to finish their requests. Those still open after that are
 /// abandoned to the runtime, whose shutdown cancels them (which the store
 /// guarantees leaves nothing half-written visible).
@@ -75,6 +79,7 @@ pub async fn serve(
     stop: impl Future<Output = ()>,
     grace: Duration,
     transport: Transport,
+    health: Health,
 ) -> io::Result<()> {
     if transport.tls.is_none()
         && let Ok(addr) = listener.local_addr()
@@ -93,6 +98,7 @@ pub async fn serve(
         .header_read_timeout(limits.header_read_timeout)
         .body_idle_timeout(limits.body_idle_timeout)
         .on_request(Policy {
+            health,
             limits: transport.limits.clone(),
             issuer,
         });
@@ -125,14 +131,16 @@ impl Acceptor for Reloading {
 
 /// The reference server's policy around the router.
 struct Policy {
+    health: Health,
     limits: Arc<Limits>,
     issuer: Option<Arc<TokenIssuer>>,
 }
 
-/// What a request holds until it is answered: its log line and its
-/// permits.
+/// What a request holds until it is answered: its log line, its id and
+/// its permits.
 type Held = (
     access_log::Request,
+    RequestId,
     Option<(
         Option<UploadPermit>,
         Option<tokio::sync::OwnedSemaphorePermit>,
@@ -144,7 +152,11 @@ impl OnRequest for Policy {
     type Body = LoggedBody<Body>;
 
     async fn before(&self, request: &RequestInfo<'_>) -> (Held, Option<Response<Body>>) {
-        let log = access_log::Request::start(request.parts);
+        let id = RequestId::of(&request.parts.headers);
+        let log = access_log::Request::start(request.parts, id.as_str());
+        if let Some(answer) = self.health.answer(request.parts) {
+            return ((log, id, None), Some(answer));
+        }
         let peer = request.peer;
         // Only writes are limited by kind: the others need not be parsed.
         let route = match request.parts.method {
@@ -166,7 +178,7 @@ impl OnRequest for Policy {
             Ok(permits) => permits,
             Err(refusal) => {
                 tracing::debug!(%peer, ?refusal, "request refused by a limit");
-                return ((log, None), Some(refusal.response()));
+                return ((log, id, None), Some(refusal.response()));
             }
         };
         let answer = match &self.issuer {
@@ -175,11 +187,22 @@ impl OnRequest for Policy {
             }
             _ => None,
         };
-        ((log, Some(permits)), answer)
+        ((log, id, Some(permits)), answer)
     }
 
-    fn after(&self, (log, permits): Held, response: Response<Body>) -> Response<LoggedBody<Body>> {
+    fn after(
+        &self,
+        (log, id, permits): Held,
+        mut response: Response<Body>,
+    ) -> Response<LoggedBody<Body>> {
         drop(permits);
+        response
+            .headers_mut()
+            .insert(request_id::HEADER.clone(), id.header_value());
         log.finish(response)
+    }
+
+    fn span(&self, (_, id, _): &Held) -> tracing::Span {
+        tracing::info_span!("request", request_id = %id.as_str())
     }
 }

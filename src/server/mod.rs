@@ -15,6 +15,8 @@ mod http;
 mod limits;
 mod logging;
 mod offline;
+mod probe;
+mod request_id;
 mod run;
 mod shutdown;
 mod tls;
@@ -38,6 +40,7 @@ pub fn main() -> ExitCode {
         Command::Serve(args) => serve(&args),
         Command::Fsck(args) => fsck::run(&args),
         Command::Gc(args) => gc::run(&args),
+        Command::Probe(args) => probe::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -56,7 +59,7 @@ fn serve(args: &ServeArgs) -> Result<(), String> {
         None => Settings::default(),
     };
     let config = Config::resolve(args.settings.clone().or(file));
-    logging::init(&config.log_level)?;
+    logging::init(&config.log_level, config.log_format)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -1,13 +1,16 @@
-//! Start-up and shutdown: open the storage, bind the listener, log where
-//! the server is, serve until SIGINT or SIGTERM, then drain.
+//! Start-up and shutdown: open the storage, start its health probe, bind
+//! the listener, log where the server is, serve until SIGINT or SIGTERM,
+//! then turn unready, wait the shutdown delay, and drain.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use registry_core::manifest::ManifestLimits;
 use registry_core::{ForeignUrlPolicy, RegistryStore};
-use registry_http::{Router, RouterConfig};
-use registry_storage::{BlobCacheConfig, CachedStore, OpendalStore, StoreOptions};
+use registry_http::{Health, Router, RouterConfig};
+use registry_storage::{
+    BlobCacheConfig, CachedStore, GuardedStore, OpendalStore, StoreHealth, StoreOptions,
+};
 use tokio::net::TcpListener;
 
 use super::VERSION;
@@ -49,7 +52,10 @@ pub async fn run(config: &Config) -> Result<(), String> {
         .gc
         .clone()
         .map(|(every, options)| spawn_collector(store.clone(), every, options));
-    let router = router(config, store, &auth)?;
+    let store_health = Arc::new(StoreHealth::new(config.health.clone()));
+    let probe = registry_storage::availability::spawn_probe(store.clone(), store_health.clone());
+    let health = health(store_health.clone());
+    let router = router(config, GuardedStore::new(store, store_health), &auth)?;
     let signals = Signals::install().map_err(|e| format!("cannot install signal handlers: {e}"))?;
     let transport = http::Transport::new(config)?;
     let listener = TcpListener::bind(config.listen.as_str())
@@ -67,8 +73,20 @@ pub async fn run(config: &Config) -> Result<(), String> {
     );
 
     let grace = config.shutdown_timeout;
+    let delay = config.shutdown_delay;
+    let draining = health.clone();
     let stop = async move {
         let signal = signals.recv().await;
+        // Unready first, so that load balancers stop sending, then the
+        // delay, then the grace period.
+        draining.set_draining();
+        if !delay.is_zero() {
+            tracing::info!(
+                signal,
+                "shutting down: /readyz answers 503; serving {delay:?} more"
+            );
+            tokio::time::sleep(delay).await;
+        }
         tracing::info!(
             signal,
             "shutting down: no new connections; waiting up to {grace:?} for requests in flight"
@@ -81,10 +99,12 @@ pub async fn run(config: &Config) -> Result<(), String> {
         stop,
         grace,
         transport,
+        health,
     )
     .await
     .map_err(|e| format!("cannot serve on {}: {e}", config.listen))?;
     purge.abort();
+    probe.abort();
     if let Some(collector) = collector {
         // A collection cut short is finished by the next one (docs/GC.md).
         collector.abort();
@@ -167,10 +187,26 @@ fn spawn_upload_purge(store: OpendalStore, max_age: Duration) -> tokio::task::Jo
     })
 }
 
+/// The health endpoints: ready while the store answers (and the server is
+/// not draining), started once a probe has succeeded. That the
+/// configuration is loaded goes without a check: nothing is served before.
+fn health(store: Arc<StoreHealth>) -> Health {
+    let started = store.clone();
+    Health::new()
+        .readiness("storage", move || store.status())
+        .startup("storage", move || {
+            if started.started() {
+                Ok(())
+            } else {
+                Err("the store has not answered a probe yet".to_owned())
+            }
+        })
+}
+
 /// The router over the store, behind the blob cache if one is configured.
 fn router(
     config: &Config,
-    store: OpendalStore,
+    store: GuardedStore,
     auth: &super::auth::Auth,
 ) -> Result<Router, String> {
     let store: Arc<dyn RegistryStore> = match &config.cache {

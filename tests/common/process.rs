@@ -207,7 +207,11 @@ impl Launch {
 fn listening_addr(line: &str) -> Option<SocketAddr> {
     let rest = (line.split("listening on http://").nth(1))
         .or_else(|| line.split("listening on https://").nth(1))?;
-    rest.split_whitespace().next()?.parse().ok()
+    // Up to a space, or the closing quote of a JSON log line's message.
+    rest.split(|c: char| c.is_whitespace() || c == '"')
+        .next()?
+        .parse()
+        .ok()
 }
 
 /// A running `registry serve` on `127.0.0.1:<free port>`, storing in

@@ -64,6 +64,17 @@ for doc in yaml.safe_load_all(open(sys.argv[1])):
 print(" ".join(out))
 EOF
 )"
+    check_eq "kubernetes.yaml: probes on the health endpoints of the http port" \
+      "liveness:/livez:http readiness:/readyz:http startup:/startupz:http" \
+      "$(/usr/bin/python3 - "$d/kubernetes.yaml" <<'EOF' 2>&1
+import sys, yaml
+for doc in yaml.safe_load_all(open(sys.argv[1])):
+    if doc["kind"] == "DaemonSet":
+        c = doc["spec"]["template"]["spec"]["containers"][0]
+        print(" ".join("%s:%s:%s" % (k, c[k + "Probe"]["httpGet"]["path"], c[k + "Probe"]["httpGet"]["port"])
+                       for k in ("liveness", "readiness", "startup")))
+EOF
+)"
     skip "kubectl" "no Kubernetes API server here for kubectl apply --dry-run (structure checked above)"
   else
     skip "kubernetes" "no Python yaml module (/usr/bin/python3, python3-yaml)"

@@ -31,6 +31,10 @@ part_image() {
   out="$(docker logs "$c" 2>&1)"
   check_contains "it listens on 0.0.0.0:5000" "$out" "listening on http://0.0.0.0:5000"
   check_contains "it stores in /var/lib/registry" "$out" "storage=fs:///var/lib/registry"
+  check_eq "image: HEALTHCHECK runs registry probe on /livez" \
+    '["CMD","registry","probe","--timeout=5s","http://127.0.0.1:5000/livez"]' \
+    "$(docker image inspect -f '{{json .Config.Healthcheck.Test}}' "$img")"
+  check_eq "the container turns healthy (registry probe in it)" healthy "$(image_health "$c" 40)"
   check_eq "it runs as the user 10001" 10001 \
     "$(docker top "$c" -o uid,pid 2>/dev/null | awk 'NR == 2 { print $1 }')"
   r="localhost:$port/$DK_PREFIX"
@@ -51,6 +55,18 @@ part_image() {
   check_contains "the shutdown names SIGTERM" "$out" 'signal="SIGTERM"'
   check_contains "the server says it stopped" "$(tail -n 1 <<<"$out")" "stopped"
   check_eq "exit code 0 (stopped by itself, not killed)" 0 "$(docker inspect -f '{{.State.ExitCode}}' "$c")"
+}
+
+# image_health CONTAINER SECS: its health status once healthy, or the last
+# one seen after SECS seconds.
+image_health() {
+  local status i
+  for i in $(seq 1 "$2"); do
+    status="$(docker inspect -f '{{.State.Health.Status}}' "$1" 2>&1)"
+    [ "$status" = healthy ] && break
+    sleep 1
+  done
+  printf '%s' "$status"
 }
 
 # image_files IMAGE: "owner path" of every file in the image's layers (from

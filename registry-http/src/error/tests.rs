@@ -177,6 +177,11 @@ fn storage_and_internal() {
     assert_eq!(row(ErrorKind::Internal, ANY), (500, "UNKNOWN"));
 }
 
+#[test]
+fn unavailable_is_503_as_distribution_answers() {
+    assert_eq!(row(ErrorKind::Unavailable, ANY), (503, "UNAVAILABLE"));
+}
+
 async fn body_json(res: Response<Body>) -> Value {
     let bytes = res.into_body().collect().await.unwrap().to_bytes();
     serde_json::from_slice(&bytes).unwrap()

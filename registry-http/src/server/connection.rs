@@ -15,6 +15,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::Watcher;
 use tokio::io::{AsyncRead, AsyncWrite};
+use tracing::Instrument;
 
 use super::hook::{OnRequest, RequestInfo};
 use super::idle::IdleTimeoutBody;
@@ -72,7 +73,10 @@ impl<H: OnRequest> Connection<H> {
                     Some(response) => response,
                     None => {
                         let body = IdleTimeoutBody::new(body, body_idle_timeout);
-                        router.handle(Request::from_parts(parts, body)).await
+                        router
+                            .handle(Request::from_parts(parts, body))
+                            .instrument(hook.span(&state))
+                            .await
                     }
                 };
                 Ok::<_, Infallible>(hook.after(state, response))

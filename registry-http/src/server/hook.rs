@@ -66,6 +66,13 @@ pub trait OnRequest: Send + Sync + 'static {
 
     /// Turn the response into what is sent.
     fn after(&self, state: Self::State, response: Response<Body>) -> Response<Self::Body>;
+
+    /// The tracing span the router's work on this request runs in (to tag
+    /// its log events with a request id, say); none by default.
+    fn span(&self, state: &Self::State) -> tracing::Span {
+        let _ = state;
+        tracing::Span::none()
+    }
 }
 
 /// No hook: the router answers every request as is.

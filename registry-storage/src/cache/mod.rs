@@ -15,6 +15,11 @@
 //! may still be served from this host's cache for at most that long. At
 //! most [`BlobCacheConfig::max_links`] such links are remembered.
 //! Existence checks (`stat_blob`, a `HEAD`) always ask the shared store.
+//! While the shared store is unavailable (its answer is
+//! [`ErrorKind::Unavailable`](registry_core::ErrorKind::Unavailable) or a
+//! storage failure), a hit is still served if the link was confirmed within
+//! [`BlobCacheConfig::outage_link_ttl`], so pulls of what this host holds
+//! survive an outage of the shared store.
 //! Manifests, tags and uploads are never cached (see `docs/CONSISTENCY.md`).
 
 mod files;
@@ -43,6 +48,9 @@ pub struct BlobCacheConfig {
     /// How long a confirmed repository link is trusted without asking the
     /// shared store again.
     pub link_ttl: Duration,
+    /// How long a confirmed link is remembered for hits while the shared
+    /// store is unavailable (at least `link_ttl`).
+    pub outage_link_ttl: Duration,
     /// Upper bound of the confirmed repository links remembered; past it the
     /// longest confirmed is forgotten (and asked about again on its next
     /// hit).
@@ -50,13 +58,15 @@ pub struct BlobCacheConfig {
 }
 
 impl BlobCacheConfig {
-    /// A cache in `dir` of at most `max_bytes`, trusting links for 30 s and
-    /// remembering at most 100,000 of them.
+    /// A cache in `dir` of at most `max_bytes`, trusting links for 30 s (1 h
+    /// while the shared store is unavailable) and remembering at most
+    /// 100,000 of them.
     pub fn new(dir: impl Into<PathBuf>, max_bytes: u64) -> Self {
         BlobCacheConfig {
             dir: dir.into(),
             max_bytes,
             link_ttl: Duration::from_secs(30),
+            outage_link_ttl: Duration::from_secs(3600),
             max_links: 100_000,
         }
     }
@@ -79,7 +89,11 @@ impl CachedStore {
         Ok(CachedStore {
             inner,
             files: Arc::new(Files::open(cfg.dir, cfg.max_bytes)?),
-            memo: Arc::new(Mutex::new(LinkMemo::new(cfg.link_ttl, cfg.max_links))),
+            memo: Arc::new(Mutex::new(LinkMemo::new(
+                cfg.link_ttl,
+                cfg.outage_link_ttl,
+                cfg.max_links,
+            ))),
         })
     }
 
@@ -118,7 +132,17 @@ impl CachedStore {
                 size,
             }));
         }
-        let info = self.inner.stat_blob(repo, digest).await?;
+        let info = match self.inner.stat_blob(repo, digest).await {
+            Ok(info) => info,
+            Err(e) if unavailable(&e) && self.memo().known(repo, digest) => {
+                tracing::debug!(%repo, %digest, "shared store unavailable: served from the cache");
+                return Ok(Some(BlobInfo {
+                    digest: digest.clone(),
+                    size,
+                }));
+            }
+            Err(e) => return Err(e),
+        };
         self.memo().confirm(repo, digest);
         Ok(self.contains(digest).then_some(info))
     }
@@ -150,6 +174,11 @@ impl CachedStore {
                 body,
             }))
     }
+}
+
+/// Whether the shared store failed to answer (rather than answered no).
+fn unavailable(e: &registry_core::Error) -> bool {
+    crate::availability::is_store_failure(e.kind())
 }
 
 #[async_trait]

@@ -191,10 +191,16 @@ fn file_keys(prefix: &str) -> Vec<String> {
 
 /// For every option, a valid value as a flag or variable, and as TOML.
 /// An option missing here fails [`every_option_is_the_same_by_flag_variable_and_file`].
-const SAMPLES: [(&str, &str, &str); 30] = [
+const SAMPLES: [(&str, &str, &str); 36] = [
     ("listen", "127.0.0.1:7001", r#""127.0.0.1:7001""#),
     ("storage", "memory://", r#""memory://""#),
     ("log_level", "debug", r#""debug""#),
+    ("log_format", "json", r#""json""#),
+    ("store_probe_interval", "2s", r#""2s""#),
+    ("store_failure_threshold", "4", "4"),
+    ("store_recovery_threshold", "1", "1"),
+    ("storage_timeout", "3s", r#""3s""#),
+    ("shutdown_delay", "5s", r#""5s""#),
     ("manifest_max_size", "100", "100"),
     ("manifest_urls_allow", "^https://a/", r#"["^https://a/"]"#),
     ("manifest_urls_deny", "/private/", r#"["/private/"]"#),

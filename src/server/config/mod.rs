@@ -26,7 +26,9 @@ use serde::Deserialize;
 pub use layer::Layer;
 pub(crate) use layer::layered;
 pub use retention::{RetentionSetting, retention};
-pub use values::{ByteSize, HumanDuration, ListenAddr, LogLevel, StorageUrl, UrlPattern};
+pub use values::{
+    ByteSize, HumanDuration, ListenAddr, LogFormat, LogLevel, StorageUrl, UrlPattern,
+};
 
 /// Top-level keys of the config file that have no flag.
 pub const FILE_ONLY_KEYS: [&str; 1] = ["gc_retention"];
@@ -72,6 +74,11 @@ layered! {
         /// EnvFilter directive such as info,registry_http=debug [default: info]
         #[arg(long, value_name = "LEVEL", env = "REGISTRY_LOG")]
         pub log_level: Option<LogLevel>,
+
+        /// Log lines, the access log's included: text, or json (one object
+        /// per line, with the request id) [default: text]
+        #[arg(long, value_name = "FORMAT", env = "REGISTRY_LOG_FORMAT")]
+        pub log_format: Option<LogFormat>,
 
         /// Largest manifest accepted, in bytes; larger pushes get 413
         /// [default: the HTTP layer's, at least 4 MiB]
@@ -181,6 +188,34 @@ layered! {
         #[arg(long, value_name = "BOOL", env = "REGISTRY_GC_DELETE_UNTAGGED")]
         pub gc_delete_untagged: Option<bool>,
 
+        /// Ask the store whether it answers this often (/readyz)
+        /// [default: 5s]
+        #[arg(long, value_name = "DURATION", env = "REGISTRY_STORE_PROBE_INTERVAL")]
+        pub store_probe_interval: Option<HumanDuration>,
+
+        /// Consecutive store failures (probes or requests) after which the
+        /// server is not ready and requests that need the store answer 503 at
+        /// once [default: 3]
+        #[arg(long, value_name = "N", env = "REGISTRY_STORE_FAILURE_THRESHOLD")]
+        pub store_failure_threshold: Option<NonZeroU32>,
+
+        /// Consecutive successful probes after which a failing store is used
+        /// again [default: 2]
+        #[arg(long, value_name = "N", env = "REGISTRY_STORE_RECOVERY_THRESHOLD")]
+        pub store_recovery_threshold: Option<NonZeroU32>,
+
+        /// Longest a storage operation may take, retries included, before the
+        /// request gets 503 (uploads of a request body are not cut off: they
+        /// fail when the store is found failing) [default: 10s]
+        #[arg(long, value_name = "DURATION", env = "REGISTRY_STORAGE_TIMEOUT")]
+        pub storage_timeout: Option<HumanDuration>,
+
+        /// On SIGTERM, answer /readyz 503 and keep serving this long before
+        /// closing the listener and starting --shutdown-timeout, so that load
+        /// balancers stop sending first [default: 0s]
+        #[arg(long, value_name = "DURATION", env = "REGISTRY_SHUTDOWN_DELAY")]
+        pub shutdown_delay: Option<HumanDuration>,
+
         /// The collector's retention rules: `[[gc_retention]]` tables of the
         /// config file only (docs/GC.md, "Retention").
         #[arg(skip)]
@@ -230,6 +265,12 @@ pub struct Config {
     pub storage: StorageUrl,
     /// Log filter.
     pub log_level: LogLevel,
+    /// Log line format.
+    pub log_format: LogFormat,
+    /// The store probe and the fail-fast thresholds.
+    pub health: registry_storage::HealthConfig,
+    /// How long /readyz answers 503 before the listener closes on SIGTERM.
+    pub shutdown_delay: Duration,
     /// Largest manifest accepted; `None` keeps the HTTP layer's default.
     pub manifest_max_size: Option<NonZeroUsize>,
     /// Where foreign layer URLs in pushed manifests may point: allow and
@@ -267,6 +308,23 @@ impl Config {
             log_level: settings
                 .log_level
                 .unwrap_or_else(|| builtin(DEFAULT_LOG_LEVEL)),
+            log_format: settings.log_format.unwrap_or_default(),
+            health: {
+                let d = registry_storage::HealthConfig::default();
+                registry_storage::HealthConfig {
+                    probe_interval: settings
+                        .store_probe_interval
+                        .map_or(d.probe_interval, |v| v.0),
+                    failures: settings
+                        .store_failure_threshold
+                        .map_or(d.failures, |n| n.get()),
+                    successes: settings
+                        .store_recovery_threshold
+                        .map_or(d.successes, |n| n.get()),
+                    op_timeout: settings.storage_timeout.map_or(d.op_timeout, |v| v.0),
+                }
+            },
+            shutdown_delay: settings.shutdown_delay.map_or(Duration::ZERO, |v| v.0),
             manifest_max_size: settings.manifest_max_size,
             manifest_urls: (
                 settings.manifest_urls_allow.unwrap_or_default(),

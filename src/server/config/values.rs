@@ -253,6 +253,38 @@ pub fn redact(url: &str) -> String {
     out
 }
 
+/// How log lines are written: `text` (human-readable) or `json` (one
+/// object per line).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(try_from = "String")]
+pub enum LogFormat {
+    /// `tracing-subscriber`'s human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+impl FromStr for LogFormat {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "text" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            _ => Err(format!("invalid log format {s:?}: expected text or json")),
+        }
+    }
+}
+
+impl TryFrom<String> for LogFormat {
+    type Error = String;
+
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        s.parse()
+    }
+}
+
 /// A log filter: a `tracing` `EnvFilter` directive such as `info`,
 /// `debug` or `info,registry_http=debug`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
