@@ -61,6 +61,9 @@ s3_fleet() {
 s3_fleet_races() {
   REGISTRY_TEST_S3_URL="$(s3_url fleet-races)" cargo test --test fleet_races -- --ignored s3_
 }
+s3_fleet_notify() {
+  REGISTRY_TEST_S3_URL="$(s3_url fleet-notify)" cargo test --test fleet_notify -- --ignored s3_
+}
 
 export CARGO_TERM_COLOR=never
 step "install test tools" bash scripts/install-test-tools.sh
@@ -74,6 +77,7 @@ step "start S3 server (moto)" moto_start "$RUN_DIR"
 step "storage behaviour suite on S3" s3_behaviour
 step "fleet of three processes on one S3 bucket" s3_fleet
 step "races across a fleet on one S3 bucket" s3_fleet_races
+step "webhooks at least once across a fleet on one S3 bucket (receiver down, a host killed)" s3_fleet_notify
 step "interop: skopeo, oras, distribution, fleet" env REGISTRY_BIN="$REPO/target/debug/registry" \
   FLEET_S3_URL="$(s3_url fleet-skopeo)" bash tests/interop/run.sh
 step "docker: engine, containerd, podman, the registry's image, deploy/" \

@@ -1,7 +1,8 @@
 //! The reference server's transport: `registry_http::server::Server` with
 //! the configured limits and TLS, and the server's policy as its request
 //! hook: the per-client [`limits`](super::limits), the built-in token
-//! issuer's `/token`, and the access log.
+//! issuer's `/token`, the access log, and the notifications' events
+//! (recorded before the response is sent, [`super::notify`]).
 
 use std::future::Future;
 use std::io;
@@ -17,6 +18,7 @@ use super::access_log::{self, LoggedBody};
 use super::auth::TOKEN_PATH;
 use super::config::Config;
 use super::limits::{Limits, UploadPermit};
+use super::notify::{Notifier, Seen};
 use super::tls::{Tls, TlsSetting};
 
 /// How connections are served: TLS or not, and the limits.
@@ -72,6 +74,7 @@ pub async fn serve(
     listener: TcpListener,
     router: Router,
     issuer: Option<Arc<TokenIssuer>>,
+    notifier: Option<Arc<Notifier>>,
     stop: impl Future<Output = ()>,
     grace: Duration,
     transport: Transport,
@@ -95,6 +98,7 @@ pub async fn serve(
         .on_request(Policy {
             limits: transport.limits.clone(),
             issuer,
+            notifier,
         });
     match &transport.tls {
         None => server.serve(listener, stop).await,
@@ -127,16 +131,18 @@ impl Acceptor for Reloading {
 struct Policy {
     limits: Arc<Limits>,
     issuer: Option<Arc<TokenIssuer>>,
+    notifier: Option<Arc<Notifier>>,
 }
 
-/// What a request holds until it is answered: its log line and its
-/// permits.
+/// What a request holds until it is answered: its log line, its
+/// permits, and what its notification needs.
 type Held = (
     access_log::Request,
     Option<(
         Option<UploadPermit>,
         Option<tokio::sync::OwnedSemaphorePermit>,
     )>,
+    Option<Seen>,
 );
 
 impl OnRequest for Policy {
@@ -166,7 +172,7 @@ impl OnRequest for Policy {
             Ok(permits) => permits,
             Err(refusal) => {
                 tracing::debug!(%peer, ?refusal, "request refused by a limit");
-                return ((log, None), Some(refusal.response()));
+                return ((log, None, None), Some(refusal.response()));
             }
         };
         let answer = match &self.issuer {
@@ -175,10 +181,24 @@ impl OnRequest for Policy {
             }
             _ => None,
         };
-        ((log, Some(permits)), answer)
+        let seen = match (&self.notifier, &answer) {
+            (Some(notifier), None) => notifier.seen(request),
+            _ => None,
+        };
+        ((log, Some(permits), seen), answer)
     }
 
-    fn after(&self, (log, permits): Held, response: Response<Body>) -> Response<LoggedBody<Body>> {
+    async fn answered(&self, state: &mut Held, response: &mut Response<Body>) {
+        if let (Some(notifier), Some(seen)) = (&self.notifier, state.2.take()) {
+            notifier.record(seen, response).await;
+        }
+    }
+
+    fn after(
+        &self,
+        (log, permits, _): Held,
+        response: Response<Body>,
+    ) -> Response<LoggedBody<Body>> {
         drop(permits);
         log.finish(response)
     }

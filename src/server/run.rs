@@ -49,6 +49,9 @@ pub async fn run(config: &Config) -> Result<(), String> {
         .gc
         .clone()
         .map(|(every, options)| spawn_collector(store.clone(), every, options));
+    let endpoints =
+        super::notify::endpoints(config.notifications.0.clone(), &config.notifications.1)?;
+    let outbox = store.clone();
     let router = router(config, store, &auth)?;
     let signals = Signals::install().map_err(|e| format!("cannot install signal handlers: {e}"))?;
     let transport = http::Transport::new(config)?;
@@ -65,6 +68,8 @@ pub async fn run(config: &Config) -> Result<(), String> {
         "registry {VERSION} listening on {}://{bound}",
         transport.scheme()
     );
+    let notifier =
+        super::notify::Notifier::start(endpoints, outbox, bound.to_string(), transport.scheme())?;
 
     let grace = config.shutdown_timeout;
     let stop = async move {
@@ -78,6 +83,7 @@ pub async fn run(config: &Config) -> Result<(), String> {
         listener,
         router,
         auth.issuer.clone(),
+        notifier,
         stop,
         grace,
         transport,

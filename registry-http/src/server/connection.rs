@@ -66,15 +66,16 @@ impl<H: OnRequest> Connection<H> {
             async move {
                 let (parts, body) = request.into_parts();
                 let info = RequestInfo::new(peer, &parts);
-                let (state, answer) = hook.before(&info).await;
+                let (mut state, answer) = hook.before(&info).await;
                 drop(info);
-                let response = match answer {
+                let mut response = match answer {
                     Some(response) => response,
                     None => {
                         let body = IdleTimeoutBody::new(body, body_idle_timeout);
                         router.handle(Request::from_parts(parts, body)).await
                     }
                 };
+                hook.answered(&mut state, &mut response).await;
                 Ok::<_, Infallible>(hook.after(state, response))
             }
         });
