@@ -88,7 +88,7 @@ pub fn new_event_id() -> Result<String> {
 pub fn valid_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 128
-        && name.trim_matches('.') != ""
+        && !name.trim_matches('.').is_empty()
         && name
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
