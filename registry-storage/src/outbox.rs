@@ -66,11 +66,18 @@ pub enum Claim {
     Exhausted,
 }
 
-/// A new event id: 128 random bits written as a UUID (version 4), stable
-/// for the event's life, so that a consumer can drop a duplicate delivery.
+/// A new event id, stable for the event's life so that a consumer can drop
+/// a duplicate delivery: a UUID version 7 (RFC 9562), the host's time in
+/// milliseconds then random bits, so that ids sort by when they were made
+/// and the outbox is read oldest first without a `stat` per event.
 pub fn new_event_id() -> Result<String> {
     let mut b = crate::random_bytes()?;
-    b[6] = (b[6] & 0x0f) | 0x40;
+    let millis = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis() as u64;
+    b[..6].copy_from_slice(&millis.to_be_bytes()[2..]);
+    b[6] = (b[6] & 0x0f) | 0x70;
     b[8] = (b[8] & 0x3f) | 0x80;
     let h = hex::encode(b);
     Ok(format!(
@@ -81,6 +88,13 @@ pub fn new_event_id() -> Result<String> {
         &h[16..20],
         &h[20..]
     ))
+}
+
+/// When an id of [`new_event_id`] was made (by its maker's clock).
+pub fn event_id_time(id: &str) -> Option<SystemTime> {
+    let hex: String = id.chars().filter(|c| *c != '-').take(12).collect();
+    let millis = u64::from_str_radix(&hex, 16).ok()?;
+    Some(SystemTime::UNIX_EPOCH + Duration::from_millis(millis))
 }
 
 /// Whether `name` can be an endpoint name or event id in a key: ASCII
@@ -117,22 +131,16 @@ impl OpendalStore {
             .map(drop)
     }
 
-    /// The ids of the events not yet delivered to `endpoint`, each with
-    /// when it was written (store time, where the backend keeps times).
-    pub async fn outbox_pending(
-        &self,
-        endpoint: &str,
-    ) -> Result<Vec<(String, Option<SystemTime>)>> {
-        let mut out = Vec::new();
-        for name in self.list_names(Key::EventsPendingDir(endpoint)).await? {
-            if name.ends_with('/') || !valid_name(&name) {
-                continue;
-            }
-            let at = self
-                .modified(&Key::EventPending(endpoint, &name).path())
-                .await?;
-            out.push((name, at.flatten()));
-        }
+    /// The ids of the events not yet delivered to `endpoint`, oldest first
+    /// (ids sort by time, [`new_event_id`]).
+    pub async fn outbox_pending(&self, endpoint: &str) -> Result<Vec<String>> {
+        let mut out: Vec<String> = self
+            .list_names(Key::EventsPendingDir(endpoint))
+            .await?
+            .into_iter()
+            .filter(|n| !n.ends_with('/') && valid_name(n))
+            .collect();
+        out.sort_unstable();
         Ok(out)
     }
 
@@ -297,8 +305,13 @@ mod tests {
     fn ids_are_uuids_and_names_are_checked() {
         let id = new_event_id().unwrap();
         assert_eq!(id.len(), 36);
-        assert_eq!(&id[14..15], "4");
-        assert_ne!(id, new_event_id().unwrap());
+        assert_eq!(&id[14..15], "7");
+        let at = event_id_time(&id).unwrap();
+        let age = SystemTime::now().duration_since(at).unwrap();
+        assert!(age < Duration::from_secs(5), "{age:?}");
+        std::thread::sleep(Duration::from_millis(2));
+        let later = new_event_id().unwrap();
+        assert!(later > id, "ids sort by time");
         assert!(valid_name(&id) && valid_name("ci.hooks_1"));
         for bad in ["", "..", "a/b", "a b", &"x".repeat(129)] {
             assert!(!valid_name(bad), "{bad:?}");

@@ -22,6 +22,9 @@ pub const SIGNATURE_HEADER: &str = "X-Registry-Signature-256";
 /// How often a process looks at the outbox when nothing wakes it.
 pub const POLL: Duration = Duration::from_secs(1);
 
+/// Events one round looks at, at most (the oldest).
+pub const ROUND: usize = 512;
+
 /// Non-durable events one process holds for an endpoint; more are dropped
 /// (and counted).
 pub const MEMORY_QUEUE: usize = 10_000;
@@ -99,25 +102,24 @@ impl Sink {
         self.stats
             .outbox_depth
             .store(pending.len() as u64, Ordering::Relaxed);
+        let oldest = pending
+            .first()
+            .and_then(|id| registry_storage::outbox::event_id_time(id));
+        let age = oldest.map_or(Duration::ZERO, |at| {
+            SystemTime::now().duration_since(at).unwrap_or_default()
+        });
+        self.stats
+            .oldest_undelivered_seconds
+            .store(age.as_secs(), Ordering::Relaxed);
         if pending.is_empty() {
-            self.stats
-                .oldest_undelivered_seconds
-                .store(0, Ordering::Relaxed);
             return Ok(None);
         }
+        // A bounded pass, oldest first: a large backlog costs a bounded
+        // number of store requests per round.
+        pending.truncate(ROUND);
         let now = store.outbox_now().await?;
-        pending.sort_by_key(|(_, at)| *at);
-        if let Some(oldest) = pending.iter().filter_map(|(_, at)| *at).next() {
-            let age = now
-                .unwrap_or_else(SystemTime::now)
-                .duration_since(oldest)
-                .unwrap_or_default();
-            self.stats
-                .oldest_undelivered_seconds
-                .store(age.as_secs(), Ordering::Relaxed);
-        }
         let mut failures = 0;
-        for (id, _) in pending {
+        for id in pending {
             match store
                 .outbox_claim(name, &id, &self.endpoint.schedule, now)
                 .await?
