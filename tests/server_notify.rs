@@ -320,3 +320,41 @@ fn bad_endpoints_are_refused_at_start_up() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("not an http(s) URL"), "{err}");
 }
+
+#[test]
+fn a_push_whose_event_cannot_be_recorded_is_answered_500_and_its_retry_records_it() {
+    let receiver = Receiver::start();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(
+        dir.path(),
+        &format!(
+            "[[notifications.endpoints]]\nname = \"ci\"\nurl = \"{}\"\n",
+            receiver.url("/ci")
+        ),
+    );
+    let server = TestServer::launch().arg("--config").arg(cfg).start();
+    let c = Client::new(&server);
+    // A file where the outbox folder belongs: every event write fails.
+    let pending = server.storage().join("_registry/events/ci/pending");
+    std::fs::create_dir_all(pending.parent().unwrap()).unwrap();
+    std::fs::write(&pending, b"in the way").unwrap();
+    let blob = b"an event that cannot be written";
+    let d = digest(blob);
+    let r = c.post(&format!("/v2/a/b/blobs/uploads/?digest={d}"), &[], blob);
+    r.assert_error(500, "UNKNOWN");
+    std::fs::remove_file(&pending).unwrap();
+    let r = c.post(&format!("/v2/a/b/blobs/uploads/?digest={d}"), &[], blob);
+    assert_eq!(r.status, 201);
+    assert!(
+        receiver.wait_for(Duration::from_secs(20), |got| !got.is_empty()),
+        "{}",
+        server.logs().join("\n")
+    );
+    let events: Vec<Value> = receiver
+        .deliveries()
+        .iter()
+        .flat_map(|d| d.json()["events"].as_array().unwrap().clone())
+        .collect();
+    assert_eq!(events.len(), 1, "{events:#?}");
+    assert_eq!(events[0]["target"]["digest"], d);
+}
