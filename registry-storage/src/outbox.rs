@@ -206,7 +206,7 @@ impl OpendalStore {
 
     /// Event `id` reached `endpoint`: remove it, then its claims. (A process
     /// that dies between the two leaves claims without an event, which no
-    /// one reads; `outbox_sweep_claims` removes them.)
+    /// one reads again; nothing removes them yet.)
     pub async fn outbox_delivered(&self, endpoint: &str, id: &str) -> Result<()> {
         check(endpoint, id)?;
         self.delete_key(Key::EventPending(endpoint, id)).await?;
