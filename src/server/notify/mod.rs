@@ -168,3 +168,54 @@ fn wants(endpoint: &Endpoint, event: &Event) -> bool {
             .iter()
             .any(|p| p.matches(&event.target.repository))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::event::{Action, ActorRecord, RequestRecord, Target};
+    use super::*;
+
+    fn event(action: Action, repository: &str, media_type: &str) -> Event {
+        Event {
+            id: "e".into(),
+            timestamp: "t".into(),
+            action,
+            target: Target {
+                media_type: Some(media_type.into()),
+                repository: repository.into(),
+                ..Target::default()
+            },
+            request: RequestRecord::default(),
+            actor: ActorRecord::default(),
+            source: SourceRecord::default(),
+        }
+    }
+
+    #[test]
+    fn filters_by_action_media_type_and_repository() {
+        let file: NotificationsSettings = toml::from_str(
+            r#"
+            [[endpoints]]
+            name = "a"
+            url = "http://x/"
+            ignoredmediatypes = ["application/octet-stream"]
+            ignore = { mediatypes = ["text/plain"], actions = ["pull"] }
+            repositories = ["team/*"]
+            "#,
+        )
+        .unwrap();
+        let endpoint = &endpoints(Some(file), &[]).unwrap()[0];
+        let m = "application/vnd.oci.image.manifest.v1+json";
+        assert!(wants(endpoint, &event(Action::Push, "team/app", m)));
+        assert!(!wants(endpoint, &event(Action::Pull, "team/app", m)));
+        assert!(!wants(
+            endpoint,
+            &event(Action::Push, "team/app", "text/plain")
+        ));
+        assert!(!wants(
+            endpoint,
+            &event(Action::Push, "team/app", "application/octet-stream")
+        ));
+        assert!(!wants(endpoint, &event(Action::Push, "team/a/b", m)));
+        assert!(!wants(endpoint, &event(Action::Push, "other/app", m)));
+    }
+}
