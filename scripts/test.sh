@@ -69,6 +69,9 @@ s3_fleet_races() {
 s3_outage() {
   REGISTRY_TEST_MOTO_PYTHON="$REPO/.venv/bin/python" cargo test --test server_outage -- --ignored s3_
 }
+s3_fleet_notify() {
+  REGISTRY_TEST_S3_URL="$(s3_url fleet-notify)" cargo test --test fleet_notify -- --ignored s3_
+}
 
 export CARGO_TERM_COLOR=never
 step "install test tools" bash scripts/install-test-tools.sh
@@ -84,6 +87,7 @@ step "fleet of three processes on one S3 bucket" s3_fleet
 step "races across a fleet on one S3 bucket" s3_fleet_races
 step "garbage collection racing a fleet on one S3 bucket" s3_fleet_gc
 step "S3 outage: readiness, fail-fast, the cache serves, recovery" s3_outage
+step "webhooks at least once across a fleet on one S3 bucket (receiver down, a host killed)" s3_fleet_notify
 step "interop: skopeo, oras, distribution, fleet" env REGISTRY_BIN="$REPO/target/debug/registry" \
   FLEET_S3_URL="$(s3_url fleet-skopeo)" bash tests/interop/run.sh
 step "docker: engine, containerd, podman, the registry's image, deploy/" \

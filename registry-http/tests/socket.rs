@@ -284,6 +284,44 @@ async fn the_hook_sees_the_route_and_may_answer() {
     srv.task.await.unwrap().unwrap();
 }
 
+/// `answered` runs after the router and before the response is sent: it
+/// may await, and what it changes is what the client gets.
+#[tokio::test]
+async fn the_hook_awaits_and_may_change_the_answer_before_it_is_sent() {
+    use http::{Response, StatusCode};
+    use registry_http::Body;
+    use registry_http::server::{OnRequest, RequestInfo};
+    struct Replaces;
+    impl OnRequest for Replaces {
+        type State = u16;
+        type Body = Body;
+        async fn before(&self, _request: &RequestInfo<'_>) -> (u16, Option<Response<Body>>) {
+            (0, None)
+        }
+        async fn answered(&self, state: &mut u16, response: &mut Response<Body>) {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            *state = response.status().as_u16();
+            *response = Response::new(Body::from("replaced"));
+            *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+        }
+        fn after(&self, state: u16, mut response: Response<Body>) -> Response<Body> {
+            response
+                .headers_mut()
+                .insert("x-router-status", http::HeaderValue::from(state));
+            response
+        }
+    }
+    let srv = start_with(|s| s.on_request(Replaces)).await;
+    let r = reqwest::get(format!("http://{}/v2/", srv.addr))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 500);
+    assert_eq!(r.headers()["x-router-status"], "200");
+    assert_eq!(r.text().await.unwrap(), "replaced");
+    srv.stop.send(()).unwrap();
+    srv.task.await.unwrap().unwrap();
+}
+
 /// A request head limit hyper cannot enforce is refused before serving.
 #[tokio::test]
 async fn too_small_a_header_limit_is_an_error() {

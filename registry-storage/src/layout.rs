@@ -36,6 +36,16 @@
 //! _registry/pulls/<name>/<alg>/<hex>  when that manifest was last pulled by digest
 //! ```
 //!
+//! and the outbox of webhook notifications (docs/OPERATIONS.md,
+//! "Notifications"), one folder per endpoint:
+//!
+//! ```text
+//! _registry/events/<endpoint>/
+//! ├── pending/<event id>              an event not yet delivered there (its JSON)
+//! ├── claims/<event id>/<attempt>     delivery attempt n, 6 digits (its store time starts its lease)
+//! └── dead/<event id>                 an event that exhausted its attempts
+//! ```
+//!
 //! A link file holds the digest string with no newline. Directories of
 //! repositories, tags and uploads are listed with a trailing `/`.
 //!
@@ -120,6 +130,22 @@ pub enum Key<'a> {
     /// `_registry/gc/clock-<nonce>`: a probe written to read the store's
     /// own time.
     GcClock(&'a str),
+    /// `_registry/events/<endpoint>/pending/`: events not yet delivered to
+    /// that endpoint.
+    EventsPendingDir(&'a str),
+    /// `_registry/events/<endpoint>/pending/<id>`: one event (its JSON).
+    EventPending(&'a str, &'a str),
+    /// `_registry/events/<endpoint>/claims/<id>/`: the delivery attempts of
+    /// one event.
+    EventClaimsDir(&'a str, &'a str),
+    /// `_registry/events/<endpoint>/claims/<id>/<attempt, 6 digits>`: one
+    /// attempt, won by create-if-absent.
+    EventClaim(&'a str, &'a str, u32),
+    /// `_registry/events/<endpoint>/dead/`: dead letters.
+    EventsDeadDir(&'a str),
+    /// `_registry/events/<endpoint>/dead/<id>`: an event that exhausted its
+    /// attempts.
+    EventDead(&'a str, &'a str),
 }
 
 impl Key<'_> {
@@ -172,6 +198,12 @@ impl Key<'_> {
             Key::GcClock(nonce) => format!("_registry/gc/clock-{nonce}"),
             Key::PullsDir(n) => format!("_registry/pulls/{n}/"),
             Key::Pull(n, d) => format!("_registry/pulls/{n}/{}", dig(d)),
+            Key::EventsPendingDir(e) => format!("_registry/events/{e}/pending/"),
+            Key::EventPending(e, id) => format!("_registry/events/{e}/pending/{id}"),
+            Key::EventClaimsDir(e, id) => format!("_registry/events/{e}/claims/{id}/"),
+            Key::EventClaim(e, id, n) => format!("_registry/events/{e}/claims/{id}/{n:06}"),
+            Key::EventsDeadDir(e) => format!("_registry/events/{e}/dead/"),
+            Key::EventDead(e, id) => format!("_registry/events/{e}/dead/{id}"),
         }
     }
 }
@@ -280,6 +312,27 @@ mod tests {
             ),
             (Key::GcPush("p1"), "_registry/gc/pushes/p1".into()),
             (Key::GcClock("c1"), "_registry/gc/clock-c1".into()),
+            (
+                Key::EventsPendingDir("ci"),
+                "_registry/events/ci/pending/".into(),
+            ),
+            (
+                Key::EventPending("ci", "e1"),
+                "_registry/events/ci/pending/e1".into(),
+            ),
+            (
+                Key::EventClaimsDir("ci", "e1"),
+                "_registry/events/ci/claims/e1/".into(),
+            ),
+            (
+                Key::EventClaim("ci", "e1", 3),
+                "_registry/events/ci/claims/e1/000003".into(),
+            ),
+            (Key::EventsDeadDir("ci"), "_registry/events/ci/dead/".into()),
+            (
+                Key::EventDead("ci", "e1"),
+                "_registry/events/ci/dead/e1".into(),
+            ),
         ];
         for (key, want) in cases {
             assert_eq!(key.path(), want, "{key:?}");

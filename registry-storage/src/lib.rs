@@ -47,6 +47,7 @@ mod localfs;
 mod maintenance;
 mod manifest_cache;
 mod manifests;
+pub mod outbox;
 mod pulls;
 mod referrers;
 mod removal;

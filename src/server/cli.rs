@@ -184,7 +184,8 @@ pub fn command() -> clap::Command {
         .chain(FILE_ONLY_KEYS.iter().map(|k| k.to_string()))
         .collect();
     let config_help = format!(
-        "TOML config file with keys {}, and an [auth] table with keys {} [default: none]",
+        "TOML config file with keys {}, an [auth] table with keys {}, and a \
+         [notifications] table of [[notifications.endpoints]] (docs/OPERATIONS.md) [default: none]",
         keys.join(", "),
         auth_keys.join(", ")
     );

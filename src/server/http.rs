@@ -2,8 +2,9 @@
 //! the configured limits and TLS, and the server's policy as its request
 //! hook: the health endpoints (before anything else, so never limited nor
 //! authenticated), the request id, the per-client
-//! [`limits`](super::limits), the built-in token issuer's `/token`, and the
-//! access log.
+//! [`limits`](super::limits), the built-in token issuer's `/token`, the
+//! access log, and the notifications' events (recorded before the response
+//! is sent, [`super::notify`]).
 
 use std::future::Future;
 use std::io;
@@ -19,6 +20,7 @@ use super::access_log::{self, LoggedBody};
 use super::auth::TOKEN_PATH;
 use super::config::Config;
 use super::limits::{Limits, UploadPermit};
+use super::notify::{Notifier, Seen};
 use super::request_id::{self, RequestId};
 use super::tls::{Tls, TlsSetting};
 
@@ -66,8 +68,18 @@ impl Drop for Transport {
     }
 }
 
-/// Serve `router` (and the token issuer, if any) on `listener` until
-/// `stop` completes, answering `health`'s endpoints first, then wait at
+/// What the server's hook serves beside the router.
+pub struct Extras {
+    /// The health endpoints, answered first.
+    pub health: Health,
+    /// The built-in token issuer's `/token`, if configured.
+    pub issuer: Option<Arc<TokenIssuer>>,
+    /// The webhook notifications, if configured.
+    pub notifier: Option<Arc<Notifier>>,
+}
+
+/// Serve `router` and `extras` on `listener` until
+/// `stop` completes, then wait at
 /// most `grace` for the connections still
 /// open to finish their requests. Those still open after that are
 /// abandoned to the runtime, whose shutdown cancels them (which the store
@@ -75,11 +87,10 @@ impl Drop for Transport {
 pub async fn serve(
     listener: TcpListener,
     router: Router,
-    issuer: Option<Arc<TokenIssuer>>,
+    extras: Extras,
     stop: impl Future<Output = ()>,
     grace: Duration,
     transport: Transport,
-    health: Health,
 ) -> io::Result<()> {
     if transport.tls.is_none()
         && let Ok(addr) = listener.local_addr()
@@ -98,9 +109,10 @@ pub async fn serve(
         .header_read_timeout(limits.header_read_timeout)
         .body_idle_timeout(limits.body_idle_timeout)
         .on_request(Policy {
-            health,
+            health: extras.health,
             limits: transport.limits.clone(),
-            issuer,
+            issuer: extras.issuer,
+            notifier: extras.notifier,
         });
     match &transport.tls {
         None => server.serve(listener, stop).await,
@@ -134,10 +146,11 @@ struct Policy {
     health: Health,
     limits: Arc<Limits>,
     issuer: Option<Arc<TokenIssuer>>,
+    notifier: Option<Arc<Notifier>>,
 }
 
-/// What a request holds until it is answered: its log line, its id and
-/// its permits.
+/// What a request holds until it is answered: its log line, its id, its
+/// permits, and what its notification needs.
 type Held = (
     access_log::Request,
     RequestId,
@@ -145,6 +158,7 @@ type Held = (
         Option<UploadPermit>,
         Option<tokio::sync::OwnedSemaphorePermit>,
     )>,
+    Option<Seen>,
 );
 
 impl OnRequest for Policy {
@@ -155,7 +169,7 @@ impl OnRequest for Policy {
         let id = RequestId::of(&request.parts.headers);
         let log = access_log::Request::start(request.parts, id.as_str());
         if let Some(answer) = self.health.answer(request.parts) {
-            return ((log, id, None), Some(answer));
+            return ((log, id, None, None), Some(answer));
         }
         let peer = request.peer;
         // Only writes are limited by kind: the others need not be parsed.
@@ -178,7 +192,7 @@ impl OnRequest for Policy {
             Ok(permits) => permits,
             Err(refusal) => {
                 tracing::debug!(%peer, ?refusal, "request refused by a limit");
-                return ((log, id, None), Some(refusal.response()));
+                return ((log, id, None, None), Some(refusal.response()));
             }
         };
         let answer = match &self.issuer {
@@ -187,12 +201,24 @@ impl OnRequest for Policy {
             }
             _ => None,
         };
-        ((log, id, Some(permits)), answer)
+        let seen = match (&self.notifier, &answer) {
+            (Some(notifier), None) => notifier
+                .seen(request)
+                .map(|seen| seen.with_request_id(id.as_str())),
+            _ => None,
+        };
+        ((log, id, Some(permits), seen), answer)
+    }
+
+    async fn answered(&self, state: &mut Held, response: &mut Response<Body>) {
+        if let (Some(notifier), Some(seen)) = (&self.notifier, state.3.take()) {
+            notifier.record(seen, response).await;
+        }
     }
 
     fn after(
         &self,
-        (log, id, permits): Held,
+        (log, id, permits, _): Held,
         mut response: Response<Body>,
     ) -> Response<LoggedBody<Body>> {
         drop(permits);
@@ -202,7 +228,7 @@ impl OnRequest for Policy {
         log.finish(response)
     }
 
-    fn span(&self, (_, id, _): &Held) -> tracing::Span {
+    fn span(&self, (_, id, _, _): &Held) -> tracing::Span {
         tracing::info_span!("request", request_id = %id.as_str())
     }
 }

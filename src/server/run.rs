@@ -52,6 +52,9 @@ pub async fn run(config: &Config) -> Result<(), String> {
         .gc
         .clone()
         .map(|(every, options)| spawn_collector(store.clone(), every, options));
+    let endpoints =
+        super::notify::endpoints(config.notifications.0.clone(), &config.notifications.1)?;
+    let outbox = store.clone();
     let store_health = Arc::new(StoreHealth::new(config.health.clone()));
     let probe = registry_storage::availability::spawn_probe(store.clone(), store_health.clone());
     let health = health(store_health.clone());
@@ -71,6 +74,8 @@ pub async fn run(config: &Config) -> Result<(), String> {
         "registry {VERSION} listening on {}://{bound}",
         transport.scheme()
     );
+    let notifier =
+        super::notify::Notifier::start(endpoints, outbox, bound.to_string(), transport.scheme())?;
 
     let grace = config.shutdown_timeout;
     let delay = config.shutdown_delay;
@@ -92,17 +97,14 @@ pub async fn run(config: &Config) -> Result<(), String> {
             "shutting down: no new connections; waiting up to {grace:?} for requests in flight"
         );
     };
-    http::serve(
-        listener,
-        router,
-        auth.issuer.clone(),
-        stop,
-        grace,
-        transport,
+    let extras = http::Extras {
         health,
-    )
-    .await
-    .map_err(|e| format!("cannot serve on {}: {e}", config.listen))?;
+        issuer: auth.issuer.clone(),
+        notifier,
+    };
+    http::serve(listener, router, extras, stop, grace, transport)
+        .await
+        .map_err(|e| format!("cannot serve on {}: {e}", config.listen))?;
     purge.abort();
     probe.abort();
     if let Some(collector) = collector {
@@ -113,11 +115,11 @@ pub async fn run(config: &Config) -> Result<(), String> {
     Ok(())
 }
 
-/// The configured storage.
 /// How often a process records a pull of one manifest, when a retention
 /// rule keeps what was pulled (so pulls do not become writes).
 const PULL_TIMES_EVERY: Duration = Duration::from_secs(3600);
 
+/// The configured storage.
 fn open_store(config: &Config) -> Result<OpendalStore, String> {
     let options = StoreOptions::default().with_fsync(config.fsync);
     let mut store =

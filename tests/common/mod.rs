@@ -9,3 +9,4 @@ pub mod fleet;
 pub mod http;
 pub mod process;
 pub mod raw;
+pub mod receiver;

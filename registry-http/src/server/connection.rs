@@ -67,9 +67,9 @@ impl<H: OnRequest> Connection<H> {
             async move {
                 let (parts, body) = request.into_parts();
                 let info = RequestInfo::new(peer, &parts);
-                let (state, answer) = hook.before(&info).await;
+                let (mut state, answer) = hook.before(&info).await;
                 drop(info);
-                let response = match answer {
+                let mut response = match answer {
                     Some(response) => response,
                     None => {
                         let body = IdleTimeoutBody::new(body, body_idle_timeout);
@@ -79,6 +79,7 @@ impl<H: OnRequest> Connection<H> {
                             .await
                     }
                 };
+                hook.answered(&mut state, &mut response).await;
                 Ok::<_, Infallible>(hook.after(state, response))
             }
         });

@@ -48,7 +48,10 @@ impl<'a> RequestInfo<'a> {
 /// answers the request itself (a refusal, an endpoint of its own), the
 /// response; otherwise the router answers. [`after`](Self::after) then
 /// gets the state and the response, whichever answered, and returns what
-/// is sent: it may wrap the body (to log when it ends, say). The state is
+/// is sent: it may wrap the body (to log when it ends, say). Between the
+/// two, [`answered`](Self::answered) may await something that must be
+/// done before the client hears the answer (record an event durably, say)
+/// and may change the response. The state is
 /// dropped when `after` returns unless `after` keeps it, so a permit held
 /// in it covers the router's work.
 pub trait OnRequest: Send + Sync + 'static {
@@ -63,6 +66,18 @@ pub trait OnRequest: Send + Sync + 'static {
         &self,
         request: &RequestInfo<'_>,
     ) -> impl Future<Output = (Self::State, Option<Response<Body>>)> + Send;
+
+    /// Once the response is known and before it is sent: await what must
+    /// happen before the client hears it, and change it if need be. By
+    /// default, nothing.
+    fn answered(
+        &self,
+        state: &mut Self::State,
+        response: &mut Response<Body>,
+    ) -> impl Future<Output = ()> + Send {
+        let _ = (state, response);
+        std::future::ready(())
+    }
 
     /// Turn the response into what is sent.
     fn after(&self, state: Self::State, response: Response<Body>) -> Response<Self::Body>;

@@ -31,7 +31,7 @@ pub use values::{
 };
 
 /// Top-level keys of the config file that have no flag.
-pub const FILE_ONLY_KEYS: [&str; 1] = ["gc_retention"];
+pub const FILE_ONLY_KEYS: [&str; 2] = ["gc_retention", "notifications"];
 
 /// Address served when none is configured.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:5000";
@@ -222,6 +222,19 @@ layered! {
         #[serde(default)]
         pub gc_retention: Vec<RetentionSetting>,
 
+        /// Send webhook notifications of pushes, pulls, mounts and deletes to
+        /// this URL, with the defaults; repeat for several (a list in the
+        /// config file; endpoints with options go in [[notifications.endpoints]],
+        /// docs/OPERATIONS.md) [default: none]
+        #[arg(long, value_name = "URL", env = "REGISTRY_NOTIFY")]
+        pub notify: Option<Vec<String>>,
+
+        /// Notification endpoints, distribution's keys and ours (config file
+        /// only: the `[notifications]` table).
+        #[arg(skip)]
+        #[serde(default)]
+        pub notifications: Option<super::notify::NotificationsSettings>,
+
         /// Authentication and access rules: the auth flags, and the `[auth]`
         /// table of the config file.
         #[command(flatten)]
@@ -297,6 +310,9 @@ pub struct Config {
     pub retention: registry_storage::gc::Retention,
     /// Authentication settings, checked when the server starts.
     pub auth: super::auth::AuthSettings,
+    /// Notification endpoints: the config file's table and the `--notify`
+    /// URLs, checked when the server starts.
+    pub notifications: (Option<super::notify::NotificationsSettings>, Vec<String>),
 }
 
 impl Config {
@@ -351,6 +367,7 @@ impl Config {
                 (every.0, options)
             }),
             auth: settings.auth,
+            notifications: (settings.notifications, settings.notify.unwrap_or_default()),
             fsync: !settings.no_fsync.unwrap_or(false),
             tls: super::tls::TlsSetting::resolve(settings.tls_cert, settings.tls_key),
             limits: super::limits::LimitsConfig::resolve(
