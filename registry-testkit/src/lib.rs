@@ -23,7 +23,7 @@ pub use reply::Reply;
 /// fresh [`Client`] made by `$make` (an expression, evaluated per test),
 /// which asserts that every answer carries the API version header.
 ///
-/// ```ignore
+/// ```text
 /// mod in_process {
 ///     registry_testkit::endpoint_suite!(crate::common::client());
 /// }
