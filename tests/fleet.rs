@@ -10,9 +10,9 @@ mod common;
 
 use std::sync::Arc;
 
-use common::content::{OCI_MANIFEST, digest, image_manifest};
 use common::fleet::Fleet;
 use common::http::Client;
+use registry_testkit::content::{OCI_MANIFEST, digest, image_manifest};
 
 fn upload_rotating_across_processes(fleet: &Fleet) {
     let repo = "fleet/rotate";
@@ -203,7 +203,7 @@ fn fs_one_blob_from_sixteen_writers() {
     let d = one_blob_from_sixteen_writers(&fleet);
     // One copy, and no upload left behind.
     let store = fleet.shared_dir().unwrap().join("store");
-    assert!(common::content::blob_data_path(&store, &d).is_file());
+    assert!(registry_testkit::content::blob_data_path(&store, &d).is_file());
     let uploads = store.join("docker/registry/v2/repositories/fleet/same-blob/_uploads");
     let left = std::fs::read_dir(&uploads).map(|r| r.count()).unwrap_or(0);
     assert_eq!(left, 0, "every upload session was cleaned up");

@@ -31,9 +31,9 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use common::content::{OCI_MANIFEST, digest, image_manifest};
 use common::fleet::Fleet;
 use common::http::Client;
+use registry_testkit::content::{OCI_MANIFEST, digest, image_manifest};
 
 const REPO: &str = "gcrace/app";
 /// Base layers the images share; deleted tags leave them unreferenced, and

@@ -13,10 +13,10 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
-use common::content::{OCI_MANIFEST, digest, image_manifest};
 use common::http::Client;
 use common::process::TestServer;
 use common::receiver::{Receiver, free_addr};
+use registry_testkit::content::{OCI_MANIFEST, digest, image_manifest};
 
 /// How long the receiver is down: `REGISTRY_TEST_NOTIFY_DOWN_SECS`, 30 s
 /// unless set (a shorter value keeps a local run quick).

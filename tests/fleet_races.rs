@@ -32,9 +32,9 @@ use std::collections::BTreeMap;
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
-use common::content::{OCI_MANIFEST, digest, image_manifest};
 use common::fleet::Fleet;
-use common::http::{Client, Resp};
+use common::http::{Client, Reply};
+use registry_testkit::content::{OCI_MANIFEST, digest, image_manifest};
 
 /// Rounds per race unless `RACE_ROUNDS` says otherwise.
 const DEFAULT_ROUNDS: usize = 40;
@@ -71,7 +71,7 @@ fn env_number(var: &str, default: usize) -> usize {
 type Allowed = (u16, Option<&'static str>);
 
 /// The OCI error codes of a body, if it is an error body.
-fn error_codes(r: &Resp) -> Vec<String> {
+fn error_codes(r: &Reply) -> Vec<String> {
     let Ok(json) = serde_json::from_slice::<serde_json::Value>(&r.body) else {
         return Vec::new();
     };
@@ -87,7 +87,7 @@ fn error_codes(r: &Resp) -> Vec<String> {
 }
 
 /// `404 MANIFEST_UNKNOWN`, `500 <body>`, `201`: a short account of an answer.
-fn describe(r: &Resp) -> String {
+fn describe(r: &Reply) -> String {
     let codes = error_codes(r);
     if !codes.is_empty() && r.status >= 500 {
         // What went wrong inside, e.g. `500 UNKNOWN "deleting directory: ..."`.
@@ -106,7 +106,7 @@ fn describe(r: &Resp) -> String {
     }
 }
 
-fn is(r: &Resp, status: u16, code: &str) -> bool {
+fn is(r: &Reply, status: u16, code: &str) -> bool {
     r.status == status && error_codes(r).iter().any(|c| c == code)
 }
 
@@ -187,7 +187,7 @@ impl<'f> Round<'f> {
 
     /// A setup step must answer `want`; otherwise the round is a violation
     /// and stops.
-    fn step(&mut self, what: &str, r: Resp, want: u16) -> Option<Resp> {
+    fn step(&mut self, what: &str, r: Reply, want: u16) -> Option<Reply> {
         if r.status == want {
             Some(r)
         } else {
@@ -270,9 +270,9 @@ impl<'f> Round<'f> {
     /// below HTTP.
     fn race(
         &mut self,
-        a: impl FnOnce(&Client) -> Resp + Send,
-        b: impl FnOnce(&Client) -> Resp + Send,
-    ) -> Option<(Resp, Resp)> {
+        a: impl FnOnce(&Client) -> Reply + Send,
+        b: impl FnOnce(&Client) -> Reply + Send,
+    ) -> Option<(Reply, Reply)> {
         let (ca, cb) = (&self.clients[self.a], &self.clients[self.b]);
         let (wait_a, wait_b) = self.stagger();
         let barrier = Barrier::new(2);
@@ -329,7 +329,7 @@ impl<'f> Round<'f> {
 
     /// A racing request's answer must be one of `allowed`; a 5xx is
     /// always a violation. Whether it was allowed.
-    fn answer(&mut self, what: &str, process: usize, r: &Resp, allowed: &[Allowed]) -> bool {
+    fn answer(&mut self, what: &str, process: usize, r: &Reply, allowed: &[Allowed]) -> bool {
         let ok = allowed.iter().any(|&(status, code)| match code {
             None => r.status == status,
             Some(code) => is(r, status, code),
@@ -560,7 +560,7 @@ const CANCEL: &[Allowed] = &[(204, None), (404, Some("BLOB_UPLOAD_UNKNOWN"))];
 
 /// The completing `PUT` of an upload, checked: allowed answer, and on 201
 /// the right `Docker-Content-Digest`. Whether it answered 201.
-fn completed(round: &mut Round, process: usize, r: &Resp, d: &str) -> bool {
+fn completed(round: &mut Round, process: usize, r: &Reply, d: &str) -> bool {
     if !round.answer("completing PUT", process, r, COMPLETE) || r.status != 201 {
         return false;
     }

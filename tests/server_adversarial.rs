@@ -15,10 +15,10 @@ mod common;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use common::content::{OCI_INDEX, OCI_MANIFEST, digest, image_manifest};
 use common::http::Client;
 use common::process::TestServer;
 use common::raw::{self, RawResponse};
+use registry_testkit::content::{OCI_INDEX, OCI_MANIFEST, digest, image_manifest};
 
 /// `path -> size` of every file under `root`, upload sessions left out.
 fn snapshot(root: &Path) -> BTreeMap<String, u64> {

@@ -12,10 +12,10 @@ use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
-use common::content::{OCI_MANIFEST, digest, image_manifest};
-use common::http::{Client, Resp};
+use common::http::{Client, Reply};
 use common::process::{TestServer, run_in};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use registry_testkit::content::{OCI_MANIFEST, digest, image_manifest};
 use serde_json::json;
 use tempfile::TempDir;
 
@@ -97,13 +97,13 @@ impl As<'_> {
         }
         h
     }
-    fn get(&self, path: &str) -> Resp {
+    fn get(&self, path: &str) -> Reply {
         self.client.get(path, &self.headers(&[]))
     }
-    fn delete(&self, path: &str) -> Resp {
+    fn delete(&self, path: &str) -> Reply {
         self.client.send("DELETE", path, &self.headers(&[]), None)
     }
-    fn start_upload(&self, repo: &str) -> Resp {
+    fn start_upload(&self, repo: &str) -> Reply {
         self.client.post(
             &format!("/v2/{repo}/blobs/uploads/"),
             &self.headers(&[]),
@@ -111,7 +111,7 @@ impl As<'_> {
         )
     }
     /// Push a blob monolithically; the final response.
-    fn push_blob(&self, repo: &str, bytes: &[u8]) -> Resp {
+    fn push_blob(&self, repo: &str, bytes: &[u8]) -> Reply {
         let start = self.start_upload(repo);
         if start.status != 202 {
             return start;
@@ -123,7 +123,7 @@ impl As<'_> {
             bytes,
         )
     }
-    fn put_manifest(&self, repo: &str, tag: &str, bytes: &[u8]) -> Resp {
+    fn put_manifest(&self, repo: &str, tag: &str, bytes: &[u8]) -> Reply {
         self.client.put(
             &format!("/v2/{repo}/manifests/{tag}"),
             &self.headers(&[("Content-Type", OCI_MANIFEST)]),
@@ -150,7 +150,7 @@ fn as_<'a>(client: &'a Client, auth: Option<String>) -> As<'a> {
 }
 
 #[track_caller]
-fn assert_challenge(r: &Resp, status: u16, code: &str, challenge: &str) {
+fn assert_challenge(r: &Reply, status: u16, code: &str, challenge: &str) {
     r.assert_error(status, code);
     assert_eq!(r.header("WWW-Authenticate"), Some(challenge), "{r:?}");
 }
@@ -775,7 +775,7 @@ actions = ["pull", "push"]
 "#;
 
 /// Ask the built-in issuer for a token.
-fn get_token(c: &Client, auth: Option<String>, query: &str) -> Resp {
+fn get_token(c: &Client, auth: Option<String>, query: &str) -> Reply {
     let headers: Vec<(&str, &str)> = auth.iter().map(|a| ("Authorization", a.as_str())).collect();
     c.get(&format!("/token?{query}"), &headers)
 }

@@ -7,9 +7,11 @@
 
 mod common;
 
-use common::content::{DOCKER_MANIFEST, OCI_MANIFEST, blob_data_path, digest, image_manifest};
 use common::http::Client;
 use common::process::TestServer;
+use registry_testkit::content::{
+    DOCKER_MANIFEST, OCI_MANIFEST, blob_data_path, digest, image_manifest,
+};
 
 #[test]
 fn defaults_store_in_data_under_the_working_directory() {

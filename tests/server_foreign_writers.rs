@@ -12,9 +12,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use common::content::blob_data_path;
 use common::http::Client;
 use common::process::TestServer;
+use registry_testkit::content::blob_data_path;
 
 #[test]
 fn manifest_blob_rewritten_in_place_while_read_does_not_crash() {

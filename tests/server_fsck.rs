@@ -8,9 +8,9 @@ mod common;
 
 use std::path::Path;
 
-use common::content::blob_data_path;
 use common::http::Client;
 use common::process::{TestServer, run_in};
+use registry_testkit::content::blob_data_path;
 
 const REPO: &str = "docker/registry/v2/repositories/fsck/app";
 

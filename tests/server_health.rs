@@ -13,9 +13,9 @@ use std::net::TcpStream;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::content::digest;
 use common::http::Client;
 use common::process::{TestServer, run};
+use registry_testkit::content::digest;
 
 /// An htpasswd file with one bcrypt entry (cost 4).
 fn htpasswd(dir: &Path) -> String {

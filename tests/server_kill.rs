@@ -14,9 +14,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use common::content::digest;
-use common::http::{Client, client};
+use common::http::Client;
 use common::process::TestServer;
+use registry_testkit::agent as client;
+use registry_testkit::content::digest;
 
 const ROUNDS: usize = 20;
 const CHUNK: usize = 256 << 10;

@@ -10,10 +10,10 @@ mod common;
 use std::io::{BufReader, Read, Write};
 use std::time::{Duration, Instant};
 
-use common::content::digest;
 use common::http::Client;
 use common::process::{TestServer, run};
 use common::raw::{self, read_response};
+use registry_testkit::content::digest;
 
 #[test]
 fn request_heads_over_the_limit_get_431_and_the_connection_closes() {
@@ -104,7 +104,7 @@ fn stalled_bodies_fail_and_commit_nothing() {
         client.head(&format!("/v2/lim/repo/blobs/{d}"), &[]).status,
         404
     );
-    assert!(!common::content::blob_data_path(&server.storage(), &d).exists());
+    assert!(!registry_testkit::content::blob_data_path(&server.storage(), &d).exists());
 
     // A session chunk that stalls leaves the session where it was.
     let start = client.post("/v2/lim/repo/blobs/uploads/", &[], b"");
@@ -286,7 +286,7 @@ fn manifests_over_the_limit_get_413() {
     let res = client.put_manifest(
         "lim/repo",
         "t",
-        common::content::OCI_MANIFEST,
+        registry_testkit::content::OCI_MANIFEST,
         big.as_bytes(),
     );
     res.assert_error(413, "MANIFEST_INVALID");

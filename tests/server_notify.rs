@@ -9,11 +9,11 @@ mod common;
 
 use std::time::Duration;
 
-use common::content::{OCI_MANIFEST, digest, image_manifest};
 use common::http::Client;
 use common::process::TestServer;
 use common::receiver::{Delivery, Receiver};
 use hmac::{KeyInit, Mac};
+use registry_testkit::content::{OCI_MANIFEST, digest, image_manifest};
 use serde_json::Value;
 
 const ENVELOPE: &str = "application/vnd.docker.distribution.events.v2+json";

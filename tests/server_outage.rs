@@ -18,9 +18,10 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::content::{OCI_MANIFEST, digest};
-use common::http::{Client, client};
+use common::http::{Client, Reply};
 use common::process::TestServer;
+use registry_testkit::agent as client;
+use registry_testkit::content::{OCI_MANIFEST, digest};
 
 const BUCKET: &str = "outage";
 
@@ -97,10 +98,10 @@ fn wait_status(client: &Client, path: &str, status: u16, within: Duration) -> Du
 }
 
 /// A request to make.
-type Request<'a> = Box<dyn Fn() -> common::http::Resp + 'a>;
+type Request<'a> = Box<dyn Fn() -> Reply + 'a>;
 
 /// A request timed: its status, its error code and how long it took.
-fn timed(what: impl FnOnce() -> common::http::Resp) -> (u16, Vec<String>, Duration) {
+fn timed(what: impl FnOnce() -> Reply) -> (u16, Vec<String>, Duration) {
     let start = Instant::now();
     let resp = what();
     (resp.status, resp.error_codes(), start.elapsed())

@@ -12,9 +12,9 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-use common::content::{blob_data_path, digest};
 use common::http::Client;
 use common::process::TestServer;
+use registry_testkit::content::{blob_data_path, digest};
 
 /// Content big enough to be streamed in several parts.
 fn content() -> Vec<u8> {

@@ -13,9 +13,9 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::content::digest;
 use common::process::TestServer;
 use common::raw::{RawResponse, read_response};
+use registry_testkit::content::digest;
 use rustls::pki_types::{CertificateDer, ServerName};
 use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
 

@@ -15,18 +15,23 @@
 //! percent-decoded, because some clients encode the `:` of a digest.
 //! Query values are percent-decoded; `+` stays `+` (none of the parameters
 //! can contain a space, and media types contain `+`).
+//!
+//! One step per file: `shape.rs` matches the path's shape and the endpoint
+//! the method selects on it, `validate.rs` parses its parts into a
+//! [`Route`], and `resolve.rs` runs both, keeping how far a refused request
+//! got for the error table.
 
 mod query;
+mod resolve;
+mod shape;
 #[cfg(test)]
 mod tests;
-
-use std::borrow::Cow;
+mod validate;
 
 use http::{Method, Uri};
-use percent_encoding::percent_decode_str;
-use registry_core::{Digest, Error, ErrorKind, Reference, RepositoryName, Result, Tag, UploadId};
+use registry_core::{Digest, Reference, RepositoryName, Result, Tag, UploadId};
 
-use self::query::Query;
+pub(crate) use self::resolve::{Endpoint, Target, Unrouted, resolve};
 use crate::auth::{Access, Actions};
 
 /// A request the registry understands, with every path and query parameter
@@ -163,73 +168,6 @@ pub enum UploadMode {
     },
 }
 
-/// The endpoint a request was addressed to, for the error table: a few
-/// error kinds mean a different status on different endpoints.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub(crate) enum Endpoint {
-    /// end-1.
-    Base,
-    /// `_catalog`.
-    Catalog,
-    /// end-2.
-    BlobRead,
-    /// end-10.
-    BlobDelete,
-    /// end-4a, end-4b, end-11.
-    UploadStart,
-    /// end-13.
-    UploadStatus,
-    /// end-5.
-    UploadChunk,
-    /// end-6.
-    UploadFinish,
-    /// Upload cancel.
-    UploadCancel,
-    /// end-3.
-    ManifestRead,
-    /// end-7.
-    ManifestPut,
-    /// end-9.
-    ManifestDelete,
-    /// end-8.
-    Tags,
-    /// end-12.
-    Referrers,
-}
-
-/// How far routing got with a request, for the error table.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub(crate) enum Target {
-    /// The path names no endpoint.
-    UnknownPath,
-    /// The path names endpoints, none for this method.
-    WrongMethod,
-    /// The request reached an endpoint.
-    Endpoint(Endpoint),
-}
-
-/// A request that no route accepts: the error, how far routing got and,
-/// for a wrong method, the methods that path allows.
-#[derive(Debug)]
-pub(crate) struct Unrouted {
-    pub(crate) error: Error,
-    pub(crate) target: Target,
-    pub(crate) allow: Option<&'static str>,
-}
-
-/// The shape of a path, before its parts are validated.
-#[derive(Debug, Clone, Copy)]
-enum Shape<'a> {
-    Base,
-    Catalog,
-    Blob(&'a str, &'a str),
-    Uploads(&'a str),
-    Upload(&'a str, &'a str),
-    Manifest(&'a str, &'a str),
-    Tags(&'a str),
-    Referrers(&'a str, &'a str),
-}
-
 impl Route {
     /// Parse a request's method and URI. Unknown paths fail with
     /// [`ErrorKind::Unsupported`] (answered 404), a known path with a wrong
@@ -282,237 +220,4 @@ impl Route {
             Route::ListReferrers { .. } => Endpoint::Referrers,
         }
     }
-}
-
-/// [`Route::parse`], keeping what the error response needs.
-pub(crate) fn resolve(method: &Method, uri: &Uri) -> Result<Route, Unrouted> {
-    let shape = shape(uri.path()).ok_or_else(|| Unrouted {
-        error: Error::new(ErrorKind::Unsupported, "no such endpoint"),
-        target: Target::UnknownPath,
-        allow: None,
-    })?;
-    let endpoint = endpoint(method, shape).ok_or_else(|| Unrouted {
-        error: Error::new(
-            ErrorKind::Unsupported,
-            format!("method {method} not allowed on this endpoint"),
-        ),
-        target: Target::WrongMethod,
-        allow: Some(shape.allow()),
-    })?;
-    build(
-        endpoint,
-        shape,
-        Query::new(uri.query()),
-        method == Method::HEAD,
-    )
-    .map_err(|error| Unrouted {
-        error,
-        target: Target::Endpoint(endpoint),
-        allow: None,
-    })
-}
-
-/// Match the endpoint suffix from the right; `None` for any other path.
-fn shape(path: &str) -> Option<Shape<'_>> {
-    let rest = match path {
-        "/v2" | "/v2/" => return Some(Shape::Base),
-        "/v2/_catalog" => return Some(Shape::Catalog),
-        _ => path.strip_prefix("/v2/")?,
-    };
-    // Trailing slash: only `<name>/blobs/uploads/`.
-    if let Some(name) = rest.strip_suffix("/blobs/uploads/") {
-        return Some(Shape::Uploads(name));
-    }
-    let (head, last) = rest.rsplit_once('/')?;
-    if last.is_empty() {
-        return None;
-    }
-    let (name, kind) = head.rsplit_once('/')?;
-    match (kind, last) {
-        ("tags", "list") => return Some(Shape::Tags(name)),
-        ("blobs", "uploads") => return Some(Shape::Uploads(name)),
-        ("blobs", _) => return Some(Shape::Blob(name, last)),
-        ("manifests", _) => return Some(Shape::Manifest(name, last)),
-        ("referrers", _) => return Some(Shape::Referrers(name, last)),
-        _ => {}
-    }
-    match name.rsplit_once('/') {
-        Some((name, "blobs")) if kind == "uploads" => Some(Shape::Upload(name, last)),
-        _ => None,
-    }
-}
-
-impl Shape<'_> {
-    /// The `Allow` header value for this path.
-    fn allow(self) -> &'static str {
-        match self {
-            Shape::Base | Shape::Catalog | Shape::Tags(_) | Shape::Referrers(..) => "GET, HEAD",
-            Shape::Blob(..) => "GET, HEAD, DELETE",
-            Shape::Uploads(_) => "POST",
-            Shape::Upload(..) => "GET, PATCH, PUT, DELETE",
-            Shape::Manifest(..) => "GET, HEAD, PUT, DELETE",
-        }
-    }
-}
-
-/// The endpoint a method selects on a path, if any. `HEAD` is accepted
-/// wherever `GET` is (except upload status, which distribution does not
-/// serve for `HEAD` either).
-fn endpoint(method: &Method, shape: Shape<'_>) -> Option<Endpoint> {
-    let read = *method == Method::GET || *method == Method::HEAD;
-    Some(match shape {
-        Shape::Base if read => Endpoint::Base,
-        Shape::Catalog if read => Endpoint::Catalog,
-        Shape::Tags(_) if read => Endpoint::Tags,
-        Shape::Referrers(..) if read => Endpoint::Referrers,
-        Shape::Blob(..) if read => Endpoint::BlobRead,
-        Shape::Blob(..) if *method == Method::DELETE => Endpoint::BlobDelete,
-        Shape::Uploads(_) if *method == Method::POST => Endpoint::UploadStart,
-        Shape::Upload(..) => match *method {
-            Method::GET => Endpoint::UploadStatus,
-            Method::PATCH => Endpoint::UploadChunk,
-            Method::PUT => Endpoint::UploadFinish,
-            Method::DELETE => Endpoint::UploadCancel,
-            _ => return None,
-        },
-        Shape::Manifest(..) if read => Endpoint::ManifestRead,
-        Shape::Manifest(..) if *method == Method::PUT => Endpoint::ManifestPut,
-        Shape::Manifest(..) if *method == Method::DELETE => Endpoint::ManifestDelete,
-        _ => return None,
-    })
-}
-
-/// Validate the parts of a path and its query into a route.
-fn build(endpoint: Endpoint, shape: Shape<'_>, query: Query<'_>, head: bool) -> Result<Route> {
-    let route = match (endpoint, shape) {
-        (Endpoint::Base, _) => Route::Base,
-        (Endpoint::Catalog, _) => Route::Catalog {
-            n: query.page_size()?,
-            last: query
-                .get("last")
-                .map(|l| RepositoryName::parse(&l).map_err(|e| bad_argument("last", e)))
-                .transpose()?,
-        },
-        (Endpoint::BlobRead, Shape::Blob(name, digest)) => Route::GetBlob {
-            name: name_of(name)?,
-            digest: digest_of(digest)?,
-            head,
-        },
-        (Endpoint::BlobDelete, Shape::Blob(name, digest)) => Route::DeleteBlob {
-            name: name_of(name)?,
-            digest: digest_of(digest)?,
-        },
-        (Endpoint::UploadStart, Shape::Uploads(name)) => Route::StartUpload {
-            name: name_of(name)?,
-            mode: start_mode(&query)?,
-        },
-        (_, Shape::Upload(name, id)) => {
-            let (name, id) = (name_of(name)?, UploadId::parse(id)?);
-            match endpoint {
-                Endpoint::UploadStatus => Route::UploadStatus { name, id },
-                Endpoint::UploadChunk => Route::PatchUpload { name, id },
-                Endpoint::UploadCancel => Route::CancelUpload { name, id },
-                _ => {
-                    let digest = query.get("digest").ok_or_else(|| {
-                        Error::new(
-                            ErrorKind::DigestInvalid,
-                            "the digest query parameter is required",
-                        )
-                    })?;
-                    Route::FinishUpload {
-                        name,
-                        id,
-                        digest: Digest::parse(&digest)?,
-                    }
-                }
-            }
-        }
-        (_, Shape::Manifest(name, reference)) => {
-            let name = name_of(name)?;
-            let reference = Reference::parse(&decode(reference))?;
-            match endpoint {
-                Endpoint::ManifestRead => Route::GetManifest {
-                    name,
-                    reference,
-                    head,
-                },
-                Endpoint::ManifestPut => Route::PutManifest { name, reference },
-                _ => Route::DeleteManifest { name, reference },
-            }
-        }
-        (Endpoint::Tags, Shape::Tags(name)) => Route::ListTags {
-            name: name_of(name)?,
-            n: query.page_size()?,
-            last: query
-                .get("last")
-                .map(|l| Tag::parse(&l).map_err(|e| bad_argument("last", e)))
-                .transpose()?,
-        },
-        (Endpoint::Referrers, Shape::Referrers(name, digest)) => Route::ListReferrers {
-            name: name_of(name)?,
-            digest: digest_of(digest)?,
-            n: query.page_size()?,
-            last: query
-                .get("last")
-                .map(|l| Digest::parse(&l).map_err(|e| bad_argument("last", e)))
-                .transpose()?,
-            artifact_type: query
-                .get("artifactType")
-                .filter(|t| !t.is_empty())
-                .map(|t| {
-                    if registry_core::media_type::is_valid(&t) {
-                        Ok(t.into_owned())
-                    } else {
-                        Err(Error::new(
-                            ErrorKind::InvalidArgument,
-                            format!("artifactType {t:?} is not a media type"),
-                        ))
-                    }
-                })
-                .transpose()?,
-        },
-        _ => unreachable!("endpoint() only selects endpoints of the path's shape"),
-    };
-    Ok(route)
-}
-
-fn start_mode(query: &Query<'_>) -> Result<UploadMode> {
-    if let Some(mount) = query.get("mount") {
-        let from = query
-            .get("from")
-            .map(|f| RepositoryName::parse(&f))
-            .transpose()?;
-        return Ok(UploadMode::Mount {
-            digest: Digest::parse(&mount)?,
-            from,
-        });
-    }
-    match query.get("digest") {
-        Some(d) => Ok(UploadMode::Monolithic(Digest::parse(&d)?)),
-        None => Ok(UploadMode::Session),
-    }
-}
-
-fn name_of(raw: &str) -> Result<RepositoryName> {
-    RepositoryName::parse(raw)
-}
-
-fn digest_of(raw: &str) -> Result<Digest> {
-    Digest::parse(&decode(raw))
-}
-
-/// Percent-decode one path segment. Anything that does not decode to UTF-8
-/// is kept as is and fails validation.
-fn decode(raw: &str) -> Cow<'_, str> {
-    match percent_decode_str(raw).decode_utf8() {
-        Ok(s) => s,
-        Err(_) => Cow::Borrowed(raw),
-    }
-}
-
-fn bad_argument(param: &str, e: Error) -> Error {
-    Error::new(
-        ErrorKind::InvalidArgument,
-        format!("invalid {param}: {}", e.message()),
-    )
 }

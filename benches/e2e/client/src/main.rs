@@ -22,27 +22,28 @@
 //! take as little CPU from the server as possible.
 
 use std::error::Error;
-use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use bytes::Bytes;
 use clap::{Parser, Subcommand};
-use futures::StreamExt;
 use http::{HeaderMap, Method, Request, StatusCode, header};
+use http_body_util::BodyExt;
 use http_body_util::combinators::BoxBody;
-use http_body_util::{BodyExt, Empty, Full, StreamBody};
-use hyper::body::Frame;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use serde_json::json;
 use sha2::{Digest as _, Sha256};
 
+mod body;
+mod data;
 mod rate;
+
+use body::{empty, file_body, full, with_digest};
+use data::{parse_size, random_blobs, sha256_file, sha256_hex};
 
 type BoxError = Box<dyn Error + Send + Sync>;
 type Result<T> = std::result::Result<T, BoxError>;
@@ -449,116 +450,4 @@ impl Registry {
         }
         Ok(received)
     }
-}
-
-/// `url` with `digest=` appended to its query (a session URL may have one).
-fn with_digest(url: &str, digest: &str) -> String {
-    let sep = if url.contains('?') { '&' } else { '?' };
-    format!("{url}{sep}digest={}", digest.replace(':', "%3A"))
-}
-
-fn empty() -> Body {
-    Empty::new().map_err(|never| match never {}).boxed()
-}
-
-fn full(data: Bytes) -> Body {
-    Full::new(data).map_err(|never| match never {}).boxed()
-}
-
-/// A streaming body of `len` bytes of `file` from `offset`, `repeat` times
-/// over, read by a thread in `READ_SIZE` pieces.
-fn file_body(file: &Path, offset: u64, len: u64, repeat: u64) -> Body {
-    let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(QUEUED_READS);
-    let file = file.to_owned();
-    std::thread::spawn(move || {
-        let read_all = || -> std::io::Result<()> {
-            let mut f = File::open(&file)?;
-            for _ in 0..repeat {
-                f.seek(SeekFrom::Start(offset))?;
-                let mut left = len;
-                while left > 0 {
-                    let n = left.min(READ_SIZE as u64);
-                    let mut buf = Vec::with_capacity(n as usize);
-                    (&mut f).take(n).read_to_end(&mut buf)?;
-                    if buf.len() as u64 != n {
-                        return Err(std::io::ErrorKind::UnexpectedEof.into());
-                    }
-                    left -= n;
-                    if tx.blocking_send(Ok(Bytes::from(buf))).is_err() {
-                        return Ok(()); // the request was dropped
-                    }
-                }
-            }
-            Ok(())
-        };
-        if let Err(e) = read_all() {
-            let _ = tx.blocking_send(Err(e));
-        }
-    });
-    let frames = futures::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|piece| (piece, rx))
-    })
-    .map(|piece| piece.map(Frame::data).map_err(BoxError::from));
-    BodyExt::boxed(StreamBody::new(frames))
-}
-
-fn sha256_hex(data: &[u8]) -> String {
-    format!("sha256:{}", hex::encode(Sha256::digest(data)))
-}
-
-fn sha256_file(file: &Path, repeat: u64) -> Result<String> {
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; READ_SIZE];
-    for _ in 0..repeat {
-        let mut f = File::open(file)?;
-        loop {
-            let n = f.read(&mut buf)?;
-            if n == 0 {
-                break;
-            }
-            h.update(&buf[..n]);
-        }
-    }
-    Ok(format!("sha256:{}", hex::encode(h.finalize())))
-}
-
-/// `count` distinct blobs of `size` pseudo-random bytes, with their digests.
-fn random_blobs(count: usize, size: usize) -> Vec<(Bytes, String)> {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64);
-    let mut x = nanos ^ (u64::from(std::process::id()) << 32) | 1;
-    (0..count)
-        .map(|i| {
-            let mut data = Vec::with_capacity(size);
-            data.extend_from_slice(&(i as u64).to_le_bytes()[..size.min(8)]);
-            while data.len() < size {
-                // xorshift64
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                let take = (size - data.len()).min(8);
-                data.extend_from_slice(&x.to_le_bytes()[..take]);
-            }
-            let digest = sha256_hex(&data);
-            (Bytes::from(data), digest)
-        })
-        .collect()
-}
-
-/// `4096`, `16MiB`, `16M`, `1GiB`, `512k`: a size in bytes (binary units).
-fn parse_size(s: &str) -> std::result::Result<u64, String> {
-    let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let n: u64 = num.parse().map_err(|_| format!("invalid size {s:?}"))?;
-    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
-        "k" | "kib" => 1 << 10,
-        "m" | "mib" => 1 << 20,
-        "g" | "gib" => 1 << 30,
-        _ => return Err(format!("invalid size unit in {s:?}")),
-    };
-    n.checked_mul(mult)
-        .ok_or_else(|| format!("size {s:?} too large"))
 }

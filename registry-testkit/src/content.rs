@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 /// `sha256:<hex>` of `bytes`.
 pub fn digest(bytes: &[u8]) -> String {
-    registry::core::Digest::sha256_of(bytes).to_string()
+    registry_core::Digest::sha256_of(bytes).to_string()
 }
 
 /// Where the filesystem store keeps a blob's bytes under `root`
