@@ -96,16 +96,8 @@ impl Seen {
             ) => {
                 let digest = digest?;
                 let size = text(headers, CONTENT_LENGTH.as_str()).and_then(|l| l.parse().ok());
-                let target = Target {
-                    media_type: text(headers, CONTENT_TYPE.as_str()),
-                    size,
-                    length: size,
-                    repository: name.to_string(),
-                    url: Some(url(name.as_str(), "manifests", &digest)),
-                    tag: tag_of(reference),
-                    digest: Some(digest),
-                    ..Target::default()
-                };
+                let media_type = text(headers, CONTENT_TYPE.as_str());
+                let target = manifest_target(name, reference, digest, media_type, size, &url);
                 (Action::Pull, target)
             }
             (Route::GetBlob { name, digest, .. }, StatusCode::OK) => {
@@ -118,16 +110,8 @@ impl Seen {
                     Some(size) => Some(size),
                     None => blob_size(store, name, &digest).await,
                 };
-                let target = Target {
-                    media_type: self.content_type.take(),
-                    size,
-                    length: size,
-                    repository: name.to_string(),
-                    url: Some(url(name.as_str(), "manifests", &digest)),
-                    tag: tag_of(reference),
-                    digest: Some(digest),
-                    ..Target::default()
-                };
+                let media_type = self.content_type.take();
+                let target = manifest_target(name, reference, digest, media_type, size, &url);
                 (Action::Push, target)
             }
             (
@@ -197,6 +181,27 @@ impl Seen {
 }
 
 /// A blob's target: its media type is always distribution's blob type.
+/// A manifest's target: `reference` gives the tag, if it is one.
+fn manifest_target(
+    name: &registry_core::RepositoryName,
+    reference: &Reference,
+    digest: String,
+    media_type: Option<String>,
+    size: Option<u64>,
+    url: &dyn Fn(&str, &str, &str) -> String,
+) -> Target {
+    Target {
+        media_type,
+        size,
+        length: size,
+        repository: name.to_string(),
+        url: Some(url(name.as_str(), "manifests", &digest)),
+        tag: tag_of(reference),
+        digest: Some(digest),
+        ..Target::default()
+    }
+}
+
 fn blob_target(
     name: &registry_core::RepositoryName,
     digest: &Digest,
