@@ -1,7 +1,7 @@
 //! The reference server's transport: `registry_http::server::Server` with
 //! the configured limits and TLS, and the server's policy as its request
 //! hook: the per-client [`limits`](super::limits), the built-in token
-//! issuer's `/token`, and the access log.
+//! issuer's `/token`, the access log and the [`metrics`](super::metrics).
 
 use std::future::Future;
 use std::io;
@@ -17,6 +17,7 @@ use super::access_log::{self, LoggedBody};
 use super::auth::TOKEN_PATH;
 use super::config::Config;
 use super::limits::{Limits, UploadPermit};
+use super::metrics::{self, Meter, MeteredBody};
 use super::tls::{Tls, TlsSetting};
 
 /// How connections are served: TLS or not, and the limits.
@@ -75,6 +76,7 @@ pub async fn serve(
     stop: impl Future<Output = ()>,
     grace: Duration,
     transport: Transport,
+    metrics: Option<Arc<metrics::Endpoint>>,
 ) -> io::Result<()> {
     if transport.tls.is_none()
         && let Ok(addr) = listener.local_addr()
@@ -95,6 +97,7 @@ pub async fn serve(
         .on_request(Policy {
             limits: transport.limits.clone(),
             issuer,
+            metrics,
         });
     match &transport.tls {
         None => server.serve(listener, stop).await,
@@ -127,12 +130,14 @@ impl Acceptor for Reloading {
 struct Policy {
     limits: Arc<Limits>,
     issuer: Option<Arc<TokenIssuer>>,
+    metrics: Option<Arc<metrics::Endpoint>>,
 }
 
-/// What a request holds until it is answered: its log line and its
-/// permits.
+/// What a request holds until it is answered: its log line, its meter and
+/// its permits.
 type Held = (
     access_log::Request,
+    Option<Meter>,
     Option<(
         Option<UploadPermit>,
         Option<tokio::sync::OwnedSemaphorePermit>,
@@ -141,10 +146,16 @@ type Held = (
 
 impl OnRequest for Policy {
     type State = Held;
-    type Body = LoggedBody<Body>;
+    type Body = MeteredBody<LoggedBody<Body>>;
 
     async fn before(&self, request: &RequestInfo<'_>) -> (Held, Option<Response<Body>>) {
         let log = access_log::Request::start(request.parts);
+        let meter = self.metrics.as_ref().map(|m| m.start(request.parts));
+        if let Some(metrics) = &self.metrics
+            && let Some(answer) = metrics.answer(request.parts).await
+        {
+            return ((log, meter, None), Some(answer));
+        }
         let peer = request.peer;
         // Only writes are limited by kind: the others need not be parsed.
         let route = match request.parts.method {
@@ -166,7 +177,7 @@ impl OnRequest for Policy {
             Ok(permits) => permits,
             Err(refusal) => {
                 tracing::debug!(%peer, ?refusal, "request refused by a limit");
-                return ((log, None), Some(refusal.response()));
+                return ((log, meter, None), Some(refusal.response()));
             }
         };
         let answer = match &self.issuer {
@@ -175,11 +186,15 @@ impl OnRequest for Policy {
             }
             _ => None,
         };
-        ((log, Some(permits)), answer)
+        ((log, meter, Some(permits)), answer)
     }
 
-    fn after(&self, (log, permits): Held, response: Response<Body>) -> Response<LoggedBody<Body>> {
+    fn after(&self, (log, meter, permits): Held, response: Response<Body>) -> Response<Self::Body> {
         drop(permits);
-        log.finish(response)
+        let response = log.finish(response);
+        match meter {
+            Some(meter) => meter.finish(response),
+            None => MeteredBody::unmetered(response),
+        }
     }
 }

@@ -176,6 +176,22 @@ layered! {
         #[arg(long, value_name = "BOOL", env = "REGISTRY_GC_DELETE_UNTAGGED")]
         pub gc_delete_untagged: Option<bool>,
 
+        /// Keep Prometheus metrics and serve them at GET /metrics
+        /// (docs/OPERATIONS.md) [default: true]
+        #[arg(long, value_name = "BOOL", env = "REGISTRY_METRICS")]
+        pub metrics: Option<bool>,
+
+        /// Serve /metrics on this address of its own, HOST:PORT, plain HTTP,
+        /// and not on the main listener [default: the main listener]
+        #[arg(long, value_name = "ADDR", env = "REGISTRY_METRICS_LISTEN")]
+        pub metrics_listen: Option<ListenAddr>,
+
+        /// Whether a scrape needs the registry's authentication (any valid
+        /// credentials, as for GET /v2/), when authentication is configured
+        /// [default: true on the main listener, false on --metrics-listen]
+        #[arg(long, value_name = "BOOL", env = "REGISTRY_METRICS_AUTH")]
+        pub metrics_auth: Option<bool>,
+
         /// Authentication and access rules: the auth flags, and the `[auth]`
         /// table of the config file.
         #[command(flatten)]
@@ -242,6 +258,8 @@ pub struct Config {
     pub gc: Option<(Duration, registry_storage::GcOptions)>,
     /// Authentication settings, checked when the server starts.
     pub auth: super::auth::AuthSettings,
+    /// Prometheus metrics: on or off, where, behind authentication or not.
+    pub metrics: super::metrics::MetricsConfig,
 }
 
 impl Config {
@@ -277,6 +295,11 @@ impl Config {
                 (every.0, options)
             }),
             auth: settings.auth,
+            metrics: super::metrics::MetricsConfig::resolve(
+                settings.metrics,
+                settings.metrics_listen,
+                settings.metrics_auth,
+            ),
             fsync: !settings.no_fsync.unwrap_or(false),
             tls: super::tls::TlsSetting::resolve(settings.tls_cert, settings.tls_key),
             limits: super::limits::LimitsConfig::resolve(
