@@ -48,7 +48,9 @@ fn value(s: &BTreeMap<String, f64>, series: &str) -> f64 {
 }
 
 fn requests(handler: &str, code: u16, method: &str) -> String {
-    format!("registry_http_requests_total{{handler=\"{handler}\",code=\"{code}\",method=\"{method}\"}}")
+    format!(
+        "registry_http_requests_total{{handler=\"{handler}\",code=\"{code}\",method=\"{method}\"}}"
+    )
 }
 
 /// Push an image of a config and one layer, returning the manifest and
@@ -59,7 +61,10 @@ fn push(c: &Client, repo: &str, tag: &str, seed: &str) -> (Vec<u8>, u64) {
     c.push_blob(repo, &config);
     c.push_blob(repo, &layer);
     let manifest = image_manifest(&config, &[&layer], None, None);
-    assert_eq!(c.put_manifest(repo, tag, OCI_MANIFEST, &manifest).status, 201);
+    assert_eq!(
+        c.put_manifest(repo, tag, OCI_MANIFEST, &manifest).status,
+        201
+    );
     let bytes = (config.len() + layer.len() + manifest.len()) as u64;
     (manifest, bytes)
 }
@@ -108,7 +113,9 @@ fn counters_move_by_what_was_done() {
     assert_eq!(value(&after, &requests("metrics", 200, "GET")), 1.0);
     let get = "handler=\"manifest\",method=\"GET\"";
     assert_eq!(
-        moved(&format!("registry_http_request_duration_seconds_count{{{get}}}")),
+        moved(&format!(
+            "registry_http_request_duration_seconds_count{{{get}}}"
+        )),
         6.0
     );
     assert_eq!(
@@ -116,12 +123,18 @@ fn counters_move_by_what_was_done() {
         (5 * last.len() + missing.body.len()) as f64
     );
     assert_eq!(
-        value(&after, "registry_http_in_flight_requests{handler=\"manifest\"}"),
+        value(
+            &after,
+            "registry_http_in_flight_requests{handler=\"manifest\"}"
+        ),
         0.0
     );
     // This scrape is in flight while it is encoded.
     assert_eq!(
-        value(&after, "registry_http_in_flight_requests{handler=\"metrics\"}"),
+        value(
+            &after,
+            "registry_http_in_flight_requests{handler=\"metrics\"}"
+        ),
         1.0
     );
     assert_eq!(moved("registry_received_bytes_total"), received as f64);
@@ -134,7 +147,9 @@ fn counters_move_by_what_was_done() {
     assert_eq!(moved(&store("get_manifest", "ok")), 5.0);
     assert_eq!(moved(&store("get_manifest", "not_found")), 1.0);
     assert_eq!(
-        moved("registry_storage_action_seconds_count{driver=\"filesystem\",action=\"get_manifest\"}"),
+        moved(
+            "registry_storage_action_seconds_count{driver=\"filesystem\",action=\"get_manifest\"}"
+        ),
         6.0
     );
     assert_eq!(value(&after, "registry_upload_sessions_open"), 1.0);
@@ -142,8 +157,14 @@ fn counters_move_by_what_was_done() {
     assert_eq!(moved("registry_storage_cache_hits_total"), 1.0);
     assert_eq!(moved("registry_storage_cache_misses_total"), 1.0);
     assert_eq!(moved("registry_storage_cache_fills_total"), 1.0);
-    assert_eq!(moved("registry_storage_cache_hit_bytes_total"), layer.len() as f64);
-    assert_eq!(value(&after, "registry_storage_cache_bytes"), layer.len() as f64);
+    assert_eq!(
+        moved("registry_storage_cache_hit_bytes_total"),
+        layer.len() as f64
+    );
+    assert_eq!(
+        value(&after, "registry_storage_cache_bytes"),
+        layer.len() as f64
+    );
     // The blob cache's reads are not storage actions; the miss is.
     assert_eq!(moved(&store("read_blob", "ok")), 1.0);
 }
@@ -255,7 +276,10 @@ fn background_collections_are_counted_with_what_they_reclaimed() {
     c.push_blob("app", &config);
     c.push_blob("app", &layer);
     let manifest = image_manifest(&config, &[&layer], None, None);
-    assert_eq!(c.put_manifest("app", "v1", OCI_MANIFEST, &manifest).status, 201);
+    assert_eq!(
+        c.put_manifest("app", "v1", OCI_MANIFEST, &manifest).status,
+        201
+    );
     let deleted = c.delete(&format!("/v2/app/manifests/{}", digest(&manifest)));
     assert_eq!(deleted.status, 202, "{deleted:?}");
     let expected = (config.len() + layer.len() + manifest.len()) as f64;
@@ -267,7 +291,11 @@ fn background_collections_are_counted_with_what_they_reclaimed() {
         }
         std::thread::sleep(Duration::from_millis(200));
     };
-    assert_eq!(value(&s, "registry_gc_reclaimed_bytes_total"), expected, "{s:?}");
+    assert_eq!(
+        value(&s, "registry_gc_reclaimed_bytes_total"),
+        expected,
+        "{s:?}"
+    );
     assert_eq!(value(&s, "registry_gc_removed_blobs_total"), 3.0);
     assert!(value(&s, "registry_gc_runs_total{result=\"ok\"}") >= 1.0);
     assert_eq!(value(&s, "registry_gc_runs_total{result=\"failed\"}"), 0.0);
@@ -290,7 +318,10 @@ fn promtool_accepts_the_scrape() {
     let c = Client::new(&server);
     let (manifest, _) = push(&c, "lint/app", "v1", "lint");
     c.get("/v2/lint/app/manifests/v1", &[]);
-    c.get(&format!("/v2/lint/app/manifests/{}", digest(&manifest)), &[]);
+    c.get(
+        &format!("/v2/lint/app/manifests/{}", digest(&manifest)),
+        &[],
+    );
     c.get("/v2/lint/app/tags/list", &[]);
     c.get("/v2/_catalog", &[]);
     c.get("/v2/lint/app/blobs/sha256:0000", &[]);

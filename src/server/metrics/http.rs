@@ -24,7 +24,7 @@ use super::histogram::Histogram;
 
 /// The `handler` label: the endpoint a request's path addresses, named as
 /// distribution names its routes, plus this server's own paths.
-pub const HANDLERS: [&str; 11] = [
+pub const HANDLERS: [&str; 12] = [
     "base",
     "catalog",
     "blob",
@@ -35,8 +35,12 @@ pub const HANDLERS: [&str; 11] = [
     "referrers",
     "token",
     "metrics",
+    "health",
     "other",
 ];
+
+/// The health endpoints (issue 14), whatever serves them.
+const HEALTH_PATHS: [&str; 4] = ["/livez", "/readyz", "/startupz", "/debug/health"];
 
 /// The `method` label; any other method counts as `OTHER`.
 const METHODS: [&str; 8] = [
@@ -51,12 +55,19 @@ const CODES: usize = 500;
 /// validating names or digests (a malformed name still counts under its
 /// handler, with the 4xx it got). Cheaper than parsing the route.
 pub fn handler_of(path: &str, token_path: &str, metrics_path: &str) -> usize {
-    let index = |name: &str| HANDLERS.iter().position(|h| *h == name).unwrap_or(10);
+    let index = |name: &str| {
+        HANDLERS
+            .iter()
+            .position(|h| *h == name)
+            .unwrap_or(HANDLERS.len() - 1)
+    };
     let Some(rest) = path.strip_prefix("/v2/") else {
         return index(if path == token_path {
             "token"
         } else if path == metrics_path {
             "metrics"
+        } else if HEALTH_PATHS.contains(&path) {
+            "health"
         } else if path == "/v2" {
             "base"
         } else {
@@ -362,6 +373,7 @@ mod tests {
         assert_eq!(handler("/v2/a/referrers/sha256:00"), "referrers");
         assert_eq!(handler("/token"), "token");
         assert_eq!(handler("/metrics"), "metrics");
+        assert_eq!(handler("/readyz"), "health");
         assert_eq!(handler("/v2/a"), "other");
         assert_eq!(handler("/favicon.ico"), "other");
     }
