@@ -226,3 +226,102 @@ fn serve_collects_in_the_background() {
         .assert_error(404, "MANIFEST_UNKNOWN");
     assert_eq!(pulls_whole(&client, "gc/online", "live"), live);
 }
+
+/// Retention rules from the config file: `registry serve` records a pull
+/// by digest in the store, and `registry gc --config` plans and makes the
+/// rules' tag removals (with a reason for each decision), keeping the tag
+/// a pull keeps, the newest and the matching ones.
+#[test]
+fn retention_rules_of_the_config_file() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let config = dir.path().join("registry.toml");
+    std::fs::write(
+        &config,
+        r#"
+[[gc_retention]]
+repositories = "ret/*"
+keep_last = 1
+keep_tags = "^release-"
+keep_pulled_within = "1h"
+untagged_older_than = "0s"
+"#,
+    )
+    .unwrap();
+    let server = TestServer::launch()
+        .in_dir(dir)
+        .arg("--config")
+        .arg("registry.toml")
+        .start();
+    let client = Client::new(&server);
+    let mut pushed = Vec::new();
+    for (t, seed) in [
+        ("release-1", "r"),
+        ("pulled", "p"),
+        ("old", "o"),
+        ("newest", "n"),
+    ] {
+        pushed.push(client.push_image("ret/app", t, seed).1);
+        // Push times a second apart, on every filesystem's clock.
+        std::thread::sleep(Duration::from_millis(1100));
+    }
+    let pulled = &pushed[1];
+    assert_eq!(
+        client
+            .get(&format!("/v2/ret/app/manifests/{pulled}"), &[])
+            .status,
+        200
+    );
+    let record = server
+        .dir()
+        .join("data/_registry/pulls/ret/app/sha256")
+        .join(pulled.strip_prefix("sha256:").unwrap());
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !record.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no pull recorded at {record:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    let (_, plan) = gc(
+        server.dir(),
+        &["--grace", "0s", "--config", "registry.toml"],
+    );
+    let old = &pushed[2];
+    assert!(
+        plan.contains(&format!(
+            "would remove tag ret/app:old -> {old}: not among the 1 most recently pushed tags"
+        )),
+        "{plan}"
+    );
+    assert!(plan.contains("kept tag ret/app:release-1 -> "), "{plan}");
+    assert!(
+        plan.contains(": not among the 1 most recently pushed tags, but kept: matches ^release-"),
+        "{plan}"
+    );
+    assert!(plan.contains("kept tag ret/app:pulled -> "), "{plan}");
+    assert!(plan.contains("but kept: pulled "), "{plan}");
+    assert!(plan.contains("kept tag ret/app:newest -> "), "{plan}");
+    assert!(
+        last_line(&plan).starts_with("gc: would remove 1 manifests, 3 blobs, "),
+        "{plan}"
+    );
+    assert_eq!(client.get("/v2/ret/app/manifests/old", &[]).status, 200);
+
+    let (_, done) = gc(
+        server.dir(),
+        &["--grace", "0s", "--config", "registry.toml", "--commit"],
+    );
+    assert!(done.contains("removed tag ret/app:old -> "), "{done}");
+    assert!(
+        last_line(&done).starts_with("gc: 1 manifests, 3 blobs, "),
+        "{done}"
+    );
+    client
+        .get("/v2/ret/app/manifests/old", &[])
+        .assert_error(404, "MANIFEST_UNKNOWN");
+    for t in ["release-1", "pulled", "newest"] {
+        pulls_whole(&client, "ret/app", t);
+    }
+}

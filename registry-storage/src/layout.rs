@@ -33,6 +33,7 @@
 //! ├── doomed/<alg>/<hex>/<run>        that run is about to delete that digest
 //! ├── pushes/<nonce>                  a manifest push under way and what it references
 //! └── clock-<nonce>                   a probe that reads the store's time
+//! _registry/pulls/<name>/<alg>/<hex>  when that manifest was last pulled by digest
 //! ```
 //!
 //! A link file holds the digest string with no newline. Directories of
@@ -110,6 +111,12 @@ pub enum Key<'a> {
     /// `_registry/gc/pushes/<nonce>`: one manifest push and the digests it
     /// references.
     GcPush(&'a str),
+    /// `_registry/pulls/<name>/`: when the repository's manifests were last
+    /// pulled by digest (retention, `pulls.rs`).
+    PullsDir(&'a RepositoryName),
+    /// `_registry/pulls/<name>/<alg>/<hex>`: its modification time is when
+    /// that manifest was last pulled by digest (at most an interval ago).
+    Pull(&'a RepositoryName, &'a Digest),
     /// `_registry/gc/clock-<nonce>`: a probe written to read the store's
     /// own time.
     GcClock(&'a str),
@@ -163,6 +170,8 @@ impl Key<'_> {
             Key::GcPushesDir => "_registry/gc/pushes/".to_owned(),
             Key::GcPush(nonce) => format!("_registry/gc/pushes/{nonce}"),
             Key::GcClock(nonce) => format!("_registry/gc/clock-{nonce}"),
+            Key::PullsDir(n) => format!("_registry/pulls/{n}/"),
+            Key::Pull(n, d) => format!("_registry/pulls/{n}/{}", dig(d)),
         }
     }
 }
@@ -265,6 +274,10 @@ mod tests {
                 format!("_registry/gc/doomed/sha256/{HEX}/r1"),
             ),
             (Key::GcPushesDir, "_registry/gc/pushes/".into()),
+            (
+                Key::Pull(&n, &d),
+                format!("_registry/pulls/library/alpine/sha256/{HEX}"),
+            ),
             (Key::GcPush("p1"), "_registry/gc/pushes/p1".into()),
             (Key::GcClock("c1"), "_registry/gc/clock-c1".into()),
         ];

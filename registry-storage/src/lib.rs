@@ -46,6 +46,7 @@ mod localfs;
 mod maintenance;
 mod manifest_cache;
 mod manifests;
+mod pulls;
 mod referrers;
 mod removal;
 pub mod stats;
@@ -72,6 +73,7 @@ pub struct OpendalStore {
     inner: Arc<Inner>,
 }
 
+#[derive(Clone)]
 struct Inner {
     /// The operator every backend reads, lists and deletes through. Its
     /// whole-object writes are atomic (on the filesystem it writes a
@@ -83,6 +85,9 @@ struct Inner {
     limits: ManifestLimits,
     /// Manifest contents by digest (immutable, so always valid).
     manifests: Arc<manifest_cache::ManifestCache>,
+    /// Pulls by digest are recorded (retention rules that keep what is in
+    /// use need them).
+    pulls: Option<Arc<pulls::PullTimes>>,
 }
 
 /// Options of a store that only some backends use.
@@ -144,24 +149,34 @@ impl OpendalStore {
                 manifests: Arc::new(manifest_cache::ManifestCache::new(
                     manifest_cache::DEFAULT_CAPACITY,
                 )),
+                pulls: None,
             }),
         }
     }
 
     /// Set the manifest limits (size) used when validating pushes.
-    pub fn with_manifest_limits(mut self, limits: ManifestLimits) -> Self {
-        match Arc::get_mut(&mut self.inner) {
-            Some(inner) => inner.limits = limits,
-            None => {
-                let i = &self.inner;
-                self.inner = Arc::new(Inner {
-                    op: i.op.clone(),
-                    backend: i.backend.clone(),
-                    limits,
-                    manifests: i.manifests.clone(),
-                });
-            }
+    pub fn with_manifest_limits(self, limits: ManifestLimits) -> Self {
+        self.edited(|inner| inner.limits = limits)
+    }
+
+    /// Record pulls by digest, at most once per `every` per manifest and
+    /// process, for retention rules that keep what was pulled recently
+    /// ([`gc::RetentionRule::keep_pulled_within`]). Off by default: pulls
+    /// then write nothing.
+    pub fn with_pull_times(self, every: std::time::Duration) -> Self {
+        self.edited(|inner| inner.pulls = Some(Arc::new(pulls::PullTimes::new(every))))
+    }
+
+    pub(crate) fn pull_times(&self) -> Option<&pulls::PullTimes> {
+        self.inner.pulls.as_deref()
+    }
+
+    /// `self` with its settings changed (copied first if shared).
+    fn edited(mut self, edit: impl FnOnce(&mut Inner)) -> Self {
+        if Arc::get_mut(&mut self.inner).is_none() {
+            self.inner = Arc::new(Inner::clone(&self.inner));
         }
+        edit(Arc::get_mut(&mut self.inner).expect("just made unique"));
         self
     }
 

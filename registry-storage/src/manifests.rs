@@ -167,6 +167,9 @@ impl ManifestStore for OpendalStore {
         reference: &Reference,
     ) -> Result<StoredManifest> {
         let digest = self.resolve(repo, reference).await?;
+        if matches!(reference, Reference::Digest(_)) {
+            self.note_pull(repo, &digest);
+        }
         if let Some((media_type, bytes)) = self.inner.manifests.get(&digest) {
             return Ok(StoredManifest {
                 digest,

@@ -16,7 +16,8 @@ use super::config::{Settings, StorageUrl};
 /// What `--help` says after the settings table.
 const HELP_NOTES: &str = "\
 Access rules and groups: [[auth.rules]] and [auth.groups] in the config file
-(see SECURITY.md). Foreign layer URLs in pushed manifests: refused unless an
+(see SECURITY.md). Retention rules of the collector: [[gc_retention]] tables
+(see docs/GC.md). Foreign layer URLs in pushed manifests: refused unless an
 allow or deny pattern is set; with allow patterns a URL must match one, and
 it must match no deny pattern (see SECURITY.md).
 
@@ -97,6 +98,11 @@ pub struct GcArgs {
     /// Print the report as one JSON object (before the summary line)
     #[arg(long)]
     pub json: bool,
+
+    /// A config file of `registry serve` whose [[gc_retention]] rules apply
+    /// (its other keys are ignored here)
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<std::path::PathBuf>,
 }
 
 /// Options of `registry fsck`.
@@ -155,6 +161,7 @@ pub fn command() -> clap::Command {
         .iter()
         .filter(|r| !r.key.is_empty() && !r.key.starts_with("[auth]"))
         .map(|r| r.key.as_str())
+        .chain(super::config::FILE_ONLY_KEYS)
         .collect();
     let auth_keys: Vec<String> = auth_ids()
         .into_iter()

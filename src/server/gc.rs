@@ -4,12 +4,21 @@
 use registry_storage::gc::{GcOptions, GcReport};
 
 use super::cli::GcArgs;
+use super::config::{Settings, retention};
 
 /// Collect, print one line per removal (or a JSON report) and the summary
 /// line last.
 pub fn run(args: &GcArgs) -> Result<(), String> {
     let (runtime, store) = super::offline::open(&args.storage)?;
+    let retention = match &args.config {
+        Some(path) => {
+            let settings = Settings::from_file(path).map_err(|e| e.0)?;
+            retention(&settings.gc_retention)
+        }
+        None => Default::default(),
+    };
     let options = GcOptions::default()
+        .with_retention(retention)
         .with_grace(args.grace)
         .with_delete_untagged(args.delete_untagged)
         .with_commit(args.commit);
@@ -31,6 +40,13 @@ fn print_lines(report: &GcReport) {
     } else {
         "would remove"
     };
+    for t in &report.tags {
+        let verb = if t.removed { verb } else { "kept" };
+        println!(
+            "{verb} tag {}:{} -> {}: {}",
+            t.repository, t.tag, t.digest, t.why
+        );
+    }
     for m in &report.manifests {
         println!(
             "{verb} manifest {}@{}: {}",
@@ -64,6 +80,13 @@ fn print_lines(report: &GcReport) {
 fn to_json(report: &GcReport) -> serde_json::Value {
     serde_json::json!({
         "committed": report.committed,
+        "tags": report.tags.iter().map(|t| serde_json::json!({
+            "repository": t.repository.as_str(),
+            "tag": t.tag.as_str(),
+            "digest": t.digest.to_string(),
+            "removed": t.removed,
+            "reason": t.why,
+        })).collect::<Vec<_>>(),
         "manifests": report.manifests.iter().map(|m| serde_json::json!({
             "repository": m.repository.as_str(),
             "digest": m.digest.to_string(),

@@ -111,6 +111,10 @@ pub async fn run(config: &Config) -> Result<(), String> {
 }
 
 /// The configured storage.
+/// How often a process records a pull of one manifest, when a retention
+/// rule keeps what was pulled (so pulls do not become writes).
+const PULL_TIMES_EVERY: Duration = Duration::from_secs(3600);
+
 fn open_store(config: &Config) -> Result<OpendalStore, String> {
     let options = StoreOptions::default().with_fsync(config.fsync);
     let mut store =
@@ -125,6 +129,9 @@ fn open_store(config: &Config) -> Result<OpendalStore, String> {
         store = store.with_manifest_limits(ManifestLimits {
             max_size: max.get(),
         });
+    }
+    if config.retention.needs_pull_times() {
+        store = store.with_pull_times(PULL_TIMES_EVERY);
     }
     Ok(store)
 }

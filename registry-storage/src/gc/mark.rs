@@ -6,10 +6,10 @@ use std::time::{Duration, SystemTime};
 
 use futures::future::try_join_all;
 use registry_core::manifest::Manifest;
-use registry_core::{Digest, Error, ErrorKind, RepositoryName, Result};
+use registry_core::{Digest, Error, ErrorKind, RepositoryName, Result, Tag};
 
 use super::lease::Run;
-use super::{BlobRemoval, GcOptions, GcReport, LinkRemoval, ManifestRemoval, Reason};
+use super::{BlobRemoval, GcOptions, GcReport, LinkRemoval, ManifestRemoval, Reason, TagDecision};
 use crate::OpendalStore;
 use crate::error::{is_not_found, storage};
 use crate::layout::{Key, PREFIX};
@@ -27,6 +27,8 @@ pub(super) struct References {
 /// What the mark found: the removals it plans, and what it saw.
 #[derive(Debug, Default)]
 pub(crate) struct Plan {
+    /// Retention decisions on tags (those removed are removed first).
+    pub(crate) tags: Vec<TagDecision>,
     pub(crate) manifests: Vec<ManifestRemoval>,
     pub(crate) links: Vec<LinkRemoval>,
     pub(crate) blobs: Vec<BlobRemoval>,
@@ -42,8 +44,10 @@ impl Plan {
         self.manifests.sort();
         self.links.sort();
         self.blobs.sort();
+        self.tags.sort();
         GcReport {
             committed,
+            tags: self.tags,
             manifests: self.manifests,
             links: self.links,
             blobs: self.blobs,
@@ -55,9 +59,9 @@ impl Plan {
 }
 
 /// Ages in the store's own time.
-struct Clock {
-    now: Option<SystemTime>,
-    grace: Duration,
+pub(super) struct Clock {
+    pub(super) now: Option<SystemTime>,
+    pub(super) grace: Duration,
 }
 
 impl Clock {
@@ -103,6 +107,7 @@ pub(crate) async fn mark(
         };
         let marked = mark_repository(store, &repo, options, &clock).await?;
         plan.live_manifests += marked.live_manifests.len();
+        plan.tags.extend(marked.tags);
         for digest in &marked.revisions {
             if !marked.live_manifests.contains(digest) {
                 plan.manifests.push(ManifestRemoval {
@@ -159,6 +164,8 @@ struct RepositoryMark {
     live_blobs: HashSet<Digest>,
     /// The repository's blob links and when each was written.
     links: Vec<(Digest, Option<SystemTime>)>,
+    /// What its retention rule decided for the tags it selected.
+    tags: Vec<TagDecision>,
 }
 
 async fn mark_repository(
@@ -175,18 +182,57 @@ async fn mark_repository(
         .into_iter()
         .filter_map(|(path, at, _)| link_digest(&revisions_dir, &path).map(|d| (d, at)))
         .collect();
-    let mut pending: Vec<Digest> = Vec::new();
-    if options.delete_untagged {
+    let rule = options.retention.rule_for(repo);
+    let untagged_go =
+        options.delete_untagged || rule.is_some_and(|r| r.untagged_older_than.is_some());
+    let needs_tags = untagged_go || rule.is_some_and(|r| r.selects_tags());
+    let pulls = match rule {
+        Some(r) if r.keep_pulled_within.is_some() => store.pull_times_of(repo).await?,
+        _ => HashMap::new(),
+    };
+    let mut tags = Vec::new();
+    if needs_tags {
+        let times = tag_times(store, repo).await?;
         for tag in store.tag_names(repo).await? {
             if let Some(digest) = store.read_link(Key::TagCurrentLink(repo, &tag)).await? {
-                pending.push(digest);
+                let at = times.get(&tag).copied().flatten();
+                tags.push((tag, digest, at));
             }
         }
-        // Untagged but recent: a push by digest that a tag may follow.
+    }
+    let decisions = match rule {
+        Some(r) => r.decide(repo, tags.clone(), &pulls, clock.now),
+        None => Vec::new(),
+    };
+    let mut pending: Vec<Digest> = Vec::new();
+    if untagged_go {
+        let removed: HashSet<&Tag> = decisions
+            .iter()
+            .filter(|d| d.removed)
+            .map(|d| &d.tag)
+            .collect();
+        pending.extend(
+            tags.into_iter()
+                .filter(|(tag, _, _)| !removed.contains(tag))
+                .map(|(_, digest, _)| digest),
+        );
+        // Untagged but recent (a push by digest that a tag may follow), or
+        // pulled recently.
+        let young = |at: Option<SystemTime>| match rule.and_then(|r| r.untagged_older_than) {
+            Some(age) => !Clock {
+                now: clock.now,
+                grace: age.max(clock.grace),
+            }
+            .is_old(at),
+            None => !clock.is_old(at),
+        };
         pending.extend(
             revisions
                 .iter()
-                .filter(|(_, at)| !clock.is_old(**at))
+                .filter(|(d, at)| {
+                    young(**at)
+                        || rule.is_some_and(|r| r.pulled_recently(d, &pulls, clock.now).is_some())
+                })
                 .map(|(d, _)| d.clone()),
         );
     } else {
@@ -235,7 +281,26 @@ async fn mark_repository(
         live_manifests,
         live_blobs,
         links,
+        tags: decisions,
     })
+}
+
+/// When each tag of `repo` was last pushed: its `current/link`'s time, from
+/// one listing of the tags folder.
+async fn tag_times(
+    store: &OpendalStore,
+    repo: &RepositoryName,
+) -> Result<HashMap<Tag, Option<SystemTime>>> {
+    let dir = Key::TagsDir(repo).path();
+    Ok(store
+        .files_under(&dir)
+        .await?
+        .into_iter()
+        .filter_map(|(path, at, _)| {
+            let name = path.strip_prefix(&dir)?.strip_suffix("/current/link")?;
+            Some((Tag::parse(name).ok()?, at))
+        })
+        .collect())
 }
 
 /// A repository's referrers by subject.

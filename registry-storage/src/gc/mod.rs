@@ -19,6 +19,7 @@
 mod guard;
 mod lease;
 mod mark;
+mod retention;
 mod sweep;
 
 use std::collections::BTreeSet;
@@ -29,6 +30,7 @@ use registry_core::{Digest, RepositoryName, Result};
 use crate::OpendalStore;
 
 pub(crate) use guard::{Doomed, doomed_reference};
+pub use retention::{Retention, RetentionRule, TagDecision};
 
 /// What a collection does.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,6 +45,10 @@ pub struct GcOptions {
     pub delete_untagged: bool,
     /// Delete. Off: only plan, and report what would be removed.
     pub commit: bool,
+    /// Retention rules: which tags go, and when untagged manifests may
+    /// (the module documentation of [`Retention`] says how). None: every
+    /// tag stays.
+    pub retention: Retention,
 }
 
 impl Default for GcOptions {
@@ -51,6 +57,7 @@ impl Default for GcOptions {
             grace: Duration::from_secs(24 * 3600),
             delete_untagged: false,
             commit: false,
+            retention: Retention::default(),
         }
     }
 }
@@ -65,6 +72,12 @@ impl GcOptions {
     /// Set [`GcOptions::delete_untagged`].
     pub fn with_delete_untagged(mut self, on: bool) -> Self {
         self.delete_untagged = on;
+        self
+    }
+
+    /// Set [`GcOptions::retention`].
+    pub fn with_retention(mut self, retention: Retention) -> Self {
+        self.retention = retention;
         self
     }
 
@@ -139,6 +152,9 @@ pub struct BlobRemoval {
 pub struct GcReport {
     /// Whether the removals below were made (`false`: a plan only).
     pub committed: bool,
+    /// What the retention rules decided for each tag they selected:
+    /// removed (or, in a plan, to be removed), or kept and why.
+    pub tags: Vec<TagDecision>,
     /// Manifest revisions removed.
     pub manifests: Vec<ManifestRemoval>,
     /// Blob links removed.

@@ -35,6 +35,24 @@ pub(crate) async fn sweep(store: &OpendalStore, plan: Plan, run: &Run) -> Result
         ..GcReport::default()
     };
 
+    // Retention's tag removals: ordinary tag deletes, each only while the
+    // tag still names the manifest the rule decided on.
+    for decision in &plan.tags {
+        let mut decision = decision.clone();
+        if decision.removed {
+            run.check()?;
+            let (repo, tag) = (&decision.repository, &decision.tag);
+            if !store.remove_tag(repo, tag, Some(&decision.digest)).await? {
+                decision.removed = false;
+                decision.why = format!(
+                    "{}, but kept: moved or removed since the mark",
+                    decision.why
+                );
+            }
+        }
+        report.tags.push(decision);
+    }
+
     let manifests: Vec<Digest> = plan
         .manifests
         .iter()
@@ -54,6 +72,9 @@ pub(crate) async fn sweep(store: &OpendalStore, plan: Plan, run: &Run) -> Result
                     Ok(()) => {}
                     Err(e) if e.kind() == ErrorKind::ManifestUnknown => {}
                     Err(e) => return Err(e),
+                }
+                if let Err(e) = store.delete_key(Key::Pull(&m.repository, &m.digest)).await {
+                    tracing::debug!(error = %e, "a removed manifest's pull time stays");
                 }
                 report.manifests.push(m.clone());
             }

@@ -9,6 +9,7 @@ mod gc;
 mod listings;
 mod manifests;
 mod races;
+mod retention;
 mod support;
 mod uploads;
 
@@ -50,6 +51,7 @@ use gc::*;
 use listings::*;
 use manifests::*;
 use races::*;
+use retention::*;
 use uploads::*;
 
 suite!(
@@ -99,4 +101,6 @@ suite!(
     gc_push_of_a_doomed_blob_is_refused,
     gc_keeps_what_a_push_under_way_references,
     race_gc_vs_pushes_of_old_blobs,
+    retention_keeps_the_newest_and_matching_tags,
+    retention_keeps_what_was_pulled,
 );

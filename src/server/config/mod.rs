@@ -12,6 +12,7 @@
 //! from, so a bad value names its source in the error.
 
 mod layer;
+mod retention;
 mod values;
 
 use std::fmt;
@@ -24,7 +25,11 @@ use serde::Deserialize;
 
 pub use layer::Layer;
 pub(crate) use layer::layered;
+pub use retention::{RetentionSetting, retention};
 pub use values::{ByteSize, HumanDuration, ListenAddr, LogLevel, StorageUrl, UrlPattern};
+
+/// Top-level keys of the config file that have no flag.
+pub const FILE_ONLY_KEYS: [&str; 1] = ["gc_retention"];
 
 /// Address served when none is configured.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:5000";
@@ -192,6 +197,12 @@ layered! {
         #[arg(long, value_name = "BOOL", env = "REGISTRY_METRICS_AUTH")]
         pub metrics_auth: Option<bool>,
 
+        /// The collector's retention rules: `[[gc_retention]]` tables of the
+        /// config file only (docs/GC.md, "Retention").
+        #[arg(skip)]
+        #[serde(default)]
+        pub gc_retention: Vec<RetentionSetting>,
+
         /// Authentication and access rules: the auth flags, and the `[auth]`
         /// table of the config file.
         #[command(flatten)]
@@ -256,6 +267,9 @@ pub struct Config {
     pub limits: super::limits::LimitsConfig,
     /// The background collector: how often, and what it collects.
     pub gc: Option<(Duration, registry_storage::GcOptions)>,
+    /// The retention rules (used by the collector; pulls are recorded when
+    /// a rule keeps what was pulled).
+    pub retention: registry_storage::gc::Retention,
     /// Authentication settings, checked when the server starts.
     pub auth: super::auth::AuthSettings,
     /// Prometheus metrics: on or off, where, behind authentication or not.
@@ -287,8 +301,10 @@ impl Config {
                 let size = settings.cache_size.map_or(DEFAULT_CACHE_SIZE, |s| s.0);
                 (dir, size)
             }),
+            retention: retention::retention(&settings.gc_retention),
             gc: settings.gc_interval.map(|every| {
                 let options = registry_storage::GcOptions::default()
+                    .with_retention(retention::retention(&settings.gc_retention))
                     .with_grace(settings.gc_grace.map_or(DEFAULT_GC_GRACE, |g| g.0))
                     .with_delete_untagged(settings.gc_delete_untagged.unwrap_or(false))
                     .with_commit(true);

@@ -388,7 +388,10 @@ mod tests {
         let h = handler_of("/v2/a/manifests/v1", "/token", "/metrics");
         let meter = metrics.start(&parts, h);
         assert_eq!(metrics.in_flight[h].load(Ordering::Relaxed), 1);
-        let response = http::Response::builder().status(404).body(()).unwrap();
+        let response = http::Response::builder()
+            .status(404)
+            .body(http_body_util::Empty::<bytes::Bytes>::new())
+            .unwrap();
         drop(meter.finish(response));
         assert_eq!(metrics.requests(h, 0, 404), 1);
         assert_eq!(metrics.in_flight[h].load(Ordering::Relaxed), 0);
