@@ -4,15 +4,16 @@
 #     server and peer), jq, curl, python3-venv; spin and gcc (the model
 #     checker of docs/models/gc.pml); for the docker suite (tests/docker/):
 #     podman, apache2-utils (htpasswd -B), libc6-dev (libc.a for the static
-#     test program), openssl
+#     test program), openssl; prometheus (its `promtool check metrics` is the
+#     real parser scripts/test.sh checks /metrics with)
 #   - a Python venv at $REPO/.venv with the PyPI `oras` package (Python API)
 #     and `moto[s3]` (moto_server, the S3 API server of the S3 and fleet tests)
 #
 # Idempotent: when everything is already present it does nothing but check
 # (well under a second). Exits non-zero on any failure.
 #
-# The Debian docker-registry package ships an init script and a systemd unit
-# and its postinst tries to start/enable them. The tests start their own
+# The Debian docker-registry and prometheus packages ship an init script and
+# a systemd unit and their postinst tries to start/enable them. The tests start their own
 # instances, so this script makes sure no system service is left running or
 # enabled (policy-rc.d guard during install, then disable + stop by PID).
 set -euo pipefail
@@ -31,7 +32,7 @@ SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
 
 # ---------------------------------------------------------------- apt part --
 PACKAGES=(skopeo umoci docker-registry jq curl python3 python3-venv spin gcc
-  podman apache2-utils libc6-dev openssl)
+  podman apache2-utils libc6-dev openssl prometheus)
 
 installed() { # true if the Debian package is installed
   [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" = "install ok installed" ]
@@ -42,26 +43,27 @@ for pkg in "${PACKAGES[@]}"; do
   installed "$pkg" || missing+=("$pkg")
 done
 
-# Disable and stop the packaged docker-registry service (never by name: the
-# init script's pidfile is checked and the process killed by that PID only).
-neutralize_registry_service() {
-  if [ -x /etc/init.d/docker-registry ]; then
-    $SUDO update-rc.d docker-registry disable >/dev/null 2>&1 || true
+# Disable and stop a packaged service (never by name: the init script's
+# pidfile is checked and the process killed by that PID only).
+# Arguments: service name, its binary, its pidfile.
+neutralize_service() {
+  local name="$1" exe="$2" pidfile="$3" pid
+  if [ -x "/etc/init.d/$name" ]; then
+    $SUDO update-rc.d "$name" disable >/dev/null 2>&1 || true
   fi
   if command -v deb-systemd-helper >/dev/null; then
-    $SUDO deb-systemd-helper disable docker-registry.service >/dev/null 2>&1 || true
+    $SUDO deb-systemd-helper disable "$name.service" >/dev/null 2>&1 || true
   fi
   if [ -d /run/systemd/system ] && command -v systemctl >/dev/null; then
-    $SUDO systemctl disable --now docker-registry.service >/dev/null 2>&1 || true
+    $SUDO systemctl disable --now "$name.service" >/dev/null 2>&1 || true
   fi
-  local pidfile=/var/run/docker-registry.pid pid
   if [ -f "$pidfile" ]; then
     pid="$(cat "$pidfile" 2>/dev/null || true)"
-    if [ -n "$pid" ] && [ "$(readlink "/proc/$pid/exe" 2>/dev/null)" = /usr/bin/docker-registry ]; then
-      log "stopping packaged docker-registry service (pid $pid)"
+    if [ -n "$pid" ] && [ "$(readlink "/proc/$pid/exe" 2>/dev/null)" = "$exe" ]; then
+      log "stopping packaged $name service (pid $pid)"
       $SUDO kill "$pid" || true
       for _ in 1 2 3 4 5 6 7 8 9 10; do
-        [ "$(readlink "/proc/$pid/exe" 2>/dev/null)" = /usr/bin/docker-registry ] || break
+        [ "$(readlink "/proc/$pid/exe" 2>/dev/null)" = "$exe" ] || break
         sleep 0.5
       done
     fi
@@ -92,8 +94,13 @@ if [ "${#missing[@]}" -gt 0 ]; then
   fi
   if [ -n "$guard" ]; then $SUDO rm -f "$guard"; trap - EXIT; fi
 fi
-# Always (cheap): make sure the packaged service is neither enabled nor running.
-[ -x /usr/bin/docker-registry ] && neutralize_registry_service
+# Always (cheap): make sure the packaged services are neither enabled nor running.
+if [ -x /usr/bin/docker-registry ]; then
+  neutralize_service docker-registry /usr/bin/docker-registry /var/run/docker-registry.pid
+fi
+if [ -x /usr/bin/prometheus ]; then
+  neutralize_service prometheus /usr/bin/prometheus /run/prometheus/prometheus.pid
+fi
 
 for pkg in "${PACKAGES[@]}"; do
   installed "$pkg" || die "$pkg still missing after install"

@@ -8,7 +8,8 @@
 # clippy, the model check of the garbage collector's handshake (spin), every cargo test of the workspace (unit, behaviour suites on memory
 # and fs, router tests, tests against the real server process, a fleet of
 # three processes on one directory and races across it, examples and benches
-# built), then on a local S3 server (moto): the storage behaviour suite, the
+# built), the /metrics output checked by Prometheus' own parser (promtool),
+# then on a local S3 server (moto): the storage behaviour suite, the
 # fleet tests and the fleet races, an S3 outage under a running registry
 # (the test's own moto, stopped and restarted: readiness, fail-fast, cache),
 # the interoperability tests with skopeo, oras and CNCF distribution
@@ -81,6 +82,8 @@ step "cargo test" cargo test --workspace --all-targets
 step "doc tests" cargo test --workspace --doc
 step "fuzz (30 s per target)" bash scripts/fuzz.sh 30
 step "GC handshake model (spin)" bash scripts/gc-model.sh
+step "metrics output through Prometheus' parser (promtool check metrics)" \
+  cargo test --test server_metrics -- --ignored promtool_
 step "start S3 server (moto)" moto_start "$RUN_DIR"
 step "storage behaviour suite on S3" s3_behaviour
 step "fleet of three processes on one S3 bucket" s3_fleet

@@ -294,6 +294,23 @@ attempts = 2
             .any(|l| l.contains("exhausted its attempts")),
         "logged"
     );
+    // The endpoint's numbers on /metrics.
+    let scrape = c.get("/metrics", &[]);
+    assert_eq!(scrape.status, 200);
+    let text = String::from_utf8_lossy(&scrape.body).into_owned();
+    let value = |name: &str| -> u64 {
+        let prefix = format!("{name}{{endpoint=\"down\"}} ");
+        text.lines()
+            .find_map(|l| l.strip_prefix(&prefix))
+            .unwrap_or_else(|| panic!("no {prefix} in:\n{text}"))
+            .parse()
+            .unwrap()
+    };
+    assert_eq!(value("registry_notifications_dead_letters_total"), 1);
+    assert!(value("registry_notifications_failed_total") >= 2);
+    assert_eq!(value("registry_notifications_delivered_total"), 0);
+    // As the outbox was when this process last looked: present, not exact.
+    value("registry_notifications_pending");
 }
 
 #[test]

@@ -3,7 +3,8 @@
 
 usage: report.py RESULTS.tsv META.json OUT.md
 
-RESULTS.tsv lines: metric, server (ours | ours_nofsync | dist | limit), run,
+RESULTS.tsv lines: metric, server (ours | ours_nofsync | ours_nometrics |
+dist | limit), run,
 value. Prints an aligned text table and the goal verdicts, and writes the
 same as markdown to OUT.md. Every figure is the median over the runs, with
 min and max; ratios are of medians and oriented so that > 1 means ours is
@@ -18,6 +19,7 @@ from collections import defaultdict
 SERVERS = ["ours", "ours_nofsync", "dist"]
 HEADER = ["workload", "unit", "ours", "ours --no-fsync", "distribution",
           "ours vs dist", "no-fsync vs dist"]
+METRICS_HEADER = ["workload", "unit", "metrics on", "metrics off", "on / off"]
 
 
 def main():
@@ -113,6 +115,17 @@ def main():
                          ("mhead_rps", "HEAD (e2e-client)")]:
         goal(f"manifest {what} by tag req/s, ours / distribution",
              frac(med(metric, "ours"), med(metric, "dist")), 12, "min", "x")
+    # The cost of metrics on the request path: ours (metrics on, the
+    # default) against the same server with --metrics false.
+    metrics_cost = []
+    for metric, what in [("mget_wrk_rps", "GET (wrk)"), ("mget_rps", "GET (e2e-client)"),
+                         ("mhead_rps", "HEAD (e2e-client)")]:
+        on, off = med(metric, "ours"), med(metric, "ours_nometrics")
+        metrics_cost.append([f"manifest {what} by tag", "req/s", cell(metric, "ours"),
+                             cell(metric, "ours_nometrics"),
+                             f"{on / off:.3f}" if on and off else "n/a"])
+        goal(f"manifest {what} by tag req/s, metrics on / metrics off",
+             frac(on, off), 0.95, "min")
     for server, name in [("ours", "ours"), ("ours_nofsync", "ours --no-fsync")]:
         v = data.get(("rss_push_2x", server))
         goal(f"peak RSS pushing a {big2} blob, {name} (max of runs)",
@@ -120,7 +133,7 @@ def main():
 
     notes = []
     for metric in ["mget_wrk_errors", "mget_errors", "mhead_errors"]:
-        for server in SERVERS:
+        for server in SERVERS + ["ours_nometrics"]:
             bad = sum(data.get((metric, server), []))
             if bad:
                 notes.append(f"{metric.replace('_errors', '')} on {server}: {bad:.0f} errors/non-200 answers")
@@ -143,6 +156,9 @@ def main():
     print("Limits, measured in the same run:")
     print(text_table(["limit", "unit", "median (min-max)"], limits))
     print()
+    print("Metrics on (the default) and off (--metrics false):")
+    print(text_table(METRICS_HEADER, metrics_cost))
+    print()
     print("Goals:")
     print(text_table(["goal", "measured", "target", "verdict"], goals))
     for n in notes:
@@ -154,6 +170,8 @@ def main():
         f.write(md_table(HEADER, table))
         f.write("\nLimits, measured in the same run:\n\n")
         f.write(md_table(["limit", "unit", "median (min-max)"], limits))
+        f.write("\nMetrics on (the default) and off (--metrics false):\n\n")
+        f.write(md_table(METRICS_HEADER, metrics_cost))
         f.write("\nGoals:\n\n")
         f.write(md_table(["goal", "measured", "target", "verdict"], goals))
         for n in notes:

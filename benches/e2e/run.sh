@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# End-to-end benchmark: our `registry` (default, and with --no-fsync) against
+# End-to-end benchmark: our `registry` (default, and with --no-fsync; for the
+# manifest workload also with --metrics false, the cost of metrics) against
 # Debian's docker-registry (CNCF distribution), same workloads, same client,
 # alternating servers, with the two machine limits (SHA-256, fdatasync)
 # measured in the same run. See BENCHMARKS.md for what each row means.
@@ -101,6 +102,21 @@ if ! "$OURS" serve --help 2>/dev/null | grep -q -- '--no-fsync'; then
   SERVERS=(ours dist)
   log "NOTE: 'registry serve --help' has no --no-fsync: that column is n/a"
 fi
+# The manifest workload also runs on `ours_nometrics` (--metrics false): the
+# request-path cost of metrics is ours / ours_nometrics.
+HAVE_METRICS=1
+if ! "$OURS" serve --help 2>/dev/null | grep -q -- '--metrics '; then
+  HAVE_METRICS=0
+  log "NOTE: 'registry serve --help' has no --metrics: no metrics-off variant"
+fi
+# servers_of WORKLOAD: the servers a workload runs on.
+servers_of() {
+  if [ "$1" = w_manifest ] && [ "$HAVE_METRICS" = 1 ]; then
+    echo "${SERVERS[@]}" ours_nometrics
+  else
+    echo "${SERVERS[@]}"
+  fi
+}
 
 # ---------------------------------------------------------- servers --
 # Distribution: Debian's packaged config (/etc/docker/registry/config.yml)
@@ -139,6 +155,7 @@ start_srv() {
   case "$kind" in
     ours) start_bg "$SRV_LOG" "$OURS" serve --listen "$SRV_ADDR" --storage "fs://$root" ;;
     ours_nofsync) start_bg "$SRV_LOG" "$OURS" serve --listen "$SRV_ADDR" --storage "fs://$root" --no-fsync ;;
+    ours_nometrics) start_bg "$SRV_LOG" "$OURS" serve --listen "$SRV_ADDR" --storage "fs://$root" --metrics false ;;
     dist)
       write_dist_config "$E2E_TMP/srv/$name.yml" "$root" "$SRV_ADDR"
       start_bg "$SRV_LOG" docker-registry serve "$E2E_TMP/srv/$name.yml"
@@ -346,9 +363,10 @@ for run in $(seq 1 "$RUNS"); do
   log "run $run/$RUNS: limits"
   record limit_sha256 limit "$run" "$(limit_sha256)"
   record limit_fdatasync limit "$run" "$(limit_fdatasync)"
-  # Rotate the server order each run, so none is always first.
-  order=("${SERVERS[@]:$(((run - 1) % ${#SERVERS[@]}))}" "${SERVERS[@]:0:$(((run - 1) % ${#SERVERS[@]}))}")
   for w in "${WORKLOADS[@]}"; do
+    # Rotate the server order each run, so none is always first.
+    read -r -a servers <<<"$(servers_of "$w")"
+    order=("${servers[@]:$(((run - 1) % ${#servers[@]}))}" "${servers[@]:0:$(((run - 1) % ${#servers[@]}))}")
     for s in "${order[@]}"; do
       log "run $run/$RUNS: ${w#w_} on $s"
       if ! "$w" "$s" "$run"; then

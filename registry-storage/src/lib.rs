@@ -51,6 +51,7 @@ pub mod outbox;
 mod pulls;
 mod referrers;
 mod removal;
+pub mod stats;
 mod tags;
 mod uploads;
 mod url;
@@ -63,9 +64,10 @@ use registry_core::manifest::ManifestLimits;
 use registry_core::{Error, ErrorKind, Result};
 
 pub use availability::{GuardedStore, HealthConfig, StoreHealth};
-pub use cache::{BlobCacheConfig, CachedStore};
+pub use cache::{BlobCacheConfig, CacheStats, CachedStore};
 pub use fsck::{Finding, FsckReport};
 pub use gc::{GcOptions, GcReport};
+pub use stats::{StorageStats, storage_stats};
 pub use url::{S3Options, StorageUrl};
 
 /// A registry store on an OpenDAL operator. Cheap to clone.
@@ -246,7 +248,11 @@ impl OpendalStore {
         // Transient failures (throttling, 5xx) are retried with backoff.
         let op = Operator::new(b)
             .map_err(error::storage("configuring S3"))?
-            .layer(opendal::layers::RetryLayer::new().with_jitter());
+            .layer(
+                opendal::layers::RetryLayer::new()
+                    .with_jitter()
+                    .with_notify(|_: opendal::layers::RetryEvent<'_>| stats::retried()),
+            );
         Ok(Self::build(op, Some(16 * 1024 * 1024)))
     }
 

@@ -199,6 +199,8 @@ async fn a_corrupt_shared_blob_is_served_but_never_cached() {
         "a fill that fails verification is dropped"
     );
     assert_eq!(s.cached.cached_bytes(), 0);
+    let stats = s.cached.stats();
+    assert_eq!((stats.fills, stats.fill_failures), (0, 1));
 }
 
 #[tokio::test]
@@ -234,6 +236,14 @@ async fn the_cache_stays_within_its_bound_and_evicts_lru() {
     assert!(s.cached.contains(&blobs[0].0));
     assert!(!s.cached.contains(&blobs[1].0));
     assert!(s.cached.contains(&blobs[2].0));
+    // What an embedder's metrics read: four reads, the third a hit.
+    let stats = s.cached.stats();
+    assert_eq!((stats.requests, stats.hits, stats.misses), (4, 1, 3));
+    assert_eq!((stats.fills, stats.fill_bytes), (3, 300_000));
+    assert_eq!((stats.evictions, stats.evicted_bytes), (1, 100_000));
+    assert_eq!(stats.hit_bytes, 100_000);
+    assert_eq!(stats.fill_failures, 0);
+    assert_eq!((stats.cached_bytes, stats.max_bytes), (200_000, 250_000));
     // A blob larger than the whole cache is served, never cached.
     let big = content(300_000, 99);
     let bd = Digest::sha256_of(&big);

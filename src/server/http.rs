@@ -1,10 +1,10 @@
 //! The reference server's transport: `registry_http::server::Server` with
 //! the configured limits and TLS, and the server's policy as its request
 //! hook: the health endpoints (before anything else, so never limited nor
-//! authenticated), the request id, the per-client
-//! [`limits`](super::limits), the built-in token issuer's `/token`, the
-//! access log, and the notifications' events (recorded before the response
-//! is sent, [`super::notify`]).
+//! authenticated), the request id, the [`metrics`](super::metrics), the
+//! per-client [`limits`](super::limits), the built-in token issuer's
+//! `/token`, the access log, and the notifications' events (recorded before
+//! the response is sent, [`super::notify`]).
 
 use std::future::Future;
 use std::io;
@@ -20,6 +20,7 @@ use super::access_log::{self, LoggedBody};
 use super::auth::TOKEN_PATH;
 use super::config::Config;
 use super::limits::{Limits, UploadPermit};
+use super::metrics::{self, Meter, MeteredBody};
 use super::notify::{Notifier, Seen};
 use super::request_id::{self, RequestId};
 use super::tls::{Tls, TlsSetting};
@@ -76,6 +77,8 @@ pub struct Extras {
     pub issuer: Option<Arc<TokenIssuer>>,
     /// The webhook notifications, if configured.
     pub notifier: Option<Arc<Notifier>>,
+    /// `/metrics` and the request metrics, if on.
+    pub metrics: Option<Arc<metrics::Endpoint>>,
 }
 
 /// Serve `router` and `extras` on `listener` until
@@ -113,6 +116,7 @@ pub async fn serve(
             limits: transport.limits.clone(),
             issuer: extras.issuer,
             notifier: extras.notifier,
+            metrics: extras.metrics,
         });
     match &transport.tls {
         None => server.serve(listener, stop).await,
@@ -147,29 +151,44 @@ struct Policy {
     limits: Arc<Limits>,
     issuer: Option<Arc<TokenIssuer>>,
     notifier: Option<Arc<Notifier>>,
+    metrics: Option<Arc<metrics::Endpoint>>,
 }
 
-/// What a request holds until it is answered: its log line, its id, its
-/// permits, and what its notification needs.
-type Held = (
-    access_log::Request,
-    RequestId,
-    Option<(
+/// What a request holds until it is answered.
+struct Held {
+    log: access_log::Request,
+    id: RequestId,
+    meter: Option<Meter>,
+    permits: Option<(
         Option<UploadPermit>,
         Option<tokio::sync::OwnedSemaphorePermit>,
     )>,
-    Option<Seen>,
-);
+    /// What its notification needs, if it can cause one.
+    seen: Option<Seen>,
+}
 
 impl OnRequest for Policy {
     type State = Held;
-    type Body = LoggedBody<Body>;
+    type Body = MeteredBody<LoggedBody<Body>>;
 
     async fn before(&self, request: &RequestInfo<'_>) -> (Held, Option<Response<Body>>) {
         let id = RequestId::of(&request.parts.headers);
         let log = access_log::Request::start(request.parts, id.as_str());
+        let meter = self.metrics.as_ref().map(|m| m.start(request.parts));
+        let mut held = Held {
+            log,
+            id,
+            meter,
+            permits: None,
+            seen: None,
+        };
         if let Some(answer) = self.health.answer(request.parts) {
-            return ((log, id, None, None), Some(answer));
+            return (held, Some(answer));
+        }
+        if let Some(metrics) = &self.metrics
+            && let Some(answer) = metrics.answer(request.parts).await
+        {
+            return (held, Some(answer));
         }
         let peer = request.peer;
         // Only writes are limited by kind: the others need not be parsed.
@@ -188,47 +207,46 @@ impl OnRequest for Policy {
             },
             Err(refusal) => Err(refusal),
         };
-        let permits = match admitted {
-            Ok(permits) => permits,
+        match admitted {
+            Ok(permits) => held.permits = Some(permits),
             Err(refusal) => {
                 tracing::debug!(%peer, ?refusal, "request refused by a limit");
-                return ((log, id, None, None), Some(refusal.response()));
+                return (held, Some(refusal.response()));
             }
-        };
+        }
         let answer = match &self.issuer {
             Some(issuer) if request.parts.uri.path() == TOKEN_PATH => {
                 Some(issuer.handle(request.parts).await)
             }
             _ => None,
         };
-        let seen = match (&self.notifier, &answer) {
-            (Some(notifier), None) => notifier
+        if let (Some(notifier), None) = (&self.notifier, &answer) {
+            held.seen = notifier
                 .seen(request)
-                .map(|seen| seen.with_request_id(id.as_str())),
-            _ => None,
-        };
-        ((log, id, Some(permits), seen), answer)
+                .map(|seen| seen.with_request_id(held.id.as_str()));
+        }
+        (held, answer)
     }
 
-    async fn answered(&self, state: &mut Held, response: &mut Response<Body>) {
-        if let (Some(notifier), Some(seen)) = (&self.notifier, state.3.take()) {
+    async fn answered(&self, held: &mut Held, response: &mut Response<Body>) {
+        if let (Some(notifier), Some(seen)) = (&self.notifier, held.seen.take()) {
             notifier.record(seen, response).await;
         }
     }
 
-    fn after(
-        &self,
-        (log, id, permits, _): Held,
-        mut response: Response<Body>,
-    ) -> Response<LoggedBody<Body>> {
-        drop(permits);
+    fn after(&self, held: Held, mut response: Response<Body>) -> Response<Self::Body> {
+        drop(held.permits);
         response
             .headers_mut()
-            .insert(request_id::HEADER.clone(), id.header_value());
-        log.finish(response)
+            .insert(request_id::HEADER.clone(), held.id.header_value());
+        let response = held.log.finish(response);
+        match held.meter {
+            Some(meter) => meter.finish(response),
+            None => MeteredBody::unmetered(response),
+        }
     }
 
-    fn span(&self, (_, id, _, _): &Held) -> tracing::Span {
-        tracing::info_span!("request", request_id = %id.as_str())
+    fn span(&self, held: &Held) -> tracing::Span {
+        tracing::info_span!("request", request_id = %held.id.as_str())
     }
 }

@@ -14,6 +14,7 @@ mod gc;
 mod http;
 mod limits;
 mod logging;
+mod metrics;
 mod notify;
 mod offline;
 mod probe;

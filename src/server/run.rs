@@ -16,6 +16,7 @@ use tokio::net::TcpListener;
 use super::VERSION;
 use super::config::Config;
 use super::http;
+use super::metrics::{self, Metrics};
 use super::shutdown::Signals;
 
 /// How long blocking storage calls get to return once the server has
@@ -47,18 +48,32 @@ pub async fn run(config: &Config) -> Result<(), String> {
             "fsync is off (--no-fsync): pushes are acknowledged before they reach the disk, and a power loss can lose them"
         );
     }
-    let purge = spawn_upload_purge(store.clone(), config.upload_max_age);
+    let metrics = config
+        .metrics
+        .enabled
+        .then(|| Metrics::new(metrics::driver_of(config.storage.expose())));
+    let purge = spawn_upload_purge(store.clone(), config.upload_max_age, metrics.clone());
     let collector = config
         .gc
         .clone()
-        .map(|(every, options)| spawn_collector(store.clone(), every, options));
+        .map(|(every, options)| spawn_collector(store.clone(), every, options, metrics.clone()));
     let endpoints =
         super::notify::endpoints(config.notifications.0.clone(), &config.notifications.1)?;
     let outbox = store.clone();
     let store_health = Arc::new(StoreHealth::new(config.health.clone()));
     let probe = registry_storage::availability::spawn_probe(store.clone(), store_health.clone());
     let health = health(store_health.clone());
-    let router = router(config, GuardedStore::new(store, store_health), &auth)?;
+    let guarded = GuardedStore::new(store, store_health);
+    let router = router(config, guarded, &auth, metrics.as_deref())?;
+    let endpoint = metrics
+        .clone()
+        .map(|m| metrics::Endpoint::new(m, &config.metrics, auth.authorizer.clone()));
+    let metrics_listener = match (&endpoint, &config.metrics.listen) {
+        (Some(endpoint), Some(addr)) => {
+            Some(metrics::serve_own(addr, endpoint.clone(), router.clone()).await?)
+        }
+        _ => None,
+    };
     let signals = Signals::install().map_err(|e| format!("cannot install signal handlers: {e}"))?;
     let transport = http::Transport::new(config)?;
     let listener = TcpListener::bind(config.listen.as_str())
@@ -76,6 +91,9 @@ pub async fn run(config: &Config) -> Result<(), String> {
     );
     let notifier =
         super::notify::Notifier::start(endpoints, outbox, bound.to_string(), transport.scheme())?;
+    if let (Some(m), Some(n)) = (&metrics, &notifier) {
+        m.register_collector(metrics::NotificationsCollector(n.stats()));
+    }
 
     let grace = config.shutdown_timeout;
     let delay = config.shutdown_delay;
@@ -101,12 +119,16 @@ pub async fn run(config: &Config) -> Result<(), String> {
         health,
         issuer: auth.issuer.clone(),
         notifier,
+        metrics: endpoint,
     };
     http::serve(listener, router, extras, stop, grace, transport)
         .await
         .map_err(|e| format!("cannot serve on {}: {e}", config.listen))?;
     purge.abort();
     probe.abort();
+    if let Some(listener) = metrics_listener {
+        listener.abort();
+    }
     if let Some(collector) = collector {
         // A collection cut short is finished by the next one (docs/GC.md).
         collector.abort();
@@ -148,6 +170,7 @@ fn spawn_collector(
     store: OpendalStore,
     every: Duration,
     options: registry_storage::GcOptions,
+    metrics: Option<Arc<Metrics>>,
 ) -> tokio::task::JoinHandle<()> {
     // At most one a second (a zero interval would spin).
     let every = every.max(Duration::from_secs(1));
@@ -157,14 +180,22 @@ fn spawn_collector(
         loop {
             tick.tick().await;
             match store.collect_garbage(&options).await {
-                Ok(report) => tracing::info!(
-                    manifests = report.manifests.len(),
-                    blobs = report.blobs.len(),
-                    bytes = report.bytes(),
-                    "{}",
-                    report.summary()
-                ),
+                Ok(report) => {
+                    if let Some(m) = &metrics {
+                        m.gc.succeeded(&report);
+                    }
+                    tracing::info!(
+                        manifests = report.manifests.len(),
+                        blobs = report.blobs.len(),
+                        bytes = report.bytes(),
+                        "{}",
+                        report.summary()
+                    )
+                }
                 Err(e) => {
+                    if let Some(m) = &metrics {
+                        m.gc.failed();
+                    }
                     tracing::warn!(error = %e, "garbage collection failed; the next one tries again")
                 }
             }
@@ -174,7 +205,11 @@ fn spawn_collector(
 
 /// Every process sweeps abandoned uploads now and then; the sweeps of
 /// several processes on one store are harmless to each other.
-fn spawn_upload_purge(store: OpendalStore, max_age: Duration) -> tokio::task::JoinHandle<()> {
+fn spawn_upload_purge(
+    store: OpendalStore,
+    max_age: Duration,
+    metrics: Option<Arc<Metrics>>,
+) -> tokio::task::JoinHandle<()> {
     let every = (max_age / 4).clamp(Duration::from_secs(10), Duration::from_secs(3600));
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(every);
@@ -182,7 +217,12 @@ fn spawn_upload_purge(store: OpendalStore, max_age: Duration) -> tokio::task::Jo
             tick.tick().await;
             match store.purge_uploads(max_age).await {
                 Ok(0) => {}
-                Ok(n) => tracing::info!(purged = n, "purged abandoned uploads"),
+                Ok(n) => {
+                    if let Some(m) = &metrics {
+                        m.store.uploads_purged(n);
+                    }
+                    tracing::info!(purged = n, "purged abandoned uploads")
+                }
                 Err(e) => tracing::warn!(error = %e, "purging abandoned uploads failed"),
             }
         }
@@ -205,18 +245,27 @@ fn health(store: Arc<StoreHealth>) -> Health {
         })
 }
 
-/// The router over the store, behind the blob cache if one is configured.
+/// The router over the store (measured, with metrics), behind the blob
+/// cache if one is configured.
 fn router(
     config: &Config,
     store: GuardedStore,
     auth: &super::auth::Auth,
+    metrics: Option<&Metrics>,
 ) -> Result<Router, String> {
-    let store: Arc<dyn RegistryStore> = match &config.cache {
+    let store: Arc<dyn RegistryStore> = match metrics {
+        Some(m) => Arc::new(metrics::MeteredStore::new(Arc::new(store), m.store.clone())),
         None => Arc::new(store),
+    };
+    let store: Arc<dyn RegistryStore> = match &config.cache {
+        None => store,
         Some((dir, size)) => {
-            let cached = CachedStore::new(Arc::new(store), BlobCacheConfig::new(dir, *size))
+            let cached = CachedStore::new(store, BlobCacheConfig::new(dir, *size))
                 .map_err(|e| format!("cannot open blob cache {}: {e}", dir.display()))?;
             tracing::info!(dir = %dir.display(), size, "blob cache enabled");
+            if let Some(m) = metrics {
+                m.register_collector(metrics::CacheCollector(cached.clone()));
+            }
             Arc::new(cached)
         }
     };

@@ -200,7 +200,10 @@ impl Objects {
             .await;
         match created {
             Ok(_) => Ok(true),
-            Err(e) if is_condition_failed(&e) => Ok(false),
+            Err(e) if is_condition_failed(&e) => {
+                crate::stats::conditional_lost();
+                Ok(false)
+            }
             Err(e) => Err(storage("creating object")(e)),
         }
     }

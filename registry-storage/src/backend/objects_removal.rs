@@ -46,7 +46,10 @@ impl Objects {
                 let held = match op.read_with(path).if_match(&etag).await {
                     Ok(buf) => buf.to_vec(),
                     Err(e) if is_not_found(&e) => return Ok(false),
-                    Err(e) if is_condition_failed(&e) => continue,
+                    Err(e) if is_condition_failed(&e) => {
+                        crate::stats::conditional_lost();
+                        continue;
+                    }
                     Err(e) => return Err(storage("reading link")(e)),
                 };
                 if !holds(&held, expected) {
@@ -55,7 +58,10 @@ impl Objects {
                 match op.delete_with(path).if_match(&etag).await {
                     Ok(()) => return Ok(true),
                     Err(e) if is_not_found(&e) => return Ok(false),
-                    Err(e) if is_condition_failed(&e) => continue,
+                    Err(e) if is_condition_failed(&e) => {
+                        crate::stats::conditional_lost();
+                        continue;
+                    }
                     Err(e) => return Err(storage("deleting link")(e)),
                 }
             }

@@ -11,6 +11,7 @@ use registry_core::{ByteStream, Digest, Error, ErrorKind, Result};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 use super::recency::Recency;
+use super::stats::{Counters, add};
 
 /// Read size of cache hits.
 const READ_BUF: usize = 1024 * 1024;
@@ -20,6 +21,8 @@ pub(super) struct Files {
     dir: PathBuf,
     max_bytes: u64,
     index: Mutex<Index>,
+    /// What the cache counts (hits, fills, evictions...).
+    pub(super) counters: Counters,
 }
 
 struct Index {
@@ -72,6 +75,7 @@ impl Files {
             dir,
             max_bytes,
             index: Mutex::new(index),
+            counters: Counters::default(),
         };
         files.evict(0);
         Ok(files)
@@ -164,6 +168,9 @@ impl Files {
         if index.blobs.insert(digest.clone(), size).is_none() {
             index.total += size;
         }
+        drop(index);
+        add(&self.counters.fills, 1);
+        add(&self.counters.fill_bytes, size);
     }
 
     /// Drop least recently used blobs until `incoming` more bytes fit.
@@ -176,6 +183,8 @@ impl Files {
                     break;
                 };
                 index.total -= size;
+                add(&self.counters.evictions, 1);
+                add(&self.counters.evicted_bytes, size);
                 victims.push(digest);
             }
         }

@@ -93,6 +93,7 @@ impl Fill {
         if verified && self.written > 0 {
             self.files.admit(&self.digest, &self.tmp, self.size);
         } else if !verified {
+            super::stats::add(&self.files.counters.fill_failures, 1);
             tracing::warn!(digest = %self.digest, "blob from the shared store failed verification; not cached");
         }
     }

@@ -26,6 +26,7 @@ mod files;
 mod fill;
 mod memo;
 mod recency;
+mod stats;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -37,6 +38,7 @@ use registry_core::{BlobInfo, BlobRead, ByteRange, Digest, RegistryStore, Reposi
 
 use files::Files;
 use memo::LinkMemo;
+pub use stats::CacheStats;
 
 /// Settings of a [`CachedStore`].
 #[derive(Debug, Clone)]
@@ -100,6 +102,13 @@ impl CachedStore {
     /// Bytes currently cached.
     pub fn cached_bytes(&self) -> u64 {
         self.files.total()
+    }
+
+    /// The cache's counters and its size now, for metrics.
+    pub fn stats(&self) -> CacheStats {
+        self.files
+            .counters
+            .snapshot(self.files.total(), self.files.max_bytes())
     }
 
     /// Whether a blob is in the cache.
@@ -203,9 +212,14 @@ impl Decorator for CachedStore {
         digest: &Digest,
         range: Option<ByteRange>,
     ) -> Result<BlobRead> {
+        let counters = &this.files.counters;
+        stats::add(&counters.requests, 1);
         if let Some(read) = this.hit(repo, digest, range).await? {
+            stats::add(&counters.hits, 1);
+            stats::add(&counters.hit_bytes, read.range.end - read.range.start);
             return Ok(read);
         }
+        stats::add(&counters.misses, 1);
         let read = this.inner.read_blob(repo, digest, range).await?;
         // That read confirmed the link: remember it for the hits to come.
         this.memo().confirm(repo, digest);

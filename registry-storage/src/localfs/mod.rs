@@ -263,7 +263,10 @@ impl LocalFs {
                 f.write_all(&bytes)?;
                 match with_dirs(&path, || std::fs::hard_link(&tmp, &path)) {
                     Ok(_) => Ok(true),
-                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                        crate::stats::conditional_lost();
+                        Ok(false)
+                    }
                     Err(e) => Err(e),
                 }
             })();

@@ -215,6 +215,21 @@ layered! {
         /// balancers stop sending first [default: 0s]
         #[arg(long, value_name = "DURATION", env = "REGISTRY_SHUTDOWN_DELAY")]
         pub shutdown_delay: Option<HumanDuration>,
+        /// Keep Prometheus metrics and serve them at GET /metrics
+        /// (docs/OPERATIONS.md) [default: true]
+        #[arg(long, value_name = "BOOL", env = "REGISTRY_METRICS")]
+        pub metrics: Option<bool>,
+
+        /// Serve /metrics on this address of its own, HOST:PORT, plain HTTP,
+        /// and not on the main listener [default: the main listener]
+        #[arg(long, value_name = "ADDR", env = "REGISTRY_METRICS_LISTEN")]
+        pub metrics_listen: Option<ListenAddr>,
+
+        /// Whether a scrape needs the registry's authentication (any valid
+        /// credentials, as for GET /v2/), when authentication is configured
+        /// [default: true on the main listener, false on --metrics-listen]
+        #[arg(long, value_name = "BOOL", env = "REGISTRY_METRICS_AUTH")]
+        pub metrics_auth: Option<bool>,
 
         /// The collector's retention rules: `[[gc_retention]]` tables of the
         /// config file only (docs/GC.md, "Retention").
@@ -313,6 +328,8 @@ pub struct Config {
     /// Notification endpoints: the config file's table and the `--notify`
     /// URLs, checked when the server starts.
     pub notifications: (Option<super::notify::NotificationsSettings>, Vec<String>),
+    /// Prometheus metrics: on or off, where, behind authentication or not.
+    pub metrics: super::metrics::MetricsConfig,
 }
 
 impl Config {
@@ -368,6 +385,11 @@ impl Config {
             }),
             auth: settings.auth,
             notifications: (settings.notifications, settings.notify.unwrap_or_default()),
+            metrics: super::metrics::MetricsConfig::resolve(
+                settings.metrics,
+                settings.metrics_listen,
+                settings.metrics_auth,
+            ),
             fsync: !settings.no_fsync.unwrap_or(false),
             tls: super::tls::TlsSetting::resolve(settings.tls_cert, settings.tls_key),
             limits: super::limits::LimitsConfig::resolve(

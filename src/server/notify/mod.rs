@@ -80,9 +80,7 @@ impl Notifier {
         })))
     }
 
-    /// Each endpoint's numbers, for the metrics endpoint to export (not
-    /// read yet: the metrics branch registers them at merge).
-    #[allow(dead_code)]
+    /// Each endpoint's numbers, which the metrics endpoint exports.
     pub fn stats(&self) -> Vec<Arc<EndpointStats>> {
         self.sinks.iter().map(|(s, _)| s.stats.clone()).collect()
     }

@@ -4,9 +4,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// One endpoint's numbers, in this process. (Read by the metrics endpoint
-/// once the metrics branch is merged; until then only written.)
-#[allow(dead_code)]
+/// One endpoint's numbers, in this process (read by the metrics endpoint).
 #[derive(Debug, Default)]
 pub struct EndpointStats {
     /// The endpoint's name (a low-cardinality label).
