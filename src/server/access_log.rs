@@ -6,13 +6,12 @@
 //! body, counts its data frames, and logs when it ends, fails or is dropped
 //! (client gone, shutdown), whichever comes first.
 
-use std::pin::Pin;
-use std::task::{Context, Poll};
 use std::time::Instant;
 
-use bytes::Buf;
 use http::{Method, StatusCode};
-use http_body::{Body, Frame, SizeHint};
+use http_body::Body;
+
+use super::body_end::{EndOfBody, Outcome, WatchedBody};
 
 /// The target of access-log events, for filters such as
 /// `info,registry::access=off`.
@@ -43,47 +42,24 @@ impl Request {
     pub fn finish<B: Body>(self, response: http::Response<B>) -> http::Response<LoggedBody<B>> {
         let status = response.status();
         let empty = self.method == Method::HEAD || response.body().is_end_stream();
-        response.map(|inner| LoggedBody {
-            inner,
-            pending: Some(Pending {
-                request: self,
-                status,
-                bytes: 0,
-                empty,
-            }),
-        })
+        let line = Pending {
+            request: self,
+            status,
+        };
+        response.map(|inner| WatchedBody::new(inner, Some(line), empty))
     }
 }
 
 /// A log line waiting for its body to end.
 #[derive(Debug)]
-struct Pending {
+pub struct Pending {
     request: Request,
     status: StatusCode,
-    bytes: u64,
-    /// Nothing is to be sent (HEAD, or an empty body).
-    empty: bool,
 }
 
-/// How a response body ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Outcome {
-    /// Sent in full.
-    Complete,
-    /// The body failed while streaming.
-    Failed,
-    /// Dropped before its end: the client went away or the server shut down.
-    Aborted,
-}
-
-impl Pending {
-    fn log(self, outcome: Outcome) {
-        let Pending {
-            request,
-            status,
-            bytes,
-            ..
-        } = self;
+impl EndOfBody for Pending {
+    fn ended(self, bytes: u64, outcome: Outcome) {
+        let Pending { request, status } = self;
         // Milliseconds to the microsecond: a number in JSON too.
         let latency_ms = (request.start.elapsed().as_secs_f64() * 1e6).round() / 1e3;
         let (method, path, status) = (&request.method, &request.path, status.as_u16());
@@ -106,75 +82,14 @@ impl Pending {
 }
 
 /// A response body that logs its request when it ends or is dropped.
-#[derive(Debug)]
-pub struct LoggedBody<B> {
-    inner: B,
-    pending: Option<Pending>,
-}
-
-impl<B> LoggedBody<B> {
-    fn log(&mut self, outcome: Outcome) {
-        if let Some(pending) = self.pending.take() {
-            pending.log(outcome);
-        }
-    }
-}
-
-impl<B> Body for LoggedBody<B>
-where
-    B: Body + Unpin,
-{
-    type Data = B::Data;
-    type Error = B::Error;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
-        let this = &mut *self;
-        let polled = Pin::new(&mut this.inner).poll_frame(cx);
-        match &polled {
-            Poll::Ready(Some(Ok(frame))) => {
-                if let (Some(data), Some(pending)) = (frame.data_ref(), this.pending.as_mut()) {
-                    pending.bytes += data.remaining() as u64;
-                }
-                if this.inner.is_end_stream() {
-                    this.log(Outcome::Complete);
-                }
-            }
-            Poll::Ready(Some(Err(_))) => this.log(Outcome::Failed),
-            Poll::Ready(None) => this.log(Outcome::Complete),
-            Poll::Pending => {}
-        }
-        polled
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
-    }
-}
-
-impl<B> Drop for LoggedBody<B> {
-    fn drop(&mut self) {
-        // A body known to be empty (HEAD, 202, 204...) may be dropped
-        // without ever being polled: that is a complete response.
-        let outcome = match &self.pending {
-            Some(p) if p.bytes == 0 && p.empty => Outcome::Complete,
-            _ => Outcome::Aborted,
-        };
-        self.log(outcome);
-    }
-}
+pub type LoggedBody<B> = WatchedBody<B, Pending>;
 
 #[cfg(test)]
 mod tests {
     use std::io::Write;
+    use std::pin::Pin;
     use std::sync::{Arc, Mutex};
-    use std::task::Waker;
+    use std::task::{Context, Poll, Waker};
 
     use registry_http::Body as RegistryBody;
 

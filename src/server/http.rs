@@ -242,7 +242,7 @@ impl OnRequest for Policy {
         let response = held.log.finish(response);
         match held.meter {
             Some(meter) => meter.finish(response),
-            None => MeteredBody::unmetered(response),
+            None => metrics::unmetered(response),
         }
     }
 

@@ -7,6 +7,7 @@
 
 mod access_log;
 mod auth;
+mod body_end;
 mod cli;
 mod config;
 mod fsck;

@@ -7,20 +7,18 @@
 //! handler, method and status code, so counting a request is a few
 //! relaxed atomic adds: no lock, no map lookup, no allocation.
 
-use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::task::{Context, Poll};
 use std::time::Instant;
 
-use bytes::Buf;
 use http::{Method, StatusCode};
-use http_body::{Body, Frame, SizeHint};
+use http_body::Body;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, NoLabelSet};
 use prometheus_client::metrics::MetricType;
 
 use super::histogram::Histogram;
+use crate::server::body_end::{EndOfBody, Outcome, WatchedBody};
 
 /// The `handler` label: the endpoint a request's path addresses, named as
 /// distribution names its routes, plus this server's own paths.
@@ -180,87 +178,31 @@ impl Meter {
     /// Wrap the response body so that the request is counted when it ends.
     pub fn finish<B: Body>(self, response: http::Response<B>) -> http::Response<MeteredBody<B>> {
         let status = response.status();
-        response.map(|inner| MeteredBody {
-            inner,
-            pending: Some((self, status, 0)),
-        })
+        response.map(|inner| WatchedBody::new(inner, Some((self, status)), false))
     }
+}
 
-    fn record(self, status: StatusCode, bytes: u64) {
-        let m = &self.metrics;
+impl EndOfBody for (Meter, StatusCode) {
+    fn ended(self, bytes: u64, _: Outcome) {
+        let (meter, status) = self;
+        let m = &meter.metrics;
         let code = usize::from(status.as_u16()).clamp(100, 599) - 100;
-        m.requests[self.pair * CODES + code].fetch_add(1, Ordering::Relaxed);
-        let nanos = u64::try_from(self.start.elapsed().as_nanos()).unwrap_or(u64::MAX);
-        m.duration[self.pair].observe(nanos);
-        m.response_size[self.pair].observe(bytes);
+        m.requests[meter.pair * CODES + code].fetch_add(1, Ordering::Relaxed);
+        let nanos = u64::try_from(meter.start.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        m.duration[meter.pair].observe(nanos);
+        m.response_size[meter.pair].observe(bytes);
         m.sent.fetch_add(bytes, Ordering::Relaxed);
-        m.in_flight[self.handler].fetch_sub(1, Ordering::Relaxed);
+        m.in_flight[meter.handler].fetch_sub(1, Ordering::Relaxed);
     }
 }
 
 /// A response body that counts its bytes and, when it ends or is dropped,
 /// its request. Without metrics it only forwards.
-#[derive(Debug)]
-pub struct MeteredBody<B> {
-    inner: B,
-    pending: Option<(Meter, StatusCode, u64)>,
-}
+pub type MeteredBody<B> = WatchedBody<B, (Meter, StatusCode)>;
 
-impl<B> MeteredBody<B> {
-    /// A body that counts nothing (metrics off).
-    pub fn unmetered(response: http::Response<B>) -> http::Response<MeteredBody<B>> {
-        response.map(|inner| MeteredBody {
-            inner,
-            pending: None,
-        })
-    }
-
-    fn end(&mut self) {
-        if let Some((meter, status, bytes)) = self.pending.take() {
-            meter.record(status, bytes);
-        }
-    }
-}
-
-impl<B> Drop for MeteredBody<B> {
-    fn drop(&mut self) {
-        self.end();
-    }
-}
-
-impl<B: Body + Unpin> Body for MeteredBody<B> {
-    type Data = B::Data;
-    type Error = B::Error;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
-        let this = &mut *self;
-        let polled = Pin::new(&mut this.inner).poll_frame(cx);
-        match &polled {
-            Poll::Ready(Some(Ok(frame))) => {
-                if let (Some(data), Some((_, _, bytes))) = (frame.data_ref(), this.pending.as_mut())
-                {
-                    *bytes += data.remaining() as u64;
-                }
-                if this.inner.is_end_stream() {
-                    this.end();
-                }
-            }
-            Poll::Ready(Some(Err(_))) | Poll::Ready(None) => this.end(),
-            Poll::Pending => {}
-        }
-        polled
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
-    }
+/// A body that counts nothing (metrics off).
+pub fn unmetered<B>(response: http::Response<B>) -> http::Response<MeteredBody<B>> {
+    response.map(|inner| WatchedBody::new(inner, None, false))
 }
 
 impl Collector for HttpMetrics {

@@ -35,7 +35,7 @@ use registry_http::server::{OnRequest, RequestInfo};
 use registry_http::{Access, Authorizer, Body, Rejection};
 
 pub use collectors::{CacheCollector, GcMetrics, StorageCollector};
-pub use http::{HttpMetrics, Meter, MeteredBody};
+pub use http::{HttpMetrics, Meter, MeteredBody, unmetered};
 pub use listener::serve_own;
 pub use notifications::NotificationsCollector;
 pub use store::{MeteredStore, StoreMetrics};
