@@ -105,3 +105,62 @@ fn fsck_of_a_clean_or_empty_store_passes() {
         "{out}"
     );
 }
+
+/// A referrer link left behind by a manifest that is gone (another tool,
+/// or a delete from before referrer links were removed with it):
+/// `/referrers` lists a manifest that cannot be pulled. `fsck` reports it
+/// and `--repair` removes the link; the live referrer stays listed.
+#[test]
+fn fsck_repairs_referrers_whose_manifest_is_gone() {
+    use registry_testkit::content::{OCI_MANIFEST, digest, image_manifest};
+
+    let server = TestServer::start();
+    let client = Client::new(&server);
+    let (subject_bytes, subject) = client.push_image("fsck/app", "subject", "s");
+    let about = serde_json::json!({
+        "mediaType": OCI_MANIFEST, "digest": subject, "size": subject_bytes.len(),
+    });
+    let mut referrers = Vec::new();
+    for name in ["kept signature", "orphaned signature"] {
+        client.push_blob("fsck/app", name.as_bytes());
+        let m = image_manifest(
+            name.as_bytes(),
+            &[],
+            Some("application/example"),
+            Some(about.clone()),
+        );
+        let put = client.put_manifest("fsck/app", &digest(&m), OCI_MANIFEST, &m);
+        assert_eq!(put.status, 201);
+        referrers.push(digest(&m));
+    }
+    let stopped = server.stop();
+    let dir = stopped.dir;
+    let store = dir.path().join("data");
+    std::fs::remove_dir_all(revision_dir(&store, &referrers[1])).unwrap();
+
+    let (code, out) = fsck(dir.path(), false);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains(&format!(
+            "fsck/app@{subject}: dangling referrer (lists {}",
+            referrers[1]
+        )),
+        "{out}"
+    );
+    assert!(out.contains("1 problems found, 0 repaired"), "{out}");
+    let (code, out) = fsck(dir.path(), true);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("1 problems found, 1 repaired"), "{out}");
+
+    let server = TestServer::launch().in_dir(dir).start();
+    let client = Client::new(&server);
+    let listed = client.get(&format!("/v2/fsck/app/referrers/{subject}"), &[]);
+    assert_eq!(listed.status, 200);
+    let found: Vec<String> = listed.json()["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["digest"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(found, vec![referrers[0].clone()]);
+}

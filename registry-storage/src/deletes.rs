@@ -216,6 +216,33 @@ impl OpendalStore {
         repo: &RepositoryName,
         digest: &Digest,
     ) -> Result<bool> {
+        self.while_absent(repo, digest, self.remove_tags_naming(repo, digest))
+            .await
+    }
+
+    /// Repair: remove the link listing `referrer` among the referrers of
+    /// `subject` while `repo` has no such revision, as
+    /// [`Self::remove_dangling_tags`] does for tags.
+    pub(crate) async fn remove_dangling_referrer(
+        &self,
+        repo: &RepositoryName,
+        subject: &Digest,
+        referrer: &Digest,
+    ) -> Result<bool> {
+        let link = Key::ReferrerLink(repo, subject, referrer);
+        self.while_absent(repo, referrer, self.remove_link(link, 3))
+            .await
+    }
+
+    /// Run `repair` under the marker a delete of `digest` would take, if
+    /// `repo` has no revision of it once the marker is held. `Ok(false)` if
+    /// another delete or repair holds the marker.
+    async fn while_absent(
+        &self,
+        repo: &RepositoryName,
+        digest: &Digest,
+        repair: impl std::future::Future<Output = Result<()>>,
+    ) -> Result<bool> {
         let marker = Key::DeletingMarker(repo, digest);
         let now = humantime::format_rfc3339(SystemTime::now()).to_string();
         if !self
@@ -225,9 +252,9 @@ impl OpendalStore {
             return Ok(false);
         }
         let removed = async {
-            // A push restored the revision: the tags are live again.
+            // A push restored the revision: what names it is live again.
             if !self.exists(Key::RevisionLink(repo, digest)).await? {
-                self.remove_tags_naming(repo, digest).await?;
+                repair.await?;
             }
             Ok(true)
         }

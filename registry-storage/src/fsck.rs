@@ -2,7 +2,8 @@
 //! registry, a process killed mid-push, or another tool could leave behind
 //! in a store: tags that name a manifest the repository no longer has
 //! (dangling), tag folders with no `current/link` (phantoms, listed but
-//! never resolving), and revision links whose manifest bytes are gone.
+//! never resolving), referrer links to manifests the repository no longer
+//! has, and revision links whose manifest bytes are gone.
 //!
 //! Repairs follow the delete protocol of `deletes`: a dangling tag is
 //! removed under the same marker a manifest delete takes, so a push that
@@ -39,6 +40,17 @@ pub enum Finding {
         /// The tag.
         tag: Tag,
     },
+    /// A referrer link (`_referrers/<subject>/<referrer>`) whose referrer
+    /// is not a revision of the repository: `/referrers` would list a
+    /// manifest that cannot be pulled.
+    DanglingReferrer {
+        /// The repository.
+        repository: RepositoryName,
+        /// The subject it is listed under.
+        subject: Digest,
+        /// The referrer the repository does not have.
+        referrer: Digest,
+    },
     /// A revision link whose manifest bytes are gone from the store.
     RevisionWithoutBytes {
         /// The repository.
@@ -62,6 +74,14 @@ impl std::fmt::Display for Finding {
             Finding::PhantomTag { repository, tag } => {
                 write!(f, "{repository}:{tag}: tag folder without current/link")
             }
+            Finding::DanglingReferrer {
+                repository,
+                subject,
+                referrer,
+            } => write!(
+                f,
+                "{repository}@{subject}: dangling referrer (lists {referrer}, which the repository does not have)"
+            ),
             Finding::RevisionWithoutBytes { repository, digest } => write!(
                 f,
                 "{repository}@{digest}: revision link whose manifest bytes are missing"
@@ -102,6 +122,7 @@ impl OpendalStore {
             report.repositories += 1;
             self.check_revisions(&repo, repair, &mut report).await?;
             self.check_tags(&repo, repair, &mut report).await?;
+            self.check_referrers(&repo, repair, &mut report).await?;
         }
         Ok(report)
     }
@@ -128,6 +149,36 @@ impl OpendalStore {
                 },
                 fixed,
             ));
+        }
+        Ok(())
+    }
+
+    async fn check_referrers(
+        &self,
+        repo: &RepositoryName,
+        repair: bool,
+        report: &mut FsckReport,
+    ) -> Result<()> {
+        let base = format!("{}_referrers/", Key::RepositoryDir(repo).path());
+        for subject in self.list_digests_at(&base).await? {
+            let dir = Key::ReferrersDir(repo, &subject).path();
+            for referrer in self.list_digests_at(&dir).await? {
+                if self.exists(Key::RevisionLink(repo, &referrer)).await? {
+                    continue;
+                }
+                let fixed = repair
+                    && self
+                        .remove_dangling_referrer(repo, &subject, &referrer)
+                        .await?;
+                report.findings.push((
+                    Finding::DanglingReferrer {
+                        repository: repo.clone(),
+                        subject: subject.clone(),
+                        referrer,
+                    },
+                    fixed,
+                ));
+            }
         }
         Ok(())
     }
