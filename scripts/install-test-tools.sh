@@ -33,6 +33,9 @@ SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
 # ---------------------------------------------------------------- apt part --
 PACKAGES=(skopeo umoci docker-registry jq curl python3 python3-venv spin gcc
   podman apache2-utils libc6-dev openssl prometheus)
+# More for the benchmarks (benches/e2e/run.sh asks for nginx-light).
+# shellcheck disable=SC2206 # a list of package names, split on purpose
+PACKAGES+=(${EXTRA_PACKAGES:-})
 
 installed() { # true if the Debian package is installed
   [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" = "install ok installed" ]
@@ -100,6 +103,9 @@ if [ -x /usr/bin/docker-registry ]; then
 fi
 if [ -x /usr/bin/prometheus ]; then
   neutralize_service prometheus /usr/bin/prometheus /run/prometheus/prometheus.pid
+fi
+if [ -x /usr/sbin/nginx ]; then
+  neutralize_service nginx /usr/sbin/nginx /run/nginx.pid
 fi
 
 for pkg in "${PACKAGES[@]}"; do

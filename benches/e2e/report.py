@@ -19,6 +19,7 @@ from collections import defaultdict
 SERVERS = ["ours", "ours_nofsync", "dist"]
 HEADER = ["workload", "unit", "ours", "ours --no-fsync", "distribution",
           "ours vs dist", "no-fsync vs dist"]
+NGINX_HEADER = ["workload", "unit", "ours", "nginx", "ours / nginx"]
 METRICS_HEADER = ["workload", "unit", "metrics on", "metrics off", "on / off"]
 
 
@@ -126,6 +127,17 @@ def main():
                              f"{on / off:.3f}" if on and off else "n/a"])
         goal(f"manifest {what} by tag req/s, metrics on / metrics off",
              frac(on, off), 0.95, "min")
+    # Against nginx serving the same bytes as static files: the ceiling.
+    nginx = []
+    for metric, what, unit, target in [("mget_wrk_rps", "manifest GET (wrk) by tag", "req/s", 0.8),
+                                       ("mget_rps", "manifest GET (e2e-client) by tag", "req/s", None),
+                                       ("mhead_rps", "manifest HEAD (e2e-client) by tag", "req/s", None),
+                                       ("pull", f"pull {big}", "MiB/s", 1.0)]:
+        ours, ng = med(metric, "ours"), med(metric, "nginx")
+        nginx.append([what, unit, cell(metric, "ours"), cell(metric, "nginx"),
+                      f"{ours / ng:.2f}" if ours and ng else "n/a"])
+        if target is not None:
+            goal(f"{what}, ours / nginx", frac(ours, ng), target, "min")
     for server, name in [("ours", "ours"), ("ours_nofsync", "ours --no-fsync")]:
         v = data.get(("rss_push_2x", server))
         goal(f"peak RSS pushing a {big2} blob, {name} (max of runs)",
@@ -145,7 +157,7 @@ def main():
     # ------------------------------------------------------------ output --
     head = (f"{meta['date']}, commit {meta['commit']}; {meta['nproc']} x {meta['cpu']}, "
             f"{meta['memory']}, disk {meta['disk']}, {meta['kernel']}; "
-            f"distribution {meta['distribution']}, skopeo {meta['skopeo']}, wrk {meta['wrk']}; "
+            f"distribution {meta['distribution']}, skopeo {meta['skopeo']}, wrk {meta['wrk']}, nginx {meta.get('nginx', 'none')}; "
             f"runs: {meta['runs']}{' (QUICK)' if meta['quick'] else ''}; {meta['load']}")
     print()
     print(head)
@@ -158,6 +170,9 @@ def main():
     print()
     print("Metrics on (the default) and off (--metrics false):")
     print(text_table(METRICS_HEADER, metrics_cost))
+    print()
+    print("Against nginx serving the same bytes as static files:")
+    print(text_table(NGINX_HEADER, nginx))
     print()
     print("Goals:")
     print(text_table(["goal", "measured", "target", "verdict"], goals))
@@ -172,6 +187,8 @@ def main():
         f.write(md_table(["limit", "unit", "median (min-max)"], limits))
         f.write("\nMetrics on (the default) and off (--metrics false):\n\n")
         f.write(md_table(METRICS_HEADER, metrics_cost))
+        f.write("\nAgainst nginx serving the same bytes as static files:\n\n")
+        f.write(md_table(NGINX_HEADER, nginx))
         f.write("\nGoals:\n\n")
         f.write(md_table(["goal", "measured", "target", "verdict"], goals))
         for n in notes:

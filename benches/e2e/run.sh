@@ -3,7 +3,9 @@
 # manifest workload also with --metrics false, the cost of metrics) against
 # Debian's docker-registry (CNCF distribution), same workloads, same client,
 # alternating servers, with the two machine limits (SHA-256, fdatasync)
-# measured in the same run. See BENCHMARKS.md for what each row means.
+# measured in the same run, and, for the manifest GET and the pull, nginx
+# serving the same bytes as static files (the practical ceiling). See
+# BENCHMARKS.md for what each row means.
 #
 #   benches/e2e/run.sh                 # full run, RUNS=3 (15-25 minutes)
 #   QUICK=1 benches/e2e/run.sh         # small sizes, 1 run: checks the script
@@ -77,7 +79,7 @@ trap 'exit 143' TERM
 
 if [ "${NO_INSTALL:-0}" != 1 ]; then
   log "installing tools (scripts/install-test-tools.sh, wrk)"
-  bash "$ROOT/scripts/install-test-tools.sh" >"$E2E_TMP/logs/install.log" 2>&1 ||
+  EXTRA_PACKAGES=nginx-light bash "$ROOT/scripts/install-test-tools.sh" >"$E2E_TMP/logs/install.log" 2>&1 ||
     { tail -n 20 "$E2E_TMP/logs/install.log"; die "install-test-tools.sh failed"; }
   if ! command -v wrk >/dev/null; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >>"$E2E_TMP/logs/install.log" 2>&1 ||
@@ -109,13 +111,41 @@ if ! "$OURS" serve --help 2>/dev/null | grep -q -- '--metrics '; then
   HAVE_METRICS=0
   log "NOTE: 'registry serve --help' has no --metrics: no metrics-off variant"
 fi
+# The manifest and pull workloads also run on nginx serving the same bytes
+# as static files (its access log on): the practical ceiling of the machine.
+HAVE_NGINX=0
+command -v nginx >/dev/null && HAVE_NGINX=1
 # servers_of WORKLOAD: the servers a workload runs on.
 servers_of() {
-  if [ "$1" = w_manifest ] && [ "$HAVE_METRICS" = 1 ]; then
-    echo "${SERVERS[@]}" ours_nometrics
-  else
-    echo "${SERVERS[@]}"
-  fi
+  local extra=()
+  if [ "$1" = w_manifest ] && [ "$HAVE_METRICS" = 1 ]; then extra+=(ours_nometrics); fi
+  if { [ "$1" = w_manifest ] || [ "$1" = w_pull ]; } && [ "$HAVE_NGINX" = 1 ]; then extra+=(nginx); fi
+  echo "${SERVERS[@]}" "${extra[@]}"
+}
+
+# nginx serving ROOT's files on ADDR, in the foreground (stopped by PID),
+# manifests with their media type, `/v2/` answering 200.
+write_nginx_config() { # FILE ROOT ADDR
+  cat >"$1" <<EOF
+daemon off;
+user root;
+worker_processes auto;
+pid $1.pid;
+events { worker_connections 4096; }
+http {
+  access_log $2.access.log;
+  sendfile on;
+  tcp_nopush on;
+  keepalive_requests 1000000;
+  default_type application/octet-stream;
+  server {
+    listen $3;
+    root $2;
+    location = /v2/ { return 200 '{}'; }
+    location /v2/bench/manifest/manifests/ { default_type $ACCEPT; }
+  }
+}
+EOF
 }
 
 # ---------------------------------------------------------- servers --
@@ -160,6 +190,10 @@ start_srv() {
       write_dist_config "$E2E_TMP/srv/$name.yml" "$root" "$SRV_ADDR"
       start_bg "$SRV_LOG" docker-registry serve "$E2E_TMP/srv/$name.yml"
       ;;
+    nginx)
+      write_nginx_config "$E2E_TMP/srv/$name.conf" "$root" "$SRV_ADDR"
+      start_bg "$SRV_LOG" nginx -e "$SRV_LOG" -p "$root" -c "$E2E_TMP/srv/$name.conf"
+      ;;
   esac
   SRV_PID="$BG_PID"
   SRV_ROOT="$root"
@@ -171,7 +205,7 @@ stop_srv() {
   stop_pid "$SRV_PID"
   grep -aE ' (WARN|ERROR) |level=(warn|error)' "$SRV_LOG" | sed "s|^|$(basename "$SRV_LOG" .log): |" \
     >>"$E2E_TMP/logs/warnings.txt" || true
-  rm -rf "$SRV_ROOT" "$SRV_ROOT.yml"
+  rm -rf "$SRV_ROOT" "$SRV_ROOT.yml" "$SRV_ROOT.conf" "$SRV_ROOT.conf.pid" "$SRV_ROOT.access.log"
   sync   # start the next server with no dirty pages of this one pending
   LAST_DELETE=$SECONDS
 }
@@ -283,14 +317,21 @@ w_push_chunked() {
 w_pull() {
   local out cpu0
   start_srv "$1" "$1-pull-r$2"
-  client push --registry "$SRV_ADDR" --repo bench/blob --file "$BIG" --digest "$BIG_DIGEST" >/dev/null || { stop_srv; return 1; }
+  if [ "$1" = nginx ]; then
+    mkdir -p "$SRV_ROOT/v2/bench/blob/blobs"
+    ln -s "$BIG" "$SRV_ROOT/v2/bench/blob/blobs/$BIG_DIGEST"
+  else
+    client push --registry "$SRV_ADDR" --repo bench/blob --file "$BIG" --digest "$BIG_DIGEST" >/dev/null || { stop_srv; return 1; }
+  fi
   sync
   reset_hwm
   cpu0="$(cpu_s)"
   out="$(client pull --registry "$SRV_ADDR" --repo bench/blob --digest "$BIG_DIGEST" --size "$BIG_BYTES")" || { stop_srv; return 1; }
   record pull "$1" "$2" "$(jq -r .mib_per_s <<<"$out")"
-  record rss_pull "$1" "$2" "$(hwm_mib)"
-  record cpu_pull "$1" "$2" "$(python3 -c "print($(cpu_s) - $cpu0)")"
+  if [ "$1" != nginx ]; then # nginx works in its workers, not its master's PID
+    record rss_pull "$1" "$2" "$(hwm_mib)"
+    record cpu_pull "$1" "$2" "$(python3 -c "print($(cpu_s) - $cpu0)")"
+  fi
   if [ "$2" = 1 ]; then # content check, once per server, untimed
     client pull --registry "$SRV_ADDR" --repo bench/blob --digest "$BIG_DIGEST" --size "$BIG_BYTES" --verify >/dev/null ||
       { stop_srv; return 1; }
@@ -324,9 +365,21 @@ rate_record() {
 }
 
 w_manifest() {
-  local url out
-  start_srv "$1" "$1-manifest-r$2"
-  client put-manifest --registry "$SRV_ADDR" --repo bench/manifest --tag latest >/dev/null || { stop_srv; return 1; }
+  local url out bytes
+  if [ "$1" = nginx ]; then
+    # The bytes our registry serves for such a manifest, as a static file.
+    bytes="$E2E_TMP/srv/manifest-r$2.json"
+    start_srv ours "nginx-manifest-source-r$2"
+    client put-manifest --registry "$SRV_ADDR" --repo bench/manifest --tag latest >/dev/null || { stop_srv; return 1; }
+    curl -fsS -H "Accept: $ACCEPT" -o "$bytes" "http://$SRV_ADDR/v2/bench/manifest/manifests/latest" || { stop_srv; return 1; }
+    stop_srv
+    start_srv nginx "$1-manifest-r$2"
+    mkdir -p "$SRV_ROOT/v2/bench/manifest/manifests"
+    mv "$bytes" "$SRV_ROOT/v2/bench/manifest/manifests/latest"
+  else
+    start_srv "$1" "$1-manifest-r$2"
+    client put-manifest --registry "$SRV_ADDR" --repo bench/manifest --tag latest >/dev/null || { stop_srv; return 1; }
+  fi
   url="http://$SRV_ADDR/v2/bench/manifest/manifests/latest"
   out="$(timeout -k 5 120 wrk -t1 -c"$CONNECTIONS" -d"${RATE_SECS}s" -s "$E2E_DIR/wrk-manifest.lua" "$url" | tail -n 1)" || { stop_srv; return 1; }
   rate_record mget_wrk "$1" "$2" "$out"
@@ -394,6 +447,7 @@ cat >"$E2E_TMP/meta.json" <<EOF
   "distribution": "$(dpkg-query -W -f='${Version}' docker-registry)",
   "skopeo": "$(dpkg-query -W -f='${Version}' skopeo)",
   "wrk": "$(dpkg-query -W -f='${Version}' wrk)",
+  "nginx": "$(dpkg-query -W -f='${Version}' nginx-light 2>/dev/null || echo none)",
   "runs": $RUNS,
   "quick": $QUICK,
   "big_mib": $BIG_MIB,
