@@ -235,7 +235,13 @@ fn spawn_upload_purge(
 fn health(store: Arc<StoreHealth>) -> Health {
     let started = store.clone();
     Health::new()
-        .readiness("storage", move || store.status())
+        // The store's own error stays in the log: these endpoints answer
+        // anyone, and an error can name the bucket, endpoint or paths.
+        .readiness("storage", move || {
+            store
+                .status()
+                .map_err(|_| "the store does not answer (the server log says why)".to_owned())
+        })
         .startup("storage", move || {
             if started.started() {
                 Ok(())
