@@ -12,7 +12,9 @@
 //! accepted image may lose a blob.
 //!
 //! The race is shown to catch a broken handshake: `fs_broken_handshake_*`
-//! runs it until the first lost blob (at most 150 s) with the servers' side of the handshake disabled (a
+//! (ignored here; a step of its own in `scripts/test.sh`, so that nothing
+//! else slows its collections: with long collections the window rarely
+//! opens) runs it until the first lost blob (at most 150 s) with the servers' side of the handshake disabled (a
 //! debug build's `REGISTRY_TEST_GC_NO_HANDSHAKE`) and must see accepted
 //! images lose blobs (24 problems in a 30 s run here). With only the
 //! writer's doom check removed (the record still written) it passed: that
@@ -345,6 +347,7 @@ fn fs_collectors_race_pushes_and_deletes_on_a_fleet() {
 /// build's `REGISTRY_TEST_GC_NO_HANDSHAKE`): it must find an accepted image
 /// that lost a blob, or the race above could not fail either.
 #[test]
+#[ignore = "timing-sensitive: a step of its own in scripts/test.sh, alone on the machine"]
 fn fs_broken_handshake_loses_blobs() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("fs://{}", dir.path().join("store").display());

@@ -57,6 +57,17 @@ pub(crate) struct Links<'a> {
     pub tag: Option<&'a Tag>,
 }
 
+/// Whether a manifest delete looks for the tags naming the manifest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Tags {
+    /// Read every tag of the repository and remove those naming it (a
+    /// client's delete: distribution's behaviour).
+    Scan,
+    /// The caller knows none does (the collector: its mark found none, and
+    /// a tag push since then is kept or waits for the collection).
+    NoneName,
+}
+
 impl OpendalStore {
     /// Write a pushed manifest's links (its bytes are stored already):
     /// the revision, then the referrer and tag links, following the
@@ -142,13 +153,30 @@ impl OpendalStore {
         repo: &RepositoryName,
         digest: &Digest,
     ) -> Result<()> {
+        self.delete_revision_with(repo, digest, Tags::Scan).await
+    }
+
+    /// [`Self::delete_revision`], for the garbage collector: with
+    /// [`Tags::NoneName`] the tags are not scanned for it (docs/GC.md,
+    /// "Deletes": no tag names a manifest the collector deletes).
+    pub(crate) async fn delete_revision_with(
+        &self,
+        repo: &RepositoryName,
+        digest: &Digest,
+        tags: Tags,
+    ) -> Result<()> {
         let (store, repo, digest) = (self.clone(), repo.clone(), digest.clone());
-        tokio::spawn(async move { store.delete_revision_here(&repo, &digest).await })
+        tokio::spawn(async move { store.delete_revision_here(&repo, &digest, tags).await })
             .await
             .map_err(|e| Error::new(ErrorKind::Internal, "delete task failed").with_source(e))?
     }
 
-    async fn delete_revision_here(&self, repo: &RepositoryName, digest: &Digest) -> Result<()> {
+    async fn delete_revision_here(
+        &self,
+        repo: &RepositoryName,
+        digest: &Digest,
+        tags: Tags,
+    ) -> Result<()> {
         let marker = Key::DeletingMarker(repo, digest);
         let now = humantime::format_rfc3339(SystemTime::now()).to_string();
         loop {
@@ -164,7 +192,7 @@ impl OpendalStore {
             // Another delete of it is under way: let it end, look again.
             self.await_deletion(repo, digest).await?;
         }
-        let deleted = self.delete_marked_revision(repo, digest).await;
+        let deleted = self.delete_marked_revision(repo, digest, tags).await;
         if let Err(e) = self.remove_link(marker, 2).await {
             tracing::warn!(%repo, %digest, error = %e, "delete marker left behind; it expires");
         }
@@ -172,7 +200,12 @@ impl OpendalStore {
     }
 
     /// Steps 2 to 4 of a delete, under its marker.
-    async fn delete_marked_revision(&self, repo: &RepositoryName, digest: &Digest) -> Result<()> {
+    async fn delete_marked_revision(
+        &self,
+        repo: &RepositoryName,
+        digest: &Digest,
+        tags: Tags,
+    ) -> Result<()> {
         let subject = match self.operator().read(&Key::BlobData(digest).path()).await {
             Ok(buf) => Manifest::parse(&buf.to_bytes(), None, &self.inner.limits)
                 .ok()
@@ -184,7 +217,9 @@ impl OpendalStore {
             return Err(crate::manifests::manifest_unknown(digest));
         }
         self.remove_link(Key::RevisionLink(repo, digest), 1).await?;
-        self.remove_tags_naming(repo, digest).await?;
+        if tags == Tags::Scan {
+            self.remove_tags_naming(repo, digest).await?;
+        }
         if let Some(s) = &subject {
             self.remove_link(Key::ReferrerLink(repo, s, digest), 3)
                 .await?;

@@ -68,7 +68,11 @@ pub(crate) async fn sweep(store: &OpendalStore, plan: Plan, run: &Run) -> Result
                     continue;
                 }
                 before(deadline)?;
-                match store.delete_revision(&m.repository, &m.digest).await {
+                let none = crate::deletes::Tags::NoneName;
+                match store
+                    .delete_revision_with(&m.repository, &m.digest, none)
+                    .await
+                {
                     Ok(()) => {}
                     Err(e) if e.kind() == ErrorKind::ManifestUnknown => {}
                     Err(e) => return Err(e),
