@@ -11,16 +11,17 @@
 //! refused during the race (`MANIFEST_BLOB_UNKNOWN`, then retried); no
 //! accepted image may lose a blob.
 //!
-//! The race is shown to catch a broken handshake: `fs_broken_handshake_*`
-//! (ignored here; a step of its own in `scripts/test.sh`, so that nothing
-//! else slows its collections: with long collections the window rarely
-//! opens) runs it until the first lost blob (at most 150 s) with the servers' side of the handshake disabled (a
-//! debug build's `REGISTRY_TEST_GC_NO_HANDSHAKE`) and must see accepted
-//! images lose blobs (24 problems in a 30 s run here). With only the
-//! writer's doom check removed (the record still written) it passed: that
-//! narrower window is left to the behaviour tests
-//! `gc_push_of_a_doomed_blob_is_refused` and
-//! `gc_keeps_what_a_push_under_way_references` and to the spin model.
+//! Whether the race can catch a broken handshake is checked by hand:
+//! `fs_broken_handshake_loses_blobs` (ignored; `cargo test --test fleet_gc
+//! -- --ignored fs_broken`) runs it with the servers' side of the handshake
+//! disabled (a debug build's `REGISTRY_TEST_GC_NO_HANDSHAKE`) until the
+//! first lost blob, at most 150 s. It found losses in most runs here (24
+//! in one 30 s run, 70 in another), and none in two CI runs (one beside
+//! the rest of the suite, one alone with 42 collections in 150 s): the
+//! window is hit by chance, so it is no gate of `scripts/test.sh`. The
+//! behaviour tests `gc_push_of_a_doomed_blob_is_refused` and
+//! `gc_keeps_what_a_push_under_way_references` (each fails without its
+//! half of the handshake) and the spin model are what check the handshake.
 //!
 //! `fs_*` runs on one directory; `s3_*` on one bucket of the S3 server named
 //! by `REGISTRY_TEST_S3_URL`, ignored without it (a step of
@@ -347,7 +348,7 @@ fn fs_collectors_race_pushes_and_deletes_on_a_fleet() {
 /// build's `REGISTRY_TEST_GC_NO_HANDSHAKE`): it must find an accepted image
 /// that lost a blob, or the race above could not fail either.
 #[test]
-#[ignore = "timing-sensitive: a step of its own in scripts/test.sh, alone on the machine"]
+#[ignore = "probabilistic, by hand: cargo test --test fleet_gc -- --ignored fs_broken"]
 fn fs_broken_handshake_loses_blobs() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("fs://{}", dir.path().join("store").display());
