@@ -257,16 +257,49 @@ start_server() {
   log "started $name ($(basename "$kind")) pid $SERVER_PID on $SERVER_ADDR, root $root"
 }
 
-# write_distribution_config FILE ROOTDIR ADDR: filesystem storage, deletes
-# enabled, no caches (two instances may share ROOTDIR), no upload purging
-# (it would touch other servers' uploads in a shared ROOTDIR).
+# start_distribution_htpasswd ROOTDIR NAME USER PASSWORD: Debian's
+# distribution behind htpasswd (bcrypt file from `htpasswd -B`, apache2-utils),
+# with its access log on in $SERVER_LOG so a test can count what it served
+# (see count_blob_gets). The upstream for the mirror tests. Sets SERVER_ADDR,
+# SERVER_PID and SERVER_LOG like start_server.
+start_distribution_htpasswd() {
+  local root="$1" name="$2" user="$3" password="$4" port conf htpasswd_file
+  mkdir -p "$root" "$RUN_DIR/servers"
+  htpasswd_file="$RUN_DIR/servers/$name.htpasswd"
+  htpasswd -Bbn "$user" "$password" >"$htpasswd_file"
+  port="$(free_port)"
+  SERVER_ADDR="127.0.0.1:$port"
+  SERVER_LOG="$RUN_DIR/servers/$name.log"
+  conf="$RUN_DIR/servers/$name.yml"
+  write_distribution_config "$conf" "$root" "$SERVER_ADDR" "$htpasswd_file"
+  start_bg "$SERVER_LOG" "$DISTRIBUTION_BIN" serve "$conf"
+  SERVER_PID="$BG_PID"
+  if ! wait_http "http://$SERVER_ADDR/v2/" "$INTEROP_TIMEOUT" "$SERVER_PID"; then
+    show_server_logs
+    die "server '$name' (distribution, htpasswd) did not come up on $SERVER_ADDR"
+  fi
+  log "started $name (distribution, htpasswd user $user) pid $SERVER_PID on $SERVER_ADDR, root $root"
+}
+
+# count_blob_gets LOGFILE DIGEST: how many GETs of blob DIGEST (any
+# repository, any status) the access log of start_distribution_htpasswd shows.
+count_blob_gets() {
+  grep -cE "\"GET /v2/[^ ]*/blobs/$2 HTTP" "$1" || true
+}
+
+# write_distribution_config FILE ROOTDIR ADDR [HTPASSWD]: filesystem storage,
+# deletes enabled, no caches (two instances may share ROOTDIR), no upload
+# purging (it would touch other servers' uploads in a shared ROOTDIR).
+# With HTPASSWD: `auth: htpasswd:` with that file and the access log on.
 write_distribution_config() {
+  local accesslog_disabled=true
+  [ -n "${4:-}" ] && accesslog_disabled=false
   cat >"$1" <<EOF
 version: 0.1
 log:
   level: warn
   accesslog:
-    disabled: true
+    disabled: $accesslog_disabled
   fields:
     service: registry
 storage:
@@ -281,6 +314,14 @@ http:
   addr: $3
   secret: interop-test-secret
 EOF
+  if [ -n "${4:-}" ]; then
+    cat >>"$1" <<EOF
+auth:
+  htpasswd:
+    realm: interop-upstream
+    path: $4
+EOF
+  fi
 }
 
 # ------------------------------------------------------- image building --

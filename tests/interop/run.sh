@@ -8,7 +8,8 @@
 #   $REGISTRY_BIN serve --listen 127.0.0.1:PORT --storage fs://$RUN_DIR/store
 # otherwise it is CNCF distribution (/usr/bin/docker-registry).
 # Runs skopeo.sh and oras.py against it, then peer.sh (which starts its own
-# pair of servers on one shared directory), with our binary also fleet.sh and
+# pair of servers on one shared directory) and upstream.sh (the htpasswd
+# distribution upstream the mirror tests use), with our binary also fleet.sh and
 # gc.sh (our collector and distribution's on one directory), stops everything it started by
 # PID, removes its temporary directory and prints the combined
 # `N passed, M failed` line. Exits non-zero if anything failed.
@@ -73,6 +74,7 @@ ADDR="$SERVER_ADDR"
 run_suite skopeo.sh bash "$INTEROP_DIR/skopeo.sh" "$ADDR"
 run_suite oras.py "$VENV_PY" "$INTEROP_DIR/oras.py" "$ADDR"
 run_suite peer.sh bash "$INTEROP_DIR/peer.sh"
+run_suite upstream.sh bash "$INTEROP_DIR/upstream.sh"
 if [ -n "${REGISTRY_BIN:-}" ]; then
   run_suite fleet.sh bash "$INTEROP_DIR/fleet.sh"
   run_suite gc.sh bash "$INTEROP_DIR/gc.sh"
