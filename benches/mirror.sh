@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# Pull-through mirror, measured (issue 15, "Performance"): a cold pull of one
+# large blob through the mirror vs a direct pull from the same local upstream
+# (goal >= 0.8), and a warm pull through the mirror vs an ordinary pull of the
+# same blob from this registry (goal ~1.0). The upstream is Debian's
+# distribution 2.8.2 behind htpasswd (start_distribution_htpasswd in
+# tests/interop/lib.sh), on 127.0.0.1.
+#
+#   benches/mirror.sh                    # SIZE_MIB=1024, release binary
+#   SIZE_MIB=64 BIN_DIR=target/debug benches/mirror.sh
+#
+# Environment: SIZE_MIB (1024), BIN_DIR (take `registry` from there, build
+# nothing; default: cargo build --release, then target/release).
+# Everything lives in one mktemp -d, removed at exit; every server is started
+# here and stopped by its PID.
+#
+# SKELETON: the direct and ordinary rows run today. The mirror rows need
+# `registry serve --mirror` (branch `mirror`, not merged yet); without it they
+# print "n/a" and the script exits 3, so nothing is reported as measured that
+# was not. The mirror rows follow the contract in the mirror brief
+# ([[mirrors]] with upstream credentials) and have not been run yet.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source=tests/interop/lib.sh
+source "$ROOT/tests/interop/lib.sh"
+: "${SIZE_MIB:=1024}"
+require_tools curl htpasswd sha256sum "$DISTRIBUTION_BIN"
+if [ -z "${BIN_DIR:-}" ]; then
+  (cd "$ROOT" && cargo build --release --bin registry)
+  BIN_DIR="$ROOT/target/release"
+fi
+REGISTRY="$(cd "$BIN_DIR" && pwd)/registry"
+[ -x "$REGISTRY" ] || die "no registry binary in $BIN_DIR"
+interop_init
+
+USER_NAME=bench PASSWORD=bench-secret
+BLOB="$RUN_DIR/blob"
+head -c $((SIZE_MIB * 1024 * 1024)) /dev/urandom >"$BLOB"
+DIGEST="$(sha256_of "$BLOB")"
+log "blob $DIGEST, $SIZE_MIB MiB"
+
+# push_blob BASE_URL REPO [CURL_AUTH...]: monolithic streamed PUT (curl -T
+# streams the file; --data-binary would read it into memory).
+push_blob() {
+  local base="$1" repo="$2" loc; shift 2
+  loc="$(curl -sf -D - -o /dev/null "$@" -X POST "$base/v2/$repo/blobs/uploads/" \
+    | tr -d '\r' | awk 'tolower($1) == "location:" { print $2 }')"
+  case "$loc" in http*) ;; *) loc="$base$loc" ;; esac
+  case "$loc" in *\?*) loc="$loc&digest=$DIGEST" ;; *) loc="$loc?digest=$DIGEST" ;; esac
+  curl -sf -o /dev/null "$@" -T "$BLOB" -H 'Content-Type: application/octet-stream' "$loc"
+}
+
+# pull_secs URL [CURL_AUTH...]: seconds for one GET of the blob, bytes checked.
+pull_secs() {
+  local url="$1" got; shift
+  got="$(curl -sf "$@" "$url" -o "$RUN_DIR/pulled" -w '%{time_total}')"
+  [ "$(sha256_of "$RUN_DIR/pulled")" = "$DIGEST" ] || die "pulled bytes of $url do not match $DIGEST"
+  rm -f "$RUN_DIR/pulled"
+  printf '%s\n' "$got"
+}
+
+ratio() { python3 -c "import sys; print(f'{float(sys.argv[1]) / float(sys.argv[2]):.2f}')" "$1" "$2"; }
+mibps() { python3 -c "import sys; print(f'{float(sys.argv[1]) / float(sys.argv[2]):.0f}')" "$SIZE_MIB" "$1"; }
+
+start_distribution_htpasswd "$RUN_DIR/upstream" upstream "$USER_NAME" "$PASSWORD"
+UP="http://$SERVER_ADDR"
+push_blob "$UP" bench/big -u "$USER_NAME:$PASSWORD"
+DIRECT="$(pull_secs "$UP/v2/bench/big/blobs/$DIGEST" -u "$USER_NAME:$PASSWORD")"
+
+start_server "$REGISTRY" "$RUN_DIR/ours" ours
+OURS="http://$SERVER_ADDR"
+push_blob "$OURS" local/big
+ORDINARY="$(pull_secs "$OURS/v2/local/big/blobs/$DIGEST")"
+
+printf '\n| %-40s | %8s | %7s |\n' "pull of one $SIZE_MIB MiB blob" seconds "MiB/s"
+printf '| %-40s | %8s | %7s |\n' "direct from upstream (distribution)" "$DIRECT" "$(mibps "$DIRECT")"
+printf '| %-40s | %8s | %7s |\n' "ordinary from this registry" "$ORDINARY" "$(mibps "$ORDINARY")"
+
+if ! "$REGISTRY" serve --help 2>/dev/null | grep -q -- '--mirror'; then
+  printf '| %-40s | %8s | %7s |\n' "cold through the mirror" n/a n/a "warm through the mirror" n/a n/a
+  log "this registry has no --mirror: mirror rows not measured"
+  exit 3
+fi
+
+printf '%s' "$PASSWORD" >"$RUN_DIR/upstream.password"
+cat >"$RUN_DIR/mirror.toml" <<EOF
+[[mirrors]]
+prefix = "up.test"
+upstreams = [{ url = "$UP", username = "$USER_NAME", password_file = "$RUN_DIR/upstream.password" }]
+EOF
+MIRROR_PORT="$(free_port)"
+start_bg "$RUN_DIR/servers/mirror.log" "$REGISTRY" serve --listen "127.0.0.1:$MIRROR_PORT" \
+  --storage "fs://$RUN_DIR/mirror-store" --config "$RUN_DIR/mirror.toml"
+wait_http "http://127.0.0.1:$MIRROR_PORT/v2/" "$INTEROP_TIMEOUT" "$BG_PID" || die "mirror did not come up"
+MIRROR_URL="http://127.0.0.1:$MIRROR_PORT/v2/up.test/bench/big/blobs/$DIGEST"
+COLD="$(pull_secs "$MIRROR_URL")"
+WARM="$(pull_secs "$MIRROR_URL")"
+printf '| %-40s | %8s | %7s |\n' "cold through the mirror" "$COLD" "$(mibps "$COLD")"
+printf '| %-40s | %8s | %7s |\n' "warm through the mirror" "$WARM" "$(mibps "$WARM")"
+printf '\ncold/direct throughput ratio: %s (goal >= 0.8)\n' "$(ratio "$DIRECT" "$COLD")"
+printf 'warm/ordinary throughput ratio: %s (goal ~1.0)\n' "$(ratio "$ORDINARY" "$WARM")"
