@@ -50,6 +50,7 @@ def main():
         ("mget_p99", "   same, p99 latency", "ms", "lower"),
         ("mhead_rps", f"5. manifest HEAD by tag, e2e-client rate, 64 conn, {secs}s", "req/s", "higher"),
         ("mhead_p99", "   same, p99 latency", "ms", "lower"),
+        ("mget_cpu_us", "server CPU per manifest GET (e2e-client, no warm-up)", "µs", "lower"),
         ("skopeo", f"6. skopeo copy, 20-layer image ({meta['image_mib']} MiB)", "s", "lower"),
         ("cpu_push_mono", "server CPU time (user+sys) during 1.", "s", "lower"),
         ("cpu_push_chunked", "server CPU time during 2.", "s", "lower"),
@@ -127,6 +128,11 @@ def main():
                              f"{on / off:.3f}" if on and off else "n/a"])
         goal(f"manifest {what} by tag req/s, metrics on / metrics off",
              frac(on, off), 0.95, "min")
+    on, off = med("mget_cpu_us", "ours"), med("mget_cpu_us", "ours_nometrics")
+    metrics_cost.append(["server CPU per manifest GET", "µs", cell("mget_cpu_us", "ours"),
+                         cell("mget_cpu_us", "ours_nometrics"),
+                         f"{on / off:.3f}" if on and off else "n/a"])
+    goal("server CPU per manifest GET, metrics on / metrics off", frac(on, off), 1.05, "max")
     # Against nginx serving the same bytes as static files: the ceiling.
     nginx = []
     for metric, what, unit, target in [("mget_wrk_rps", "manifest GET (wrk) by tag", "req/s", 0.8),

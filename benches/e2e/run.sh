@@ -387,6 +387,15 @@ w_manifest() {
   rate_record mget "$1" "$2" "$out"
   out="$(client rate --url "$url" --method HEAD --header "Accept: $ACCEPT" --connections "$CONNECTIONS" --duration "$RATE_SECS" --warmup "$RATE_WARMUP")" || { stop_srv; return 1; }
   rate_record mhead "$1" "$2" "$out"
+  # Server CPU per request: a load-independent figure of the request
+  # path's cost (other processes on the machine change the rate, not this).
+  if [ "$1" != nginx ]; then
+    local c0 c1
+    c0="$(cpu_s)"
+    out="$(client rate --url "$url" --method GET --header "Accept: $ACCEPT" --connections "$CONNECTIONS" --duration "$RATE_SECS" --warmup 0)" || { stop_srv; return 1; }
+    c1="$(cpu_s)"
+    record mget_cpu_us "$1" "$2" "$(jq -r --arg c0 "$c0" --arg c1 "$c1" '(($c1 | tonumber) - ($c0 | tonumber)) * 1e6 / .requests' <<<"$out")"
+  fi
   stop_srv
 }
 
