@@ -25,17 +25,15 @@ impl RequestId {
         }
     }
 
-    /// 128 random bits, in hex.
+    /// 128 bits in hex: a process-wide counter sent through a permutation
+    /// of 128-bit values keyed once per process from the OS's randomness
+    /// (see [`next_bits`]). Distinct in this process (the permutation is a
+    /// bijection and the counter never repeats) and not guessable from
+    /// outside without the key, which is enough to correlate log lines.
+    /// Not a secret: these ids are not cryptographically strong and must
+    /// never be used as tokens.
     pub fn generate() -> RequestId {
-        let mut bytes = [0u8; 16];
-        // The OS's randomness; should it fail, an id that is still unique
-        // in this process is better than none.
-        if getrandom::fill(&mut bytes).is_err() {
-            use std::sync::atomic::{AtomicU64, Ordering};
-            static NEXT: AtomicU64 = AtomicU64::new(0);
-            bytes[..8].copy_from_slice(&NEXT.fetch_add(1, Ordering::Relaxed).to_be_bytes());
-        }
-        let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        let hex = format!("{:032x}", next_bits());
         RequestId(HeaderValue::from_str(&hex).expect("hex is a valid header value"))
     }
 
@@ -49,6 +47,37 @@ impl RequestId {
     pub fn header_value(&self) -> HeaderValue {
         self.0.clone()
     }
+}
+
+/// The next id's bits: no system call after the first (which reads the key).
+fn next_bits() -> u128 {
+    use std::sync::OnceLock;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static KEY: OnceLock<[u128; 2]> = OnceLock::new();
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let key = KEY.get_or_init(|| {
+        let mut bytes = [0u8; 32];
+        // Should the OS's randomness fail, the ids are still unique in this
+        // process (the permutation keeps them apart), only guessable.
+        let _ = getrandom::fill(&mut bytes);
+        let half = |b: &[u8]| u128::from_le_bytes(b.try_into().expect("16 bytes"));
+        [half(&bytes[..16]), half(&bytes[16..])]
+    });
+    permute(u128::from(NEXT.fetch_add(1, Ordering::Relaxed)), key)
+}
+
+/// A keyed bijection on 128-bit values: each step (adding a key, xor with a
+/// right shift of itself, multiplying by an odd constant) is invertible
+/// modulo 2^128, so distinct inputs give distinct outputs.
+fn permute(mut x: u128, key: &[u128; 2]) -> u128 {
+    const M: u128 = 0x2d35_8dcc_aa6c_78a5_8bb8_4b93_962e_acc9; // odd
+    for k in [key[0], key[1], key[0] ^ key[1]] {
+        x = x.wrapping_add(k);
+        x ^= x >> 67;
+        x = x.wrapping_mul(M);
+        x ^= x >> 59;
+    }
+    x
 }
 
 /// Non-empty, at most [`MAX_LEN`], letters, digits and `-_.:+/=@` only: no
@@ -88,5 +117,21 @@ mod tests {
         assert_eq!(two.as_str().len(), 32, "two ids: neither is trusted");
         assert_eq!(RequestId::of(&HeaderMap::new()).as_str().len(), 32);
         assert_ne!(RequestId::generate(), RequestId::generate());
+    }
+
+    #[test]
+    fn generated_ids_are_distinct_and_not_a_visible_counter() {
+        let ids: std::collections::HashSet<String> = (0..10_000)
+            .map(|_| RequestId::generate().as_str().to_owned())
+            .collect();
+        assert_eq!(ids.len(), 10_000);
+        // Neighbouring counters differ in about half their output bits.
+        let key = [1, 2];
+        let flipped = (permute(0, &key) ^ permute(1, &key)).count_ones();
+        assert!((32..=96).contains(&flipped), "{flipped} bits differ");
+        assert!(
+            ids.iter()
+                .all(|id| id.len() == 32 && is_sane(id.as_bytes()))
+        );
     }
 }
