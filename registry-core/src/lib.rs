@@ -13,6 +13,7 @@ pub mod error;
 pub mod manifest;
 pub mod media_type;
 pub mod name;
+pub mod pattern;
 pub mod range;
 pub mod store;
 pub mod upload;
@@ -22,6 +23,7 @@ pub use error::{Error, ErrorKind, Result};
 pub use manifest::{Descriptor, ForeignUrlPolicy, Manifest, ManifestLimits};
 pub use media_type::ManifestKind;
 pub use name::{Reference, RepositoryName, Tag};
+pub use pattern::RepositoryPattern;
 pub use range::ByteRange;
 pub use store::{
     BlobInfo, BlobRead, BlobStore, ByteStream, Listing, ManifestPut, ManifestStore, Page,

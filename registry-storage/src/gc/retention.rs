@@ -22,9 +22,8 @@
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
 
-use globset::{Glob, GlobMatcher};
 use regex::Regex;
-use registry_core::{Digest, Error, ErrorKind, RepositoryName, Result, Tag};
+use registry_core::{Digest, Error, ErrorKind, RepositoryName, RepositoryPattern, Result, Tag};
 
 /// An ordered list of rules; the first whose glob matches a repository
 /// applies to it.
@@ -52,7 +51,7 @@ impl Retention {
 
     /// The rule deciding for `repo`, if any.
     pub fn rule_for(&self, repo: &RepositoryName) -> Option<&RetentionRule> {
-        self.rules.iter().find(|r| r.glob.is_match(repo.as_str()))
+        self.rules.iter().find(|r| r.glob.matches(repo.as_str()))
     }
 }
 
@@ -70,7 +69,7 @@ impl Eq for Retention {}
 #[non_exhaustive]
 pub struct RetentionRule {
     pattern: String,
-    glob: GlobMatcher,
+    glob: RepositoryPattern,
     /// Keep the N most recently pushed tags.
     pub keep_last: Option<usize>,
     /// Keep tags matching this expression.
@@ -98,13 +97,10 @@ impl PartialEq for RetentionRule {
 impl Eq for RetentionRule {}
 
 impl RetentionRule {
-    /// A rule for the repositories matching `glob` (`*` does not cross a
-    /// `/`; `**` does), which removes nothing until given a selector.
+    /// A rule for the repositories matching `glob`, a
+    /// [`RepositoryPattern`] (`*` does not cross a `/`; `**` does), which removes nothing until given a selector.
     pub fn new(glob: &str) -> Result<RetentionRule> {
-        let matcher = globset::GlobBuilder::new(glob)
-            .literal_separator(true)
-            .build()
-            .map(|g: Glob| g.compile_matcher())
+        let matcher = RepositoryPattern::new(glob)
             .map_err(|e| invalid(format!("repository glob {glob:?}: {e}")))?;
         Ok(RetentionRule {
             pattern: glob.to_owned(),
@@ -362,7 +358,7 @@ mod tests {
                 .rule_for(&name("y"))
                 .is_none()
         );
-        assert!(RetentionRule::new("[").is_err());
+        assert!(RetentionRule::new("a/***").is_err());
         assert!(RetentionRule::new("a").unwrap().keep_tags("(").is_err());
     }
 
