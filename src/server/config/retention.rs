@@ -82,7 +82,7 @@ keep_last = 100
         assert!(rules.needs_pull_times());
 
         for (bad, says) in [
-            ("repositories = \"[\"", "repository glob"),
+            ("repositories = \"a/***\"", "repository glob"),
             ("repositories = \"a\"\nkeep_tags = \"(\"", "tag expression"),
             ("repositories = \"a\"\nkeep = 1", "unknown field"),
             ("keep_last = 1", "missing field `repositories`"),
