@@ -5,6 +5,8 @@ use std::collections::{HashMap, HashSet};
 use std::time::{Duration, SystemTime};
 
 use futures::future::try_join_all;
+
+use crate::backend::Backend;
 use registry_core::manifest::Manifest;
 use registry_core::{Digest, Error, ErrorKind, RepositoryName, Result, Tag};
 
@@ -358,6 +360,9 @@ impl OpendalStore {
         &self,
         dir: &str,
     ) -> Result<Vec<(String, Option<SystemTime>, u64)>> {
+        if let Backend::Local(fs) = &self.inner.backend {
+            return fs.files_under(dir).await;
+        }
         let entries = match self.operator().list_with(dir).recursive(true).await {
             Ok(entries) => entries,
             Err(e) if is_not_found(&e) => return Ok(Vec::new()),
