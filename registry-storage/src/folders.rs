@@ -1,6 +1,7 @@
-//! Two small reads behind the backend seam: the child folders of a folder
+//! Small reads behind the backend seam: the child folders of a folder
 //! (how tags and referrers are listed), and an object read only if another
-//! exists (a referrer's record and its revision).
+//! exists (a referrer's record and its revision), and every file of a tree
+//! with its time and size (the garbage collector's listings).
 //!
 //! On the filesystem each is one trip to the blocking pool: OpenDAL's
 //! lister costs about 70 times more per entry there (10,000 tag folders:
