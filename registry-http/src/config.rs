@@ -6,6 +6,7 @@ use std::sync::Arc;
 use registry_core::{ForeignUrlPolicy, ManifestLimits};
 
 use crate::auth::{AllowAll, Authorizer};
+use crate::namespaces::Namespaces;
 
 /// Router settings. Start from [`RouterConfig::default`] and change fields
 /// or chain the `with_*` methods.
@@ -27,6 +28,10 @@ pub struct RouterConfig {
     pub public_prefix: String,
     /// Who may do what. [`AllowAll`] by default.
     pub authorizer: Arc<dyn Authorizer>,
+    /// The store's names for requested names (a mirror's prefixes and
+    /// `?ns=`), asked before authorization. `None` by default: names are
+    /// the store's as requested.
+    pub namespaces: Option<Arc<dyn Namespaces>>,
 }
 
 impl RouterConfig {
@@ -61,6 +66,12 @@ impl RouterConfig {
         self
     }
 
+    /// Set [`namespaces`](Self::namespaces).
+    pub fn with_namespaces(mut self, namespaces: Arc<dyn Namespaces>) -> Self {
+        self.namespaces = Some(namespaces);
+        self
+    }
+
     /// The prefix without a trailing `/`, whichever way it was set.
     pub(crate) fn prefix(&self) -> &str {
         self.public_prefix.trim_end_matches('/')
@@ -73,6 +84,7 @@ impl Default for RouterConfig {
             manifest_urls: ForeignUrlPolicy::default(),
             public_prefix: String::new(),
             authorizer: Arc::new(AllowAll),
+            namespaces: None,
         }
     }
 }
@@ -82,6 +94,7 @@ impl fmt::Debug for RouterConfig {
         f.debug_struct("RouterConfig")
             .field("manifest_urls", &self.manifest_urls)
             .field("public_prefix", &self.public_prefix)
+            .field("namespaces", &self.namespaces)
             .finish_non_exhaustive()
     }
 }

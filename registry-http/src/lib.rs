@@ -90,6 +90,7 @@ mod handlers;
 mod headers;
 pub mod health;
 mod location;
+pub mod namespaces;
 mod request;
 mod route;
 mod router;
@@ -108,6 +109,7 @@ pub use auth::{
 pub use body::{Body, BoxError};
 pub use config::RouterConfig;
 pub use health::Health;
+pub use namespaces::{Mapped, Namespaces};
 pub use route::{Route, UploadMode};
 pub use router::Router;
 

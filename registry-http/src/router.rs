@@ -79,10 +79,20 @@ impl Router {
     {
         let (parts, body) = req.into_parts();
         let carries_body = !body.is_end_stream() && body.size_hint().upper() != Some(0);
+        let mut echo = None;
         let mut res = match route::resolve(&parts.method, &parts.uri) {
-            Ok(route) => self.serve(route, parts, body).await,
+            Ok(mut route) => {
+                if let Some(namespaces) = &self.inner.config.namespaces {
+                    echo = crate::namespaces::apply(&**namespaces, &mut route, &parts.uri);
+                }
+                self.serve(route, parts, body).await
+            }
             Err(unrouted) => unrouted_response(unrouted),
         };
+        if let Some(value) = echo.and_then(|ns| HeaderValue::try_from(ns).ok()) {
+            res.headers_mut()
+                .insert(crate::namespaces::OCI_NAMESPACE, value);
+        }
         res.headers_mut().insert(API_VERSION, API_VERSION_VALUE);
         // A refused request's body may be left unread, and then the
         // connection cannot carry another request: say so, so that clients

@@ -38,6 +38,7 @@ mod blobs;
 pub mod cache;
 mod deletes;
 mod error;
+mod fetch_lease;
 mod folders;
 pub mod fsck;
 pub mod gc;
@@ -65,6 +66,7 @@ use registry_core::{Error, ErrorKind, Result};
 
 pub use availability::{GuardedStore, HealthConfig, StoreHealth};
 pub use cache::{BlobCacheConfig, CacheStats, CachedStore};
+pub use fetch_lease::FetchLease;
 pub use fsck::{Finding, FsckReport};
 pub use gc::{GcOptions, GcReport};
 pub use stats::{StorageStats, storage_stats};
@@ -91,6 +93,10 @@ struct Inner {
     /// Pulls by digest are recorded (retention rules that keep what is in
     /// use need them).
     pulls: Option<Arc<pulls::PullTimes>>,
+    /// Repositories whose manifests are stored before what they reference
+    /// (a mirror's: it fetches blobs and child manifests when they are
+    /// asked for).
+    mirrored: Arc<[registry_core::RepositoryPattern]>,
 }
 
 /// Options of a store that only some backends use.
@@ -153,6 +159,7 @@ impl OpendalStore {
                     manifest_cache::DEFAULT_CAPACITY,
                 )),
                 pulls: None,
+                mirrored: Arc::new([]),
             }),
         }
     }
@@ -168,6 +175,24 @@ impl OpendalStore {
     /// then write nothing.
     pub fn with_pull_times(self, every: std::time::Duration) -> Self {
         self.edited(|inner| inner.pulls = Some(Arc::new(pulls::PullTimes::new(every))))
+    }
+
+    /// Store manifests pushed to repositories matching `patterns` without
+    /// checking that the blobs and manifests they reference are there: a
+    /// pull-through mirror stores an upstream's manifest first and fetches
+    /// what it references when a client asks for it. Everything else about
+    /// the push (parsing, limits, digests, links) is unchanged.
+    pub fn with_mirrored_repositories(
+        self,
+        patterns: impl IntoIterator<Item = registry_core::RepositoryPattern>,
+    ) -> Self {
+        let patterns: Arc<[_]> = patterns.into_iter().collect();
+        self.edited(|inner| inner.mirrored = patterns)
+    }
+
+    /// Whether `repo`'s manifests are stored before what they reference.
+    pub(crate) fn is_mirrored(&self, repo: &registry_core::RepositoryName) -> bool {
+        self.inner.mirrored.iter().any(|p| p.matches(repo.as_str()))
     }
 
     pub(crate) fn pull_times(&self) -> Option<&pulls::PullTimes> {

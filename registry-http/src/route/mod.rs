@@ -202,6 +202,43 @@ impl Route {
         }
     }
 
+    /// Replace the repository names the route carries (its repository,
+    /// and a mount's source) by what `f` returns for them, where it returns
+    /// one.
+    pub(crate) fn map_names(
+        &mut self,
+        mut f: impl FnMut(&RepositoryName) -> Option<RepositoryName>,
+    ) {
+        let mut map = |name: &mut RepositoryName| {
+            if let Some(mapped) = f(name) {
+                *name = mapped;
+            }
+        };
+        match self {
+            Route::Base | Route::Catalog { .. } => {}
+            Route::StartUpload { name, mode } => {
+                map(name);
+                if let UploadMode::Mount {
+                    from: Some(from), ..
+                } = mode
+                {
+                    map(from);
+                }
+            }
+            Route::GetBlob { name, .. }
+            | Route::DeleteBlob { name, .. }
+            | Route::UploadStatus { name, .. }
+            | Route::PatchUpload { name, .. }
+            | Route::FinishUpload { name, .. }
+            | Route::CancelUpload { name, .. }
+            | Route::GetManifest { name, .. }
+            | Route::PutManifest { name, .. }
+            | Route::DeleteManifest { name, .. }
+            | Route::ListTags { name, .. }
+            | Route::ListReferrers { name, .. } => map(name),
+        }
+    }
+
     pub(crate) fn endpoint(&self) -> Endpoint {
         match self {
             Route::Base => Endpoint::Base,

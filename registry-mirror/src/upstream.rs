@@ -1,0 +1,1 @@
+//! The client of one upstream registry. (Being written on branch `upstream`.)
