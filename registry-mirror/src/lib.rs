@@ -7,3 +7,12 @@
 #![forbid(unsafe_code)]
 
 pub mod upstream;
+
+mod blobs;
+pub mod config;
+mod stats;
+mod store;
+
+pub use config::{MirrorConfig, Mirrors};
+pub use stats::MirrorStats;
+pub use store::{FetchOptions, MirrorStore};

@@ -41,6 +41,7 @@ pub(crate) fn conditional_lost() {
 }
 
 /// OpenDAL's retry layer is about to retry a request.
+#[cfg(feature = "s3")]
 pub(crate) fn retried() {
     RETRIES.fetch_add(1, Ordering::Relaxed);
 }

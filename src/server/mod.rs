@@ -16,6 +16,7 @@ mod http;
 mod limits;
 mod logging;
 mod metrics;
+mod mirror;
 mod notify;
 mod offline;
 mod probe;

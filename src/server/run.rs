@@ -31,7 +31,11 @@ pub async fn run(config: &Config) -> Result<(), String> {
         &config.auth,
         matches!(config.tls, super::tls::TlsSetting::On(_)),
     )?;
-    let store = open_store(config)?;
+    let mirrors = super::mirror::mirrors(config)?;
+    let mut store = open_store(config)?;
+    if let Some(m) = &mirrors {
+        store = store.with_mirrored_repositories(m.patterns());
+    }
     if config.single_writer {
         tracing::info!("declared the only writer of its storage: conditional-write check skipped");
     } else {
@@ -63,8 +67,15 @@ pub async fn run(config: &Config) -> Result<(), String> {
     let store_health = Arc::new(StoreHealth::new(config.health.clone()));
     let probe = registry_storage::availability::spawn_probe(store.clone(), store_health.clone());
     let health = health(store_health.clone());
+    let origin = store.clone();
     let guarded = GuardedStore::new(store, store_health);
-    let router = router(config, guarded, &auth, metrics.as_deref())?;
+    let router = router(
+        config,
+        (guarded, origin),
+        &auth,
+        metrics.as_deref(),
+        mirrors,
+    )?;
     let endpoint = metrics
         .clone()
         .map(|m| metrics::Endpoint::new(m, &config.metrics, auth.authorizer.clone()));
@@ -252,12 +263,14 @@ fn health(store: Arc<StoreHealth>) -> Health {
 }
 
 /// The router over the store (measured, with metrics), behind the blob
-/// cache if one is configured.
+/// cache if one is configured, behind the mirrors if there are any
+/// (`origin` is the store under the guard: the mirrors' fetch leases).
 fn router(
     config: &Config,
-    store: GuardedStore,
+    (store, origin): (GuardedStore, OpendalStore),
     auth: &super::auth::Auth,
     metrics: Option<&Metrics>,
+    mirrors: Option<Arc<registry_mirror::Mirrors>>,
 ) -> Result<Router, String> {
     let store: Arc<dyn RegistryStore> = match metrics {
         Some(m) => Arc::new(metrics::MeteredStore::new(Arc::new(store), m.store.clone())),
@@ -287,7 +300,27 @@ fn router(
             "foreign layer URLs accepted in manifests as these patterns allow"
         );
     }
+    // The mirrors in front of it all: their blob misses are filled through
+    // the cache and measured like any push.
+    let (store, namespaces): (Arc<dyn RegistryStore>, _) = match mirrors {
+        None => (store, None),
+        Some(mirrors) => {
+            let mirror = registry_mirror::MirrorStore::new(
+                store,
+                origin,
+                mirrors.clone(),
+                registry_mirror::FetchOptions::default(),
+            )?;
+            if let Some(m) = metrics {
+                m.register_collector(super::mirror::MirrorCollector(mirror.clone()));
+            }
+            (Arc::new(mirror), Some(mirrors))
+        }
+    };
     // The manifest size limit is the store's (set in `open_store`).
-    let router_config = auth.apply(RouterConfig::default()).with_manifest_urls(urls);
+    let mut router_config = auth.apply(RouterConfig::default()).with_manifest_urls(urls);
+    if let Some(namespaces) = namespaces {
+        router_config = router_config.with_namespaces(namespaces);
+    }
     Ok(Router::with_config(store, router_config))
 }

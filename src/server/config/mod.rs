@@ -12,6 +12,7 @@
 //! from, so a bad value names its source in the error.
 
 mod layer;
+mod mirrors;
 mod retention;
 mod values;
 
@@ -25,13 +26,14 @@ use serde::Deserialize;
 
 pub use layer::Layer;
 pub(crate) use layer::layered;
+pub use mirrors::{MirrorSetting, UpstreamSetting, parse_flag as parse_mirror_flag};
 pub use retention::{RetentionSetting, retention};
 pub use values::{
     ByteSize, HumanDuration, ListenAddr, LogFormat, LogLevel, StorageUrl, UrlPattern,
 };
 
 /// Top-level keys of the config file that have no flag.
-pub const FILE_ONLY_KEYS: [&str; 2] = ["gc_retention", "notifications"];
+pub const FILE_ONLY_KEYS: [&str; 3] = ["gc_retention", "mirrors", "notifications"];
 
 /// Address served when none is configured.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:5000";
@@ -244,6 +246,20 @@ layered! {
         #[arg(long, value_name = "URL", env = "REGISTRY_NOTIFY")]
         pub notify: Option<Vec<String>>,
 
+        /// Serve a pull-through mirror of the registry at URL under the
+        /// repository prefix PREFIX, as PREFIX=URL (e.g.
+        /// docker.io=https://registry-1.docker.io); repeat for several (a
+        /// list in the config file; mirrors with credentials and options go
+        /// in [[mirrors]], docs/MIRROR.md) [default: none]
+        #[arg(long, value_name = "PREFIX=URL", env = "REGISTRY_MIRROR")]
+        pub mirror: Option<Vec<String>>,
+
+        /// Pull-through mirrors with their upstreams and options (config
+        /// file only: `[[mirrors]]` tables).
+        #[arg(skip)]
+        #[serde(default)]
+        pub mirrors: Vec<MirrorSetting>,
+
         /// Notification endpoints, distribution's keys and ours (config file
         /// only: the `[notifications]` table).
         #[arg(skip)]
@@ -330,6 +346,9 @@ pub struct Config {
     pub notifications: (Option<super::notify::NotificationsSettings>, Vec<String>),
     /// Prometheus metrics: on or off, where, behind authentication or not.
     pub metrics: super::metrics::MetricsConfig,
+    /// Pull-through mirrors: the config file's tables and the `--mirror`
+    /// flags (checked when the server starts).
+    pub mirrors: (Vec<MirrorSetting>, Vec<String>),
 }
 
 impl Config {
@@ -385,6 +404,7 @@ impl Config {
             }),
             auth: settings.auth,
             notifications: (settings.notifications, settings.notify.unwrap_or_default()),
+            mirrors: (settings.mirrors, settings.mirror.unwrap_or_default()),
             metrics: super::metrics::MetricsConfig::resolve(
                 settings.metrics,
                 settings.metrics_listen,
