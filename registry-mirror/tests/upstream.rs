@@ -640,6 +640,34 @@ async fn token_endpoint_failures() {
     assert!(matches!(err, UpstreamError::Unavailable(_)), "{err}");
 }
 
+#[tokio::test]
+async fn odd_expires_in_values_still_give_a_token() {
+    let tokens = Tokens::new();
+    tokens.valid.lock().unwrap().insert("odd".to_owned());
+    let token_server = Server::start(|seen| async move {
+        let expires_in = match seen.path.as_str() {
+            "/huge" => "18446744073709551615",
+            "/negative" => "-5",
+            "/float" => "2.5",
+            _ => "\"soon\"",
+        };
+        let json = format!(r#"{{"token":"odd","expires_in":{expires_in}}}"#);
+        reply(200, &[], full(json))
+    })
+    .await;
+    for path in ["/huge", "/negative", "/float", "/string"] {
+        let realm = format!("{}{path}", token_server.url());
+        let registry = bearer_registry(realm, tokens.clone()).await;
+        let up = upstream(&registry.url(), None);
+        up.head_manifest("library/alpine", "latest")
+            .await
+            .unwrap_or_else(|e| panic!("{path}: {e}"));
+        let seen = registry.seen();
+        assert_eq!(seen.len(), 2, "{path}");
+        assert_eq!(seen[1].authorization.as_deref(), Some("Bearer odd"));
+    }
+}
+
 // ---------------------------------------------------------------------------
 // Statuses
 

@@ -21,13 +21,16 @@ use super::error::{UpstreamError, from_reqwest, from_status};
 struct TokenResponse {
     token: Option<String>,
     access_token: Option<String>,
-    expires_in: Option<u64>,
+    /// Seconds; read leniently (a float, a negative or a string is the default).
+    expires_in: Option<serde_json::Value>,
 }
 
 /// The lifetime of a token whose response names none (the token spec's default).
 const DEFAULT_EXPIRES_IN: u64 = 60;
 /// Token responses are a few kilobytes; more is refused.
 const MAX_TOKEN_RESPONSE: usize = 1 << 20;
+/// Token lifetimes are capped at a day (an absurd `expires_in` must not overflow).
+const MAX_EXPIRES_IN: u64 = 86_400;
 /// Scopes kept before expired entries are pruned.
 const PRUNE_ABOVE: usize = 1024;
 
@@ -197,7 +200,15 @@ impl Auth {
                 "{what}: token is not a valid header value"
             )));
         }
-        let lifetime = Duration::from_secs(parsed.expires_in.unwrap_or(DEFAULT_EXPIRES_IN));
+        let expires_in = parsed
+            .expires_in
+            .as_ref()
+            .and_then(|v| {
+                v.as_u64()
+                    .or_else(|| v.as_f64().filter(|f| *f >= 0.0).map(|f| f as u64))
+            })
+            .unwrap_or(DEFAULT_EXPIRES_IN);
+        let lifetime = Duration::from_secs(expires_in.min(MAX_EXPIRES_IN));
         // Stop using it a little before it expires: a tenth of its life, at most 30 s.
         let margin = (lifetime / 10).min(Duration::from_secs(30));
         tracing::debug!(
