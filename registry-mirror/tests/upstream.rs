@@ -463,6 +463,11 @@ impl Tokens {
 
 /// A registry that wants a token from `realm`.
 async fn bearer_registry(realm: String, tokens: Tokens) -> Server {
+    scoped_bearer_registry(realm, tokens, "repository:library/alpine:pull").await
+}
+
+/// A registry that wants a token from `realm`, naming `scope` in its challenge.
+async fn scoped_bearer_registry(realm: String, tokens: Tokens, scope: &'static str) -> Server {
     Server::start(move |seen| {
         let realm = realm.clone();
         let valid = tokens.valid.clone();
@@ -475,7 +480,7 @@ async fn bearer_registry(realm: String, tokens: Tokens) -> Server {
                 return content(&seen);
             }
             let challenge = format!(
-                r#"Bearer realm="{realm}",service="test-registry",scope="repository:library/alpine:pull",error="invalid_token""#
+                r#"Bearer realm="{realm}",service="test-registry",scope="{scope}",error="invalid_token""#
             );
             empty(401, &[("www-authenticate", &challenge)])
         }
@@ -535,6 +540,38 @@ async fn bearer_anonymous_access_token_field() {
     up.head_manifest("library/alpine", "latest").await.unwrap();
     assert_eq!(tokens.issued(), 1);
     assert_eq!(token_server.seen()[0].authorization, None);
+}
+
+#[tokio::test]
+async fn bearer_token_of_another_scope_still_goes_up_front() {
+    let tokens = Tokens::new();
+    let token_server = tokens.serve().await;
+    let realm = format!("{}/token", token_server.url());
+    let scope = "repository:library/alpine:pull,push";
+    let registry = scoped_bearer_registry(realm, tokens.clone(), scope).await;
+    let up = upstream(&registry.url(), None);
+    for _ in 0..3 {
+        up.head_manifest("library/alpine", "latest").await.unwrap();
+    }
+    assert_eq!(tokens.issued(), 1);
+    let query = token_server.seen()[0].query.clone().unwrap();
+    assert!(
+        query.contains("scope=repository%3Alibrary%2Falpine%3Apull%2Cpush"),
+        "{query}"
+    );
+    // Only the first request went without the token.
+    let auth: Vec<_> = registry
+        .seen()
+        .into_iter()
+        .map(|s| s.authorization)
+        .collect();
+    assert_eq!(auth.len(), 4);
+    assert_eq!(auth[0], None);
+    assert!(
+        auth[1..]
+            .iter()
+            .all(|a| a.as_deref() == Some("Bearer tok-1"))
+    );
 }
 
 #[tokio::test]

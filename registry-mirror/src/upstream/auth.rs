@@ -58,6 +58,9 @@ pub(crate) struct Auth {
     credentials: Option<Credentials>,
     wants_basic: AtomicBool,
     tokens: Mutex<HashMap<String, Slot>>,
+    /// Repository name to the scope its challenges named, where that is not
+    /// the default `repository:<name>:pull`, so the token goes up front.
+    scopes: Mutex<HashMap<String, String>>,
 }
 
 /// Where and how to ask for a token: the Bearer challenge's parameters.
@@ -73,6 +76,7 @@ impl Auth {
             credentials,
             wants_basic: AtomicBool::new(false),
             tokens: Mutex::new(HashMap::new()),
+            scopes: Mutex::new(HashMap::new()),
         }
     }
 
@@ -81,12 +85,15 @@ impl Auth {
         self.credentials.as_ref()
     }
 
-    /// The authorization to send first for `scope`: Basic if this upstream
-    /// was seen to want it, else a cached token, else none.
-    pub(crate) async fn initial(&self, scope: &str) -> Sent {
+    /// The authorization to send first for repository `name`: Basic if
+    /// this upstream was seen to want it, else a cached token of the scope
+    /// its challenges name, else none.
+    pub(crate) async fn initial(&self, name: &str, default_scope: &str) -> Sent {
         if self.credentials.is_some() && self.wants_basic.load(Ordering::Relaxed) {
             return Sent::Basic;
         }
+        let hinted = lock(&self.scopes).get(name).cloned();
+        let scope = hinted.as_deref().unwrap_or(default_scope);
         let slot = self.lock_tokens().get(scope).cloned();
         if let Some(slot) = slot {
             let token = slot.lock().await;
@@ -223,6 +230,20 @@ impl Auth {
         })
     }
 
+    /// Remember that `name`'s challenges name `scope` (forgotten when it
+    /// is the default again).
+    pub(crate) fn note_scope(&self, name: &str, scope: &str, default_scope: &str) {
+        let mut scopes = lock(&self.scopes);
+        if scope == default_scope {
+            scopes.remove(name);
+            return;
+        }
+        if scopes.len() >= PRUNE_ABOVE && !scopes.contains_key(name) {
+            scopes.clear();
+        }
+        scopes.insert(name.to_owned(), scope.to_owned());
+    }
+
     fn slot(&self, scope: &str) -> Slot {
         let mut tokens = self.lock_tokens();
         if tokens.len() > PRUNE_ABOVE && !tokens.contains_key(scope) {
@@ -239,9 +260,13 @@ impl Auth {
     }
 
     fn lock_tokens(&self) -> std::sync::MutexGuard<'_, HashMap<String, Slot>> {
-        // The map holds no invariant a panicking holder could break.
-        self.tokens.lock().unwrap_or_else(|e| e.into_inner())
+        lock(&self.tokens)
     }
+}
+
+/// The maps hold no invariant a panicking holder could break.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Whether a challenge is one this client answers, and which.

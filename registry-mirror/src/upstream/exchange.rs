@@ -30,7 +30,7 @@ impl Inner {
         what: &str,
     ) -> Result<Answer, UpstreamError> {
         let default_scope = format!("repository:{name}:pull");
-        let sent = self.auth.initial(&default_scope).await;
+        let sent = self.auth.initial(name, &default_scope).await;
         let (response, sent_at) = self.send(&method, url, accept, &sent, what).await?;
         if response.status() != StatusCode::UNAUTHORIZED {
             return checked(response, sent_at, what);
@@ -58,10 +58,12 @@ impl Inner {
                 let realm = c.param("realm").ok_or_else(|| {
                     UpstreamError::Invalid(format!("{what}: Bearer challenge without a realm"))
                 })?;
+                let scope = c.param("scope").unwrap_or(&default_scope);
+                self.auth.note_scope(name, scope, &default_scope);
                 let request = TokenRequest {
                     realm,
                     service: c.param("service"),
-                    scope: c.param("scope").unwrap_or(&default_scope),
+                    scope,
                 };
                 let rejected = match &sent {
                     Sent::Bearer(token) => Some(token.as_str()),
