@@ -629,6 +629,35 @@ async fn concurrent_requests_share_one_token_fetch() {
 }
 
 #[tokio::test]
+async fn concurrent_requests_share_one_failed_token_fetch() {
+    let broken = Server::start(|_| async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        empty(503, &[])
+    })
+    .await;
+    let registry = bearer_registry(format!("{}/token", broken.url()), Tokens::new()).await;
+    let up = upstream(&registry.url(), None);
+    let started = Instant::now();
+    let mut tasks = JoinSet::new();
+    for _ in 0..6 {
+        let up = up.clone();
+        tasks.spawn(async move { up.head_manifest("library/alpine", "latest").await });
+    }
+    while let Some(result) = tasks.join_next().await {
+        let err = result.unwrap().unwrap_err();
+        assert!(matches!(err, UpstreamError::Unavailable(_)), "{err}");
+    }
+    // Those waiting for the failed fetch got its error, not a turn each.
+    assert_eq!(broken.seen().len(), 1);
+    assert!(started.elapsed() < Duration::from_millis(1200));
+    // A later request tries again.
+    up.head_manifest("library/alpine", "latest")
+        .await
+        .unwrap_err();
+    assert_eq!(broken.seen().len(), 2);
+}
+
+#[tokio::test]
 async fn token_endpoint_failures() {
     // Refuses the credentials: Denied.
     let mut tokens = Tokens::new();

@@ -43,7 +43,17 @@ struct Token {
 
 /// One scope's token; the async lock makes concurrent misses wait for one
 /// fetch instead of each fetching.
-type Slot = Arc<tokio::sync::Mutex<Option<Token>>>;
+type Slot = Arc<tokio::sync::Mutex<SlotState>>;
+
+/// What one scope's slot holds.
+#[derive(Default)]
+struct SlotState {
+    token: Option<Token>,
+    /// The last fetch's failure and when it ended: those who were already
+    /// waiting for that fetch get its error rather than trying again one
+    /// after another (each up to the timeout) while the endpoint is down.
+    failed: Option<(Instant, UpstreamError)>,
+}
 
 /// The authorization a request was sent with.
 #[derive(Clone)]
@@ -96,8 +106,12 @@ impl Auth {
         let scope = hinted.as_deref().unwrap_or(default_scope);
         let slot = self.lock_tokens().get(scope).cloned();
         if let Some(slot) = slot {
-            let token = slot.lock().await;
-            if let Some(t) = token.as_ref().filter(|t| Instant::now() < t.valid_until) {
+            let state = slot.lock().await;
+            if let Some(t) = state
+                .token
+                .as_ref()
+                .filter(|t| Instant::now() < t.valid_until)
+            {
                 return Sent::Bearer(t.value.clone());
             }
         }
@@ -126,18 +140,32 @@ impl Auth {
         downgrade_ok: bool,
     ) -> Result<String, UpstreamError> {
         let slot = self.slot(request.scope);
-        let mut cached = slot.lock().await;
-        if let Some(t) = cached.as_ref()
+        let asked_at = Instant::now();
+        let mut state = slot.lock().await;
+        if let Some(t) = state.token.as_ref()
             && Instant::now() < t.valid_until
             && Some(t.value.as_str()) != rejected
         {
             return Ok(t.value.clone());
         }
-        *cached = None;
-        let token = self.fetch(client, &request, timeout, downgrade_ok).await?;
-        let value = token.value.clone();
-        *cached = Some(token);
-        Ok(value)
+        if let Some((at, error)) = &state.failed
+            && *at >= asked_at
+        {
+            return Err(error.clone());
+        }
+        state.token = None;
+        match self.fetch(client, &request, timeout, downgrade_ok).await {
+            Ok(token) => {
+                let value = token.value.clone();
+                state.token = Some(token);
+                state.failed = None;
+                Ok(value)
+            }
+            Err(error) => {
+                state.failed = Some((Instant::now(), error.clone()));
+                Err(error)
+            }
+        }
     }
 
     async fn fetch(
@@ -252,7 +280,7 @@ impl Auth {
                 Arc::strong_count(slot) > 1
                     || slot
                         .try_lock()
-                        .map(|t| t.as_ref().is_some_and(|t| now < t.valid_until))
+                        .map(|s| s.token.as_ref().is_some_and(|t| now < t.valid_until))
                         .unwrap_or(true)
             });
         }
