@@ -71,7 +71,7 @@ fn upstream_with(images: &[(&str, &str, &Image)], args: &[&str]) -> TestServer {
         return server;
     }
     // Restart on the same directory with the options (auth, limits).
-    let stopped = server.stopped(Duration::from_secs(10));
+    let stopped = server.stop();
     let mut launch = TestServer::launch().in_dir(stopped.dir);
     for a in args {
         launch = launch.arg(*a);
