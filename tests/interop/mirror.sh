@@ -10,6 +10,8 @@
 #   1. skopeo copies an image through the mirror by prefix (up/<name>): the
 #      manifest digest and every blob equal the upstream's; ?ns= answers the
 #      same name and echoes OCI-Namespace;
+#   1b. a tag moved upstream is served moved once revalidate_after has passed;
+#      an image index copies with `skopeo copy --all`, digests equal;
 #   2. a corrupt upstream (one blob's data file overwritten with other bytes of
 #      the same length): the client does not get the full verified blob,
 #      nothing is stored, no lease is left; restored, the next pull fetches
@@ -18,6 +20,9 @@
 #      MIRROR_S3_URL when set) get the same uncached 128 MiB blob at the same
 #      moment, one curl each: the upstream's access log shows how many times it
 #      sent the blob (goal 1, tolerance 2), all three clients get its sha256;
+#      then the process holding a fetch lease is killed mid-fetch: its lease
+#      expires, another process fetches, the upstream sends the blob at most
+#      twice and both waiting clients get its sha256;
 #   4. the upstream stopped: the cached tag and digest still pull (skopeo, the
 #      tag revalidation failing, so served stale); an uncached tag, digest and
 #      blob fail at once with 503 and the spec's JSON error body.
@@ -28,7 +33,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 [ -n "${REGISTRY_BIN:-}" ] || die "REGISTRY_BIN must name our registry binary"
 require_tools skopeo umoci jq curl cmp sha256sum htpasswd timeout "$DISTRIBUTION_BIN"
 interop_init
-: "${MIRROR_BIG_MIB:=128}"
+: "${MIRROR_BIG_MIB:=128}"     # the blob three clients get at once
+: "${MIRROR_HOLDER_MIB:=64}"   # the blob whose fetching process is killed
 
 # ------------------------------------------------------------ helpers --
 # start_mirror NAME STORAGE_URL: our registry serving $MIRROR_CONF on STORAGE_URL.
@@ -117,12 +123,16 @@ EOF
 
 build_test_image "$RUN_DIR/image" v1
 build_test_image "$RUN_DIR/other" v1
+build_test_image "$RUN_DIR/third" v1
 APP_DIGEST="$(layout_manifest_digest "$RUN_DIR/image" v1)"
 OTHER_DIGEST="$(layout_manifest_digest "$RUN_DIR/other" v1)"
+THIRD_DIGEST="$(layout_manifest_digest "$RUN_DIR/third" v1)"
 check "skopeo push of the test image to the upstream (library/app:v1)" \
   sk copy --dest-tls-verify=false --dest-creds "$UP_CREDS" "oci:$RUN_DIR/image:v1" "docker://$UP_ADDR/library/app:v1"
-check "skopeo push of a second image to the upstream (library/app:v2, never pulled through the mirror)" \
+check "skopeo push of a second image to the upstream (library/app:v2, a tag never pulled through the mirror)" \
   sk copy --dest-tls-verify=false --dest-creds "$UP_CREDS" "oci:$RUN_DIR/other:v1" "docker://$UP_ADDR/library/app:v2"
+check "skopeo push of a third image to the upstream (library/app:v3, its manifest and blobs never pulled through the mirror)" \
+  sk copy --dest-tls-verify=false --dest-creds "$UP_CREDS" "oci:$RUN_DIR/third:v1" "docker://$UP_ADDR/library/app:v3"
 check_eq "the upstream serves library/app:v1 at the layout's digest" "$APP_DIGEST" \
   "$(manifest_digest "$UP_ADDR" library/app v1 -u "$UP_CREDS")"
 check_eq "the upstream refuses anonymous pulls (so what the mirror gets, it gets with its credentials)" 401 \
@@ -160,6 +170,44 @@ check_eq "?ns= of no configured mirror is not mirrored (404)" 404 \
 check_eq "a push under the prefix is refused (allow_push is off)" 1 \
   "$(code="$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 -X POST "http://$M/v2/up/library/pushed/blobs/uploads/")"
      case "$code" in 401|403|405) echo 1 ;; *) echo "status $code" ;; esac)"
+
+# ------------------------------- 1b. a tag moved upstream; an image index --
+log "---- 1b. a tag that moves upstream; an image index with skopeo copy --all"
+check "upstream: library/moving:t is the first image" \
+  sk copy --dest-tls-verify=false --dest-creds "$UP_CREDS" "oci:$RUN_DIR/image:v1" "docker://$UP_ADDR/library/moving:t"
+check_eq "through the mirror: the first image's digest" "$APP_DIGEST" \
+  "$(sk inspect --tls-verify=false --format '{{.Digest}}' "docker://$M/up/library/moving:t" 2>/dev/null || echo failed)"
+check "upstream: library/moving:t moved to the second image" \
+  sk copy --dest-tls-verify=false --dest-creds "$UP_CREDS" "oci:$RUN_DIR/other:v1" "docker://$UP_ADDR/library/moving:t"
+reval_before="$(metric "$M" registry_mirror_revalidations)"
+sleep 1.5   # past revalidate_after
+check_eq "past revalidate_after, the mirror serves the moved tag (the second image's digest)" "$OTHER_DIGEST" \
+  "$(sk inspect --tls-verify=false --format '{{.Digest}}' "docker://$M/up/library/moving:t" 2>/dev/null || echo failed)"
+reval_after="$(metric "$M" registry_mirror_revalidations)"
+check_eq "registry_mirror_revalidations counted the revalidation" 1 \
+  "$([ "$reval_after" != absent ] && [ "$reval_before" != absent ] && [ "$reval_after" -gt "$reval_before" ] && echo 1 || echo "$reval_before -> $reval_after")"
+
+for pair in "image:a" "other:b"; do
+  check "upstream: library/multi:${pair#*:} (a child of the index)" \
+    sk copy --dest-tls-verify=false --dest-creds "$UP_CREDS" "oci:$RUN_DIR/${pair%%:*}:v1" "docker://$UP_ADDR/library/multi:${pair#*:}"
+done
+INDEX="$RUN_DIR/index.json"
+printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[%s,%s]}' \
+  "$(jq -nc --arg d "$APP_DIGEST" --argjson s "$(stat -c %s "$(layout_blob "$RUN_DIR/image" "$APP_DIGEST")")" \
+     '{mediaType: "application/vnd.oci.image.manifest.v1+json", digest: $d, size: $s, platform: {architecture: "amd64", os: "linux"}}')" \
+  "$(jq -nc --arg d "$OTHER_DIGEST" --argjson s "$(stat -c %s "$(layout_blob "$RUN_DIR/other" "$OTHER_DIGEST")")" \
+     '{mediaType: "application/vnd.oci.image.manifest.v1+json", digest: $d, size: $s, platform: {architecture: "arm64", os: "linux"}}')" \
+  >"$INDEX"
+INDEX_DIGEST="$(sha256_of "$INDEX")"
+check_eq "upstream: the index pushed as library/multi:idx" 201 \
+  "$(curl -s -o /dev/null -w '%{http_code}' --max-time 30 -u "$UP_CREDS" -X PUT \
+     -H 'Content-Type: application/vnd.oci.image.index.v1+json' --data-binary "@$INDEX" "$UP/v2/library/multi/manifests/idx")"
+check "skopeo copy --all of the index through the mirror" \
+  sk copy --all --src-tls-verify=false "docker://$M/up/library/multi:idx" "oci:$RUN_DIR/pulled-index:idx"
+check_eq "the pulled index is the upstream's (digest)" "$INDEX_DIGEST" \
+  "$(layout_manifest_digest "$RUN_DIR/pulled-index" idx 2>/dev/null || echo none)"
+check "the first child's blobs came through byte-identical" same_blobs "$RUN_DIR/image" v1 "$RUN_DIR/pulled-index" oci
+check "the second child's blobs came through byte-identical" same_blobs "$RUN_DIR/other" v1 "$RUN_DIR/pulled-index" oci
 
 # ------------------------------------------------ 2. a corrupt upstream --
 log "---- 2. an upstream that serves wrong bytes under a digest"
@@ -241,12 +289,7 @@ concurrent_round() {
     rcs[i]=0
     wait "${cpids[$i]}" || rcs[i]=$?
   done
-  # The clients are reaped: forget their PIDs (a recycled PID is never signalled).
-  local -a keep=() p
-  for p in "${STARTED_PIDS[@]}"; do
-    case " ${cpids[*]} " in *" $p "*) ;; *) keep+=("$p") ;; esac
-  done
-  STARTED_PIDS=("${keep[@]}")
+  forget_pids "${cpids[@]}"
   log "$label: three clients done in $((SECONDS - start))s, curl exit statuses ${rcs[*]}"
   for i in 0 1 2; do
     check_eq "$label: client $((i + 1)) (process $((i + 1))) got the blob's sha256" "0 $BIG_DIGEST" \
@@ -274,9 +317,87 @@ concurrent_round() {
   for i in 2 1 0; do stop_pid "${mpids[$i]}"; done
 }
 
+# forget_pids PID...: reap PIDs of ours that ended and drop them from
+# STARTED_PIDS (so a recycled PID is never signalled by the cleanup).
+forget_pids() {
+  local -a keep=()
+  local p
+  for p in "$@"; do wait "$p" 2>/dev/null || true; done
+  for p in "${STARTED_PIDS[@]}"; do
+    case " $* " in *" $p "*) ;; *) keep+=("$p") ;; esac
+  done
+  STARTED_PIDS=("${keep[@]}")
+}
+
+# killed_holder_round LABEL STORAGE_URL: three processes on one store; the
+# first one's client (slowed to 1 MiB/s, which slows its fetch) starts first,
+# so that process holds the fetch lease; the other two clients then wait for
+# it, and the first process is killed (SIGKILL) mid-fetch. Its lease (30 s)
+# expires, one of the others takes it over and fetches again: the upstream
+# sends the blob at most twice, and both waiting clients get its sha256.
+killed_holder_round() {
+  local label="$1" url="$2" i digest file hex t0 sent before
+  local -a addrs=() mpids=() rcs=()
+  file="$RUN_DIR/holder.bin"
+  head -c $((MIRROR_HOLDER_MIB * 1024 * 1024)) /dev/urandom >"$file"
+  digest="$(sha256_of "$file")" hex="${digest#sha256:}"
+  check_eq "$label: ${MIRROR_HOLDER_MIB} MiB blob pushed to the upstream (library/holder)" 201 \
+    "$(push_blob "$UP" library/holder "$file")"
+  rm -f "$file"
+  for i in 1 2 3; do
+    start_mirror "$label-holder-$i" "$url"
+    addrs+=("$M_ADDR") mpids+=("$M_PID")
+  done
+  before="$(gets_with_status "$UP_LOG" "$digest" 200)"
+  t0=$SECONDS
+  curl -s -o "$RUN_DIR/holder.0" --limit-rate 1M --max-time 300 \
+    "http://${addrs[0]}/v2/up/library/holder/blobs/$digest" &
+  local c0=$!
+  STARTED_PIDS+=("$c0")
+  sleep 1.5
+  curl -s -o "$RUN_DIR/holder.1" --max-time 300 "http://${addrs[1]}/v2/up/library/holder/blobs/$digest" &
+  local c1=$!
+  curl -s -o "$RUN_DIR/holder.2" --max-time 300 "http://${addrs[2]}/v2/up/library/holder/blobs/$digest" &
+  local c2=$!
+  STARTED_PIDS+=("$c1" "$c2")
+  sleep 1.5
+  case "$url" in
+    fs://*) log "$label: fetch lease before the kill: $(ls "${url#fs://}/_registry/mirror/fetch/sha256/" 2>/dev/null | grep -c "$hex") object(s) for the digest" ;;
+  esac
+  kill -KILL "${mpids[0]}"
+  forget_pids "${mpids[0]}"
+  rcs=(0 0 0)
+  wait "$c0" || rcs[0]=$?
+  wait "$c1" || rcs[1]=$?
+  wait "$c2" || rcs[2]=$?
+  forget_pids "$c0" "$c1" "$c2"
+  sent=$(($(gets_with_status "$UP_LOG" "$digest" 200) - before))
+  log "$label: process 1 killed; clients done after $((SECONDS - t0))s, curl exit statuses ${rcs[*]}; the upstream sent the blob (GET 200, the killed transfer included) $sent time(s)"
+  check_eq "$label: the killed process's client did not get a whole blob (curl exit status not 0)" 1 \
+    "$([ "${rcs[0]}" -ne 0 ] && echo 1 || echo "curl rc=0")"
+  for i in 1 2; do
+    check_eq "$label: client $((i + 1)), waiting on process $((i + 1)), got the blob's sha256 after the holder died" \
+      "0 $digest" "${rcs[$i]} $(sha256_of "$RUN_DIR/holder.$i")"
+  done
+  rm -f "$RUN_DIR"/holder.[012]
+  check_eq "$label: the upstream sent the blob at most twice (the killed fetch and one other; it was $sent)" 1 \
+    "$([ "$sent" -ge 1 ] && [ "$sent" -le 2 ] && echo 1 || echo "$sent times")"
+  local fetches=0 waits=0 v
+  for i in 1 2; do
+    v="$(metric "${addrs[$i]}" registry_mirror_blob_fetches)"; fetches=$((fetches + ${v/absent/0}))
+    v="$(metric "${addrs[$i]}" registry_mirror_lease_waits)"; waits=$((waits + ${v/absent/0}))
+  done
+  check_eq "$label: of the two survivors one took the expired lease over and fetched, the other waited for it (blob_fetches lease_waits)" \
+    "1 1" "$fetches $waits"
+  stop_pid "${mpids[2]}"
+  stop_pid "${mpids[1]}"
+}
+
 concurrent_round fs "fs://$RUN_DIR/fleet-store"
+killed_holder_round fs "fs://$RUN_DIR/holder-store"
 if [ -n "${MIRROR_S3_URL:-}" ]; then
   concurrent_round s3 "$MIRROR_S3_URL"
+  killed_holder_round s3 "$MIRROR_S3_URL"
 else
   log "MIRROR_S3_URL not set: the S3 round did not run (scripts/test.sh runs it against moto)"
 fi
@@ -312,9 +433,9 @@ uncached() {
     "$status $(error_code "$out")"
 }
 uncached "uncached tag up/library/app:v2" /v2/up/library/app/manifests/v2
-uncached "uncached digest up/library/app@$OTHER_DIGEST" "/v2/up/library/app/manifests/$OTHER_DIGEST"
+uncached "uncached digest up/library/app@$THIRD_DIGEST" "/v2/up/library/app/manifests/$THIRD_DIGEST"
 uncached "uncached blob of up/library/app" \
-  "/v2/up/library/app/blobs/$(image_blob_digests "$RUN_DIR/other" v1 | tail -n 1)"
+  "/v2/up/library/app/blobs/$(image_blob_digests "$RUN_DIR/third" v1 | tail -n 1)"
 uncached "uncached tag by ?ns= (library/app:v2?ns=$UP_ADDR)" "/v2/library/app/manifests/v2?ns=$UP_ADDR"
 t0=$SECONDS
 check_fails "skopeo copy of the uncached tag fails" \
