@@ -12,6 +12,8 @@
 #      same name and echoes OCI-Namespace;
 #   1b. a tag moved upstream is served moved once revalidate_after has passed;
 #      an image index copies with `skopeo copy --all`, digests equal;
+#   1c. the same copy from a second upstream, our registry with the token
+#      issuer (Bearer challenge, /token): one token for the repository's scope;
 #   2. a corrupt upstream (one blob's data file overwritten with other bytes of
 #      the same length): the client does not get the full verified blob,
 #      nothing is stored, no lease is left; restored, the next pull fetches
@@ -104,6 +106,17 @@ start_distribution_htpasswd "$UP_ROOT" upstream "$UP_USER" "$UP_PASS"
 UP_ADDR="$SERVER_ADDR" UP_PID="$SERVER_PID" UP_LOG="$SERVER_LOG"
 UP="http://$UP_ADDR"
 
+# The Docker Hub flow: a second upstream, our registry with the built-in
+# token issuer (401 with a Bearer challenge, then GET /token with Basic).
+TK_USER=bob TK_PASS="token-$RANDOM-$RANDOM"
+htpasswd -Bbn "$TK_USER" "$TK_PASS" >"$RUN_DIR/servers/token-upstream.htpasswd"
+TK_ADDR="127.0.0.1:$(free_port)" TK_LOG="$RUN_DIR/servers/token-upstream.log"
+start_bg "$TK_LOG" "$REGISTRY_BIN" serve --listen "$TK_ADDR" --storage "fs://$RUN_DIR/token-upstream" \
+  --auth token --htpasswd "$RUN_DIR/servers/token-upstream.htpasswd"
+wait_http "http://$TK_ADDR/v2/" "$INTEROP_TIMEOUT" "$BG_PID" || die "the token upstream did not come up on $TK_ADDR"
+log "started token-upstream (ours, --auth token) pid $BG_PID on $TK_ADDR"
+printf '%s\n' "$TK_PASS" >"$RUN_DIR/servers/token-upstream.password"
+
 printf '%s\n' "$UP_PASS" >"$RUN_DIR/servers/upstream.password"
 MIRROR_CONF="$RUN_DIR/servers/mirror.toml"
 # revalidate_after 1s: once the upstream is stopped, a pull of the cached
@@ -119,14 +132,24 @@ url = "$UP"
 username = "$UP_USER"
 password_file = "$RUN_DIR/servers/upstream.password"
 timeout = "5s"
+
+[[mirrors]]
+prefix = "hub"
+[[mirrors.upstreams]]
+url = "http://$TK_ADDR"
+username = "$TK_USER"
+password_file = "$RUN_DIR/servers/token-upstream.password"
+timeout = "5s"
 EOF
 
 build_test_image "$RUN_DIR/image" v1
 build_test_image "$RUN_DIR/other" v1
 build_test_image "$RUN_DIR/third" v1
+build_test_image "$RUN_DIR/hubimg" v1
 APP_DIGEST="$(layout_manifest_digest "$RUN_DIR/image" v1)"
 OTHER_DIGEST="$(layout_manifest_digest "$RUN_DIR/other" v1)"
 THIRD_DIGEST="$(layout_manifest_digest "$RUN_DIR/third" v1)"
+HUB_DIGEST="$(layout_manifest_digest "$RUN_DIR/hubimg" v1)"
 check "skopeo push of the test image to the upstream (library/app:v1)" \
   sk copy --dest-tls-verify=false --dest-creds "$UP_CREDS" "oci:$RUN_DIR/image:v1" "docker://$UP_ADDR/library/app:v1"
 check "skopeo push of a second image to the upstream (library/app:v2, a tag never pulled through the mirror)" \
@@ -208,6 +231,24 @@ check_eq "the pulled index is the upstream's (digest)" "$INDEX_DIGEST" \
   "$(layout_manifest_digest "$RUN_DIR/pulled-index" idx 2>/dev/null || echo none)"
 check "the first child's blobs came through byte-identical" same_blobs "$RUN_DIR/image" v1 "$RUN_DIR/pulled-index" oci
 check "the second child's blobs came through byte-identical" same_blobs "$RUN_DIR/other" v1 "$RUN_DIR/pulled-index" oci
+
+# ------------------------------------------ 1c. a bearer-token upstream --
+log "---- 1c. an upstream with a token issuer (the Docker Hub flow)"
+check "skopeo push of a fourth image to the token upstream (library/app:v1, skopeo follows the Bearer challenge)" \
+  sk copy --dest-tls-verify=false --dest-creds "$TK_USER:$TK_PASS" "oci:$RUN_DIR/hubimg:v1" "docker://$TK_ADDR/library/app:v1"
+check_contains "the token upstream refuses anonymous pulls with a Bearer challenge" \
+  "$(curl -s -D - -o /dev/null --max-time 10 "http://$TK_ADDR/v2/library/app/manifests/v1" | tr -d '\r' | grep -i '^www-authenticate:')" \
+  "Bearer realm="
+tokens_before="$(grep -F 'path=/token ' "$TK_LOG" | grep -cF 'status=200 ' || true)"
+check "skopeo copy docker://$M/hub/library/app:v1 -> oci: (the mirror gets a token with its credentials)" \
+  sk copy --src-tls-verify=false "docker://$M/hub/library/app:v1" "oci:$RUN_DIR/pulled-hub:v1"
+check_eq "... the upstream's manifest digest" "$HUB_DIGEST" "$(layout_manifest_digest "$RUN_DIR/pulled-hub" v1 2>/dev/null || echo none)"
+check "... every blob byte-identical" same_blobs "$RUN_DIR/hubimg" v1 "$RUN_DIR/pulled-hub" oci
+tokens="$(($(grep -F 'path=/token ' "$TK_LOG" | grep -cF 'status=200 ' || true) - tokens_before))"
+check_eq "the mirror asked the token issuer once for the repository's pull scope and reused the token (GET /token 200)" 1 "$tokens"
+check_eq "the token upstream sent the manifest and each blob once, with 200 (access log)" \
+  "$(($(image_blob_digests "$RUN_DIR/hubimg" v1 | wc -l) + 1))" \
+  "$(grep -F 'registry::access' "$TK_LOG" | grep -F 'method=GET ' | grep -E 'path=/v2/library/app/(manifests|blobs)/' | grep -cF 'status=200 ' || true)"
 
 # ------------------------------------------------ 2. a corrupt upstream --
 log "---- 2. an upstream that serves wrong bytes under a digest"
