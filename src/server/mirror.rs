@@ -49,7 +49,7 @@ fn mirror_config(s: MirrorSetting) -> Result<MirrorConfig, String> {
     let mut upstreams = s
         .upstreams
         .into_iter()
-        .map(|u| upstream(&s.prefix.to_string(), u))
+        .map(|u| upstream(s.prefix.as_str(), u))
         .collect::<Result<Vec<_>, _>>()?;
     if upstreams.is_empty() {
         return Err(format!("mirror {}: no upstream", s.prefix));

@@ -8,6 +8,7 @@ mod blobs;
 mod gc;
 mod listings;
 mod manifests;
+mod mirror;
 mod races;
 mod retention;
 mod support;
@@ -50,6 +51,7 @@ use blobs::*;
 use gc::*;
 use listings::*;
 use manifests::*;
+use mirror::*;
 use races::*;
 use retention::*;
 use uploads::*;
@@ -104,4 +106,7 @@ suite!(
     gc_upload_onto_a_doomed_blob_waits_and_stores_it_again,
     retention_keeps_the_newest_and_matching_tags,
     retention_keeps_what_was_pulled,
+    mirror_fetch_leases_have_one_holder,
+    mirror_adopts_bytes_stored_elsewhere,
+    mirror_manifests_are_stored_before_their_references,
 );

@@ -191,7 +191,7 @@ fn file_keys(prefix: &str) -> Vec<String> {
 
 /// For every option, a valid value as a flag or variable, and as TOML.
 /// An option missing here fails [`every_option_is_the_same_by_flag_variable_and_file`].
-const SAMPLES: [(&str, &str, &str); 40] = [
+const SAMPLES: [(&str, &str, &str); 41] = [
     ("listen", "127.0.0.1:7001", r#""127.0.0.1:7001""#),
     ("storage", "memory://", r#""memory://""#),
     ("log_level", "debug", r#""debug""#),
@@ -225,6 +225,11 @@ const SAMPLES: [(&str, &str, &str); 40] = [
         "notify",
         "http://127.0.0.1:9/hook",
         r#"["http://127.0.0.1:9/hook"]"#,
+    ),
+    (
+        "mirror",
+        "docker.io=https://registry-1.docker.io",
+        r#"["docker.io=https://registry-1.docker.io"]"#,
     ),
     ("metrics", "false", "false"),
     ("metrics_listen", "127.0.0.1:9100", r#""127.0.0.1:9100""#),

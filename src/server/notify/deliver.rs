@@ -205,7 +205,74 @@ pub fn sign(secret: &[u8], body: &[u8]) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::super::event::{Action, ActorRecord, RequestRecord, SourceRecord, Target};
     use super::*;
+
+    fn event(id: &str) -> Event {
+        Event {
+            id: id.to_owned(),
+            timestamp: "2026-01-02T03:04:05Z".into(),
+            action: Action::Push,
+            target: Target {
+                repository: "a/b".into(),
+                ..Target::default()
+            },
+            request: RequestRecord::default(),
+            actor: ActorRecord::default(),
+            source: SourceRecord {
+                addr: "127.0.0.1:5000".into(),
+                instance_id: "i".into(),
+            },
+        }
+    }
+
+    /// `threshold` failed posts in a row end a round with the endpoint's
+    /// backoff, leaving the other events for later rounds.
+    #[tokio::test]
+    async fn a_round_pauses_after_threshold_failures() {
+        let store = OpendalStore::memory();
+        // Nothing listens on port 1 of the loopback: every post fails.
+        let mut endpoint =
+            super::super::config::Endpoint::from_flag(0, "http://127.0.0.1:1/").unwrap();
+        endpoint.threshold = 2;
+        endpoint.schedule.attempts = 100;
+        let name = endpoint.name.clone();
+        for _ in 0..5 {
+            let id = registry_storage::outbox::new_event_id().unwrap();
+            let bytes = serde_json::to_vec(&event(&id)).unwrap();
+            store.outbox_put(&name, &id, bytes).await.unwrap();
+        }
+        let sink = Sink::new(endpoint).unwrap();
+        let pause = sink.outbox_round(&store).await.unwrap();
+        assert_eq!(pause, Some(sink.endpoint.schedule.backoff));
+        assert_eq!(
+            sink.stats.failed.load(Ordering::Relaxed),
+            2,
+            "stopped at the threshold"
+        );
+        assert_eq!(
+            store.outbox_pending(&name).await.unwrap().len(),
+            5,
+            "nothing lost"
+        );
+
+        // A threshold above the number of events: a round tries each once
+        // (with no wait between attempts, the two tried before too) and
+        // does not pause.
+        let mut endpoint =
+            super::super::config::Endpoint::from_flag(0, "http://127.0.0.1:1/").unwrap();
+        endpoint.threshold = 10;
+        endpoint.schedule.backoff = Duration::ZERO;
+        endpoint.schedule.lease = Duration::ZERO;
+        endpoint.schedule.attempts = 100;
+        let sink = Sink::new(endpoint).unwrap();
+        assert_eq!(sink.outbox_round(&store).await.unwrap(), None);
+        assert_eq!(
+            sink.stats.failed.load(Ordering::Relaxed),
+            5,
+            "each event once"
+        );
+    }
 
     #[test]
     fn signature_matches_rfc_4231_case_2() {
