@@ -92,7 +92,7 @@ step "garbage collection racing a fleet on one S3 bucket" s3_fleet_gc
 step "S3 outage: readiness, fail-fast, the cache serves, recovery" s3_outage
 step "webhooks at least once across a fleet on one S3 bucket (receiver down, a host killed)" s3_fleet_notify
 step "interop: skopeo, oras, distribution, fleet" env REGISTRY_BIN="$REPO/target/debug/registry" \
-  FLEET_S3_URL="$(s3_url fleet-skopeo)" bash tests/interop/run.sh
+  FLEET_S3_URL="$(s3_url fleet-skopeo)" MIRROR_S3_URL="$(s3_url mirror)" bash tests/interop/run.sh
 step "docker: engine, containerd, podman, the registry's image, deploy/" \
   env REGISTRY_BIN="$REPO/target/debug/registry" bash tests/docker/run.sh
 

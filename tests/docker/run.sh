@@ -15,6 +15,8 @@
 #   tls.sh         a private CA trusted through /etc/docker/certs.d/<host:port>,
 #                  the registry on a test host in a network namespace of the run
 #   containerd.sh  ctr pull and push, in a namespace of its own
+#   mirror.sh      ctr pull --hosts-dir through our pull-through mirror (?ns=),
+#                  also with the upstream stopped
 #   podman.sh      podman push and pull (skipped, with the reason, where it
 #                  cannot run)
 #   image.sh       the registry's own image (scripts/docker-image.sh): volume,
@@ -34,7 +36,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 : "${REGISTRY_BIN:=$REPO_ROOT/target/debug/registry}"
-: "${DOCKER_PARTS:=engine auth interrupt tls containerd podman image deploy compose}"
+: "${DOCKER_PARTS:=engine auth interrupt tls containerd mirror podman image deploy compose}"
 
 if ! command -v docker >/dev/null 2>&1; then
   printf 'skipped: docker suite: no docker command on this machine\n0 passed, 0 failed\n'

@@ -9,8 +9,9 @@
 # otherwise it is CNCF distribution (/usr/bin/docker-registry).
 # Runs skopeo.sh and oras.py against it, then peer.sh (which starts its own
 # pair of servers on one shared directory) and upstream.sh (the htpasswd
-# distribution upstream the mirror tests use), with our binary also fleet.sh and
-# gc.sh (our collector and distribution's on one directory), stops everything it started by
+# distribution upstream the mirror tests use), with our binary also fleet.sh,
+# gc.sh (our collector and distribution's on one directory) and mirror.sh (the
+# pull-through mirror in front of that upstream), stops everything it started by
 # PID, removes its temporary directory and prints the combined
 # `N passed, M failed` line. Exits non-zero if anything failed.
 #
@@ -78,6 +79,7 @@ run_suite upstream.sh bash "$INTEROP_DIR/upstream.sh"
 if [ -n "${REGISTRY_BIN:-}" ]; then
   run_suite fleet.sh bash "$INTEROP_DIR/fleet.sh"
   run_suite gc.sh bash "$INTEROP_DIR/gc.sh"
+  run_suite mirror.sh bash "$INTEROP_DIR/mirror.sh"
 fi
 
 stop_all
