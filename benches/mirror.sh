@@ -14,11 +14,10 @@
 # Everything lives in one mktemp -d, removed at exit; every server is started
 # here and stopped by its PID.
 #
-# SKELETON: the direct and ordinary rows run today. The mirror rows need
-# `registry serve --mirror` (branch `mirror`, not merged yet); without it they
-# print "n/a" and the script exits 3, so nothing is reported as measured that
-# was not. The mirror rows follow the contract in the mirror brief
-# ([[mirrors]] with upstream credentials) and have not been run yet.
+# With a binary that has no `--mirror` (an older one) the mirror rows print
+# "n/a" and the script exits 3, so nothing is reported as measured that was
+# not. The mirror is configured as docs/MIRROR.md says ([[mirrors]] with the
+# upstream's credentials in a password file).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # shellcheck source=tests/interop/lib.sh

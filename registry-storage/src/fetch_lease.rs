@@ -2,17 +2,23 @@
 //! mirror's upstream, so that hosts missing the same blob at once fetch it
 //! once (docs/MIRROR.md).
 //!
-//! A lease is the object `_registry/mirror/fetch/<alg>/<hex>`, written
-//! create-if-absent, holding its expiry and its holder's nonce. Whoever
-//! creates it fetches; the others wait for the blob to appear. The holder
-//! renews it while its fetch goes on. A holder that dies leaves a lease
-//! that expires: the next process to ask removes it and creates its own. Two
-//! processes that both find the same lease expired may both win (one
-//! removes the other's fresh lease), so a blob is fetched at most twice
-//! around an expiry; the blob itself is content-addressed and verified, so
-//! two fetches store the same bytes. Expiries are in the hosts' clocks,
-//! which a fleet keeps in step (NTP); a skew shortens or lengthens a lease,
-//! never makes two fetches store different bytes.
+//! A lease has generations, objects `_registry/mirror/fetch/<alg>/<hex>/<n>`,
+//! each written create-if-absent and holding its expiry and its holder's
+//! nonce; the holder is the creator of the highest generation, while it has
+//! not expired. To take a lease, a process lists the generations: the
+//! highest live one means "held"; otherwise it creates the next one, and
+//! exactly one process creates it. A process whose listing was stale (it
+//! created a generation below another's) finds a higher one when it lists
+//! again after creating and backs off, so every expiry hands the lease to
+//! one process. The holder renews its generation while its fetch goes on
+//! and removes it when done; a taker removes the generations below its own.
+//! A holder that dies leaves a generation that expires.
+//!
+//! So a blob is fetched once per holder: again only after a holder died or
+//! stalled past its expiry (then by one process). Expiries are in the
+//! hosts' clocks, which a fleet keeps in step (NTP): a skew shortens or
+//! lengthens a lease, and the fetch it guards is verified, so the worst is
+//! one more fetch, never other bytes stored.
 
 use std::time::{Duration, SystemTime};
 
@@ -27,6 +33,7 @@ use crate::layout::Key;
 #[derive(Debug)]
 pub struct FetchLease {
     digest: Digest,
+    generation: u64,
     nonce: String,
 }
 
@@ -62,61 +69,64 @@ impl OpendalStore {
         digest: &Digest,
         ttl: Duration,
     ) -> Result<Option<FetchLease>> {
-        let path = Key::MirrorFetch(digest).path();
-        let nonce = crate::nonce()?;
-        for _ in 0..2 {
-            if self
-                .create_object_exclusive(&path, content(&nonce, ttl).to_vec())
-                .await?
-            {
-                return Ok(Some(FetchLease {
-                    digest: digest.clone(),
-                    nonce,
-                }));
-            }
-            match self.read_lease(&path).await? {
-                // Gone since: try again.
-                None => continue,
-                Some(held) => match parse(&held) {
-                    Some((until, _)) if until > SystemTime::now() => return Ok(None),
-                    // Expired (or unreadable): remove it and try once more.
-                    _ => self.delete_key(Key::MirrorFetch(digest)).await?,
-                },
-            }
+        let generations = self.lease_generations(digest).await?;
+        let last = generations.last().copied();
+        if let Some(n) = last
+            && self.live_generation(digest, n).await?
+        {
+            return Ok(None);
         }
-        Ok(None)
+        let next = last.map_or(1, |n| n + 1);
+        let nonce = crate::nonce()?;
+        if !self
+            .create_object_exclusive(
+                &Key::MirrorFetch(digest, next).path(),
+                content(&nonce, ttl).to_vec(),
+            )
+            .await?
+        {
+            return Ok(None);
+        }
+        // Created from a stale listing, below another's generation: not ours.
+        let now = self.lease_generations(digest).await?;
+        if now.last().is_some_and(|&top| top > next) {
+            self.delete_key(Key::MirrorFetch(digest, next)).await?;
+            return Ok(None);
+        }
+        for older in now.into_iter().filter(|&g| g < next) {
+            self.delete_key(Key::MirrorFetch(digest, older)).await?;
+        }
+        Ok(Some(FetchLease {
+            digest: digest.clone(),
+            generation: next,
+            nonce,
+        }))
     }
 
     /// Whether a lease on `digest` that has not expired is held (by any
     /// process).
     pub async fn fetch_lease_held(&self, digest: &Digest) -> Result<bool> {
-        let path = Key::MirrorFetch(digest).path();
-        Ok(self
-            .read_lease(&path)
-            .await?
-            .and_then(|c| parse(&c).map(|(until, _)| until > SystemTime::now()))
-            .unwrap_or(false))
+        match self.lease_generations(digest).await?.last() {
+            Some(&n) => self.live_generation(digest, n).await,
+            None => Ok(false),
+        }
     }
 
-    /// Push the expiry of a lease this process holds `ttl` from now. If
-    /// another process took it over meanwhile (it had expired), that one
-    /// keeps it.
+    /// Push the expiry of a lease this process holds `ttl` from now. (If it
+    /// expired and another process took the lease over meanwhile, the
+    /// renewal changes nothing: the other's generation is higher.)
     pub async fn renew_fetch_lease(&self, lease: &FetchLease, ttl: Duration) -> Result<()> {
-        let path = Key::MirrorFetch(&lease.digest).path();
-        if self.holds(&path, lease).await? {
-            self.write_object_atomic(&path, content(&lease.nonce, ttl))
-                .await?;
-        }
-        Ok(())
+        self.write_object_atomic(
+            &Key::MirrorFetch(&lease.digest, lease.generation).path(),
+            content(&lease.nonce, ttl),
+        )
+        .await
     }
 
     /// Give a lease up (the fetch ended, stored or not).
     pub async fn release_fetch_lease(&self, lease: FetchLease) -> Result<()> {
-        let path = Key::MirrorFetch(&lease.digest).path();
-        if self.holds(&path, &lease).await? {
-            self.delete_key(Key::MirrorFetch(&lease.digest)).await?;
-        }
-        Ok(())
+        self.delete_key(Key::MirrorFetch(&lease.digest, lease.generation))
+            .await
     }
 
     /// Link `digest` into `repo` if its bytes are stored (another process
@@ -141,17 +151,26 @@ impl OpendalStore {
         }))
     }
 
-    async fn holds(&self, path: &str, lease: &FetchLease) -> Result<bool> {
-        Ok(self
-            .read_lease(path)
+    /// The lease's generations, in increasing order.
+    async fn lease_generations(&self, digest: &Digest) -> Result<Vec<u64>> {
+        let mut generations: Vec<u64> = self
+            .list_names(Key::MirrorFetchDir(digest))
             .await?
-            .is_some_and(|c| parse(&c).is_some_and(|(_, holder)| holder == lease.nonce)))
+            .iter()
+            .filter(|n| !n.ends_with('/'))
+            .filter_map(|n| n.parse().ok())
+            .collect();
+        generations.sort_unstable();
+        Ok(generations)
     }
 
-    async fn read_lease(&self, path: &str) -> Result<Option<Vec<u8>>> {
-        match self.operator().read(path).await {
-            Ok(buf) => Ok(Some(buf.to_vec())),
-            Err(e) if is_not_found(&e) => Ok(None),
+    /// Whether generation `n` is there and has not expired (content no
+    /// version of this registry wrote counts as expired).
+    async fn live_generation(&self, digest: &Digest, n: u64) -> Result<bool> {
+        let path = Key::MirrorFetch(digest, n).path();
+        match self.operator().read(&path).await {
+            Ok(buf) => Ok(parse(&buf.to_vec()).is_some_and(|(until, _)| until > SystemTime::now())),
+            Err(e) if is_not_found(&e) => Ok(false),
             Err(e) => Err(storage("reading a fetch lease")(e)),
         }
     }

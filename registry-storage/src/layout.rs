@@ -34,7 +34,7 @@
 //! ├── pushes/<nonce>                  a manifest push under way and what it references
 //! └── clock-<nonce>                   a probe that reads the store's time
 //! _registry/pulls/<name>/<alg>/<hex>  when that manifest was last pulled by digest
-//! _registry/mirror/fetch/<alg>/<hex>  a mirror's lease to fetch that blob upstream (its expiry)
+//! _registry/mirror/fetch/<alg>/<hex>/<generation>  a mirror's lease to fetch that blob upstream (its expiry)
 //! ```
 //!
 //! and the outbox of webhook notifications (docs/OPERATIONS.md,
@@ -131,9 +131,13 @@ pub enum Key<'a> {
     /// `_registry/gc/clock-<nonce>`: a probe written to read the store's
     /// own time.
     GcClock(&'a str),
-    /// `_registry/mirror/fetch/<alg>/<hex>`: the lease of the process
-    /// fetching that blob from a mirror's upstream (`fetch_lease.rs`).
-    MirrorFetch(&'a Digest),
+    /// `_registry/mirror/fetch/<alg>/<hex>/`: the generations of a blob's
+    /// fetch lease (`fetch_lease.rs`).
+    MirrorFetchDir(&'a Digest),
+    /// `_registry/mirror/fetch/<alg>/<hex>/<generation>`, 10 digits: one
+    /// generation of the lease of the process fetching that blob from a
+    /// mirror's upstream.
+    MirrorFetch(&'a Digest, u64),
     /// `_registry/events/<endpoint>/pending/`: events not yet delivered to
     /// that endpoint.
     EventsPendingDir(&'a str),
@@ -200,7 +204,8 @@ impl Key<'_> {
             Key::GcPushesDir => "_registry/gc/pushes/".to_owned(),
             Key::GcPush(nonce) => format!("_registry/gc/pushes/{nonce}"),
             Key::GcClock(nonce) => format!("_registry/gc/clock-{nonce}"),
-            Key::MirrorFetch(d) => format!("_registry/mirror/fetch/{}", dig(d)),
+            Key::MirrorFetchDir(d) => format!("_registry/mirror/fetch/{}/", dig(d)),
+            Key::MirrorFetch(d, n) => format!("_registry/mirror/fetch/{}/{n:010}", dig(d)),
             Key::PullsDir(n) => format!("_registry/pulls/{n}/"),
             Key::Pull(n, d) => format!("_registry/pulls/{n}/{}", dig(d)),
             Key::EventsPendingDir(e) => format!("_registry/events/{e}/pending/"),
@@ -318,8 +323,12 @@ mod tests {
             (Key::GcPush("p1"), "_registry/gc/pushes/p1".into()),
             (Key::GcClock("c1"), "_registry/gc/clock-c1".into()),
             (
-                Key::MirrorFetch(&d),
-                format!("_registry/mirror/fetch/sha256/{HEX}"),
+                Key::MirrorFetchDir(&d),
+                format!("_registry/mirror/fetch/sha256/{HEX}/"),
+            ),
+            (
+                Key::MirrorFetch(&d, 7),
+                format!("_registry/mirror/fetch/sha256/{HEX}/0000000007"),
             ),
             (
                 Key::EventsPendingDir("ci"),

@@ -278,8 +278,8 @@ if [ -f "$C_DATA" ]; then
   sleep 0.5
   check_eq "the mirror's store has no blobs/.../data for the digest" absent \
     "$([ -e "$(blob_data "$M_STORE" "$C_DIGEST")" ] && echo present || echo absent)"
-  check_eq "no fetch lease is left (_registry/mirror/fetch/sha256/<hex>)" absent \
-    "$([ -e "$M_STORE/_registry/mirror/fetch/sha256/${C_DIGEST#sha256:}" ] && echo present || echo absent)"
+  check_eq "no fetch lease is left (no generation under _registry/mirror/fetch/sha256/<hex>/)" 0 \
+    "$(find "$M_STORE/_registry/mirror/fetch/sha256/${C_DIGEST#sha256:}" -type f 2>/dev/null | wc -l)"
   check_eq "no data file of the digest anywhere in the mirror's store" "" \
     "$(find "$M_STORE" -path "*${C_DIGEST#sha256:}*" -name data 2>/dev/null)"
   rejected="$(metric "$M" registry_mirror_rejected)"
@@ -402,7 +402,7 @@ killed_holder_round() {
   STARTED_PIDS+=("$c1" "$c2")
   sleep 1.5
   case "$url" in
-    fs://*) log "$label: fetch lease before the kill: $(ls "${url#fs://}/_registry/mirror/fetch/sha256/" 2>/dev/null | grep -c "$hex") object(s) for the digest" ;;
+    fs://*) log "$label: fetch lease before the kill: $(find "${url#fs://}/_registry/mirror/fetch/sha256/$hex" -type f 2>/dev/null | wc -l) generation(s) for the digest" ;;
   esac
   kill -KILL "${mpids[0]}"
   forget_pids "${mpids[0]}"

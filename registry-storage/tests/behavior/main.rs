@@ -107,6 +107,7 @@ suite!(
     retention_keeps_the_newest_and_matching_tags,
     retention_keeps_what_was_pulled,
     mirror_fetch_leases_have_one_holder,
+    mirror_expired_leases_go_to_one_taker,
     mirror_adopts_bytes_stored_elsewhere,
     mirror_manifests_are_stored_before_their_references,
 );

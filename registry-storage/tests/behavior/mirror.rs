@@ -64,6 +64,33 @@ pub async fn mirror_fetch_leases_have_one_holder(b: &dyn Backend) {
     two.release_fetch_lease(taken).await.unwrap();
 }
 
+/// Processes that find one expired lease at once: exactly one takes it
+/// over, round after round.
+pub async fn mirror_expired_leases_go_to_one_taker(b: &dyn Backend) {
+    for round in 0..10u8 {
+        let d = Digest::sha256_of(&[b'c', round]);
+        // A holder that died: its lease expired at once.
+        let dead = b.store().try_fetch_lease(&d, Duration::ZERO).await.unwrap();
+        assert!(dead.is_some());
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        let tasks: Vec<_> = (0..6)
+            .map(|_| {
+                let (s, d) = (b.another_store(), d.clone());
+                tokio::spawn(async move {
+                    s.try_fetch_lease(&d, Duration::from_secs(60))
+                        .await
+                        .unwrap()
+                })
+            })
+            .collect();
+        let mut won = 0;
+        for t in tasks {
+            won += usize::from(t.await.unwrap().is_some());
+        }
+        assert_eq!(won, 1, "round {round}: {won} takers of one expired lease");
+    }
+}
+
 pub async fn mirror_adopts_bytes_stored_elsewhere(b: &dyn Backend) {
     let (one, two) = (b.store(), b.another_store());
     let data = content(70_000, 9);
