@@ -206,17 +206,15 @@ fn a_key_that_does_not_match_the_certificate_is_a_start_up_error() {
         ("empty.pem", "key.pem", "no PEM CERTIFICATE block"),
         ("cert.pem", "empty.pem", "cannot read TLS key"),
     ] {
-        let out = common::process::run(&[
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--storage",
-            "memory://",
-            "--tls-cert",
-            &dir.path().join(cert).display().to_string(),
-            "--tls-key",
-            &dir.path().join(key).display().to_string(),
-        ]);
+        let out = common::process::serve_in(
+            dir.path(),
+            &[
+                "--tls-cert",
+                &dir.path().join(cert).display().to_string(),
+                "--tls-key",
+                &dir.path().join(key).display().to_string(),
+            ],
+        );
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{stderr}");
         assert!(stderr.contains(expect), "{cert} {key}: {stderr}");
