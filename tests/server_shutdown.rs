@@ -12,7 +12,7 @@ use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use common::http::Client;
-use common::process::TestServer;
+use common::process::{Stopped, TestServer};
 use common::raw::StreamedRequest;
 use registry_testkit::content::{blob_data_path, digest};
 
@@ -44,6 +44,19 @@ fn put_in_flight(
     (put, blob, d)
 }
 
+/// What `server`, signalled, left once it exited (within 30 s), after
+/// checking that it exited 0.
+fn exited_zero(server: TestServer) -> Stopped {
+    let stopped = server.stopped(Duration::from_secs(30));
+    assert!(
+        stopped.status.success(),
+        "{:?}\n{}",
+        stopped.status,
+        stopped.logs.join("\n")
+    );
+    stopped
+}
+
 /// Wait until the server logs that it is shutting down.
 fn wait_for_shutdown_log(server: &TestServer) {
     server
@@ -70,13 +83,7 @@ fn sigterm_lets_an_upload_in_flight_finish_then_exits_zero() {
     assert_eq!(put.finish(), 201);
 
     let root = server.storage();
-    let stopped = server.stopped(Duration::from_secs(30));
-    assert!(
-        stopped.status.success(),
-        "{:?}\n{}",
-        stopped.status,
-        stopped.logs.join("\n")
-    );
+    let _dir_kept = exited_zero(server);
     assert_eq!(
         std::fs::read(blob_data_path(&root, &d)).unwrap(),
         blob,
@@ -93,13 +100,7 @@ fn sigterm_cuts_off_a_stalled_upload_after_the_timeout_leaving_no_blob() {
     server.terminate();
     // The client never sends the rest.
     let root = server.storage();
-    let stopped = server.stopped(Duration::from_secs(30));
-    assert!(
-        stopped.status.success(),
-        "{:?}\n{}",
-        stopped.status,
-        stopped.logs.join("\n")
-    );
+    let stopped = exited_zero(server);
     assert!(
         signalled.elapsed() < Duration::from_secs(15),
         "shutdown took {:?}",
@@ -136,8 +137,7 @@ fn stalled_streamed_patch_leaves_a_resumable_upload_after_restart() {
     patch.send(&blob[..1024 * 1024]);
     std::thread::sleep(Duration::from_millis(200));
     server.terminate();
-    let stopped = server.stopped(Duration::from_secs(30));
-    assert!(stopped.status.success(), "{:?}", stopped.status);
+    let stopped = exited_zero(server);
     drop(patch);
 
     // The session lives in the store: a new process continues it from
