@@ -13,7 +13,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use common::http::{Client, Reply};
-use common::process::{TestServer, run_in};
+use common::process::{TestServer, run_in, serve_in};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use registry_testkit::content::{OCI_MANIFEST, digest, image_manifest};
 use serde_json::json;
@@ -358,20 +358,9 @@ fn htpasswd_start_up_errors() {
     let dir = TempDir::new().unwrap();
     let md5 = dir.path().join("md5");
     std::fs::write(&md5, "alice:$apr1$abcdefgh$0123456789abcdefghijkl\n").unwrap();
-    let out = run_in(
+    let out = serve_in(
         dir.path(),
-        &[
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--storage",
-            "memory://",
-            "--auth",
-            "htpasswd",
-            "--htpasswd",
-            md5.to_str().unwrap(),
-        ],
-        &[],
+        &["--auth", "htpasswd", "--htpasswd", md5.to_str().unwrap()],
     );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
@@ -380,19 +369,7 @@ fn htpasswd_start_up_errors() {
         "{stderr}"
     );
 
-    let out = run_in(
-        dir.path(),
-        &[
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--storage",
-            "memory://",
-            "--htpasswd",
-            md5.to_str().unwrap(),
-        ],
-        &[],
-    );
+    let out = serve_in(dir.path(), &["--htpasswd", md5.to_str().unwrap()]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(stderr.contains("auth mode is none"), "{stderr}");

@@ -8,13 +8,12 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::http::Client;
 use common::process::{TestServer, run};
+use common::raw::StreamedRequest;
 use registry_testkit::content::digest;
 
 /// An htpasswd file with one bcrypt entry (cost 4).
@@ -164,47 +163,6 @@ fn json_logs_are_one_object_per_line_with_the_responses_ids() {
     assert_eq!(refused["span"]["name"], "request", "{refused}");
 }
 
-/// A chunked request written by hand, so that its body can be held open.
-struct Streamed(TcpStream);
-
-impl Streamed {
-    fn start(server: &TestServer, method: &str, location: &str) -> Streamed {
-        let addr = server.addr();
-        let path = location
-            .strip_prefix(&format!("http://{addr}"))
-            .unwrap_or(location);
-        let mut s = TcpStream::connect(addr).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-        write!(
-            s,
-            "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/octet-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
-        )
-        .unwrap();
-        Streamed(s)
-    }
-
-    fn send(&mut self, bytes: &[u8]) {
-        write!(self.0, "{:x}\r\n", bytes.len()).unwrap();
-        self.0.write_all(bytes).unwrap();
-        self.0.write_all(b"\r\n").unwrap();
-        self.0.flush().unwrap();
-    }
-
-    fn finish(mut self) -> u16 {
-        self.0.write_all(b"0\r\n\r\n").unwrap();
-        let mut head = Vec::new();
-        let mut byte = [0u8; 1];
-        while !head.ends_with(b"\r\n\r\n") && self.0.read(&mut byte).unwrap() == 1 {
-            head.push(byte[0]);
-        }
-        let head = String::from_utf8_lossy(&head);
-        head.split_whitespace()
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .unwrap_or_else(|| panic!("no status line: {head:?}"))
-    }
-}
-
 #[test]
 fn sigterm_turns_readiness_off_first_while_an_upload_finishes() {
     let server = TestServer::launch()
@@ -217,7 +175,7 @@ fn sigterm_turns_readiness_off_first_while_an_upload_finishes() {
     let started = client.post("/v2/drain/me/blobs/uploads/", &[], b"");
     assert_eq!(started.status, 202, "{started:?}");
     let location = Client::with_query(started.must("Location"), &format!("digest={d}"));
-    let mut put = Streamed::start(&server, "PUT", &location);
+    let mut put = StreamedRequest::start(server.addr(), "PUT", &location);
     put.send(&blob[..1024 * 1024]);
     assert_eq!(client.get("/readyz", &[]).status, 200);
 

@@ -19,10 +19,22 @@ use serde_json::Value;
 const ENVELOPE: &str = "application/vnd.docker.distribution.events.v2+json";
 const SECRET: &str = "s3cret";
 
+/// Write `body` to `registry.toml` in `dir`; its path.
 fn config(dir: &std::path::Path, body: &str) -> String {
     let path = dir.join("registry.toml");
     std::fs::write(&path, body).unwrap();
     path.display().to_string()
+}
+
+/// A server whose config file is `body`, in the server's own directory.
+fn serve_with_config(body: &str) -> TestServer {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), body);
+    TestServer::launch()
+        .in_dir(dir)
+        .arg("--config")
+        .arg(cfg)
+        .start()
 }
 
 /// The events of `deliveries` at `path` in distribution's envelope, after
@@ -87,11 +99,8 @@ fn check_blob_target(e: &Value, server: &TestServer, repo: &str, bytes: &[u8]) {
 #[test]
 fn events_carry_distributions_fields_signed_filtered_and_as_cloudevents() {
     let receiver = Receiver::start();
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = config(
-        dir.path(),
-        &format!(
-            r#"
+    let server = serve_with_config(&format!(
+        r#"
 [[notifications.endpoints]]
 name = "dist"
 url = "{dist}"
@@ -108,11 +117,9 @@ repositories = ["team/**"]
 ignore = {{ actions = ["delete"] }}
 durable = ["push", "pull"]
 "#,
-            dist = receiver.url("/dist"),
-            ce = receiver.url("/ce"),
-        ),
-    );
-    let server = TestServer::launch().arg("--config").arg(cfg).start();
+        dist = receiver.url("/dist"),
+        ce = receiver.url("/ce"),
+    ));
     let c = Client::new(&server);
 
     let (repo, other) = ("team/app", "other/app");
@@ -248,11 +255,8 @@ durable = ["push", "pull"]
 fn events_that_exhaust_their_attempts_become_dead_letters() {
     // Nothing listens there: every attempt fails.
     let down = common::receiver::free_addr();
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = config(
-        dir.path(),
-        &format!(
-            r#"
+    let server = serve_with_config(&format!(
+        r#"
 [[notifications.endpoints]]
 name = "down"
 url = "http://{down}/hook"
@@ -261,9 +265,7 @@ backoff = "10ms"
 maxbackoff = "10ms"
 attempts = 2
 "#
-        ),
-    );
-    let server = TestServer::launch().arg("--config").arg(cfg).start();
+    ));
     let c = Client::new(&server);
     let d = c.push_blob("dead/letters", b"never delivered");
     let dead = server.storage().join("_registry/events/down/dead");
@@ -320,19 +322,7 @@ fn bad_endpoints_are_refused_at_start_up() {
         dir.path(),
         "[[notifications.endpoints]]\nname = \"x\"\nurl = \"ftp://nowhere/\"\n",
     );
-    let out = common::process::run_in(
-        dir.path(),
-        &[
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--storage",
-            "memory://",
-            "--config",
-            &cfg,
-        ],
-        &[],
-    );
+    let out = common::process::serve_in(dir.path(), &["--config", &cfg]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("not an http(s) URL"), "{err}");
@@ -341,15 +331,10 @@ fn bad_endpoints_are_refused_at_start_up() {
 #[test]
 fn a_push_whose_event_cannot_be_recorded_is_answered_500_and_its_retry_records_it() {
     let receiver = Receiver::start();
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = config(
-        dir.path(),
-        &format!(
-            "[[notifications.endpoints]]\nname = \"ci\"\nurl = \"{}\"\n",
-            receiver.url("/ci")
-        ),
-    );
-    let server = TestServer::launch().arg("--config").arg(cfg).start();
+    let server = serve_with_config(&format!(
+        "[[notifications.endpoints]]\nname = \"ci\"\nurl = \"{}\"\n",
+        receiver.url("/ci")
+    ));
     let c = Client::new(&server);
     // A file where the outbox folder belongs: every event write fails.
     let pending = server.storage().join("_registry/events/ci/pending");

@@ -8,12 +8,12 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use common::http::Client;
-use common::process::TestServer;
+use common::process::{Stopped, TestServer};
+use common::raw::StreamedRequest;
 use registry_testkit::content::{blob_data_path, digest};
 
 /// Content big enough to be streamed in several parts.
@@ -21,59 +21,40 @@ fn content() -> Vec<u8> {
     (0..3 * 1024 * 1024u32).map(|i| (i % 251) as u8).collect()
 }
 
-/// A request whose body is sent in chunks, by hand.
-struct StreamedRequest(TcpStream);
-
-impl StreamedRequest {
-    /// Send the request line and headers of a chunked request.
-    fn start(addr: SocketAddr, method: &str, location: &str) -> StreamedRequest {
-        let path = location
-            .strip_prefix(&format!("http://{addr}"))
-            .unwrap_or(location);
-        let mut stream = TcpStream::connect(addr).unwrap();
-        stream
-            .set_read_timeout(Some(Duration::from_secs(60)))
-            .unwrap();
-        write!(
-            stream,
-            "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/octet-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
-        )
-        .unwrap();
-        StreamedRequest(stream)
-    }
-
-    /// Send one chunk of the body.
-    fn send(&mut self, bytes: &[u8]) {
-        write!(self.0, "{:x}\r\n", bytes.len()).unwrap();
-        self.0.write_all(bytes).unwrap();
-        self.0.write_all(b"\r\n").unwrap();
-        self.0.flush().unwrap();
-    }
-
-    /// End the body and read the response's status code.
-    fn finish(mut self) -> u16 {
-        self.0.write_all(b"0\r\n\r\n").unwrap();
-        let mut head = Vec::new();
-        let mut byte = [0u8; 1];
-        while !head.ends_with(b"\r\n\r\n") {
-            if self.0.read(&mut byte).unwrap() == 0 {
-                break;
-            }
-            head.push(byte[0]);
-        }
-        let head = String::from_utf8_lossy(&head);
-        head.split_whitespace()
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .unwrap_or_else(|| panic!("no status line: {head:?}"))
-    }
-}
-
 /// Open an upload session and return its location.
 fn start_upload(client: &Client, repo: &str) -> String {
     let resp = client.post(&format!("/v2/{repo}/blobs/uploads/"), &[], b"");
     assert_eq!(resp.status, 202, "{resp:?}");
     resp.must("Location").to_owned()
+}
+
+/// A PUT that closes a new upload session in `repo` (opened by `client`)
+/// with [`content`], its first MiB sent and given 200 ms to arrive; with
+/// the content and its digest.
+fn put_in_flight(
+    server: &TestServer,
+    client: &Client,
+    repo: &str,
+) -> (StreamedRequest, Vec<u8>, String) {
+    let (blob, d) = (content(), digest(&content()));
+    let location = Client::with_query(&start_upload(client, repo), &format!("digest={d}"));
+    let mut put = StreamedRequest::start(server.addr(), "PUT", &location);
+    put.send(&blob[..1024 * 1024]);
+    std::thread::sleep(Duration::from_millis(200));
+    (put, blob, d)
+}
+
+/// What `server`, signalled, left once it exited (within 30 s), after
+/// checking that it exited 0.
+fn exited_zero(server: TestServer) -> Stopped {
+    let stopped = server.stopped(Duration::from_secs(30));
+    assert!(
+        stopped.status.success(),
+        "{:?}\n{}",
+        stopped.status,
+        stopped.logs.join("\n")
+    );
+    stopped
 }
 
 /// Wait until the server logs that it is shutting down.
@@ -87,12 +68,7 @@ fn wait_for_shutdown_log(server: &TestServer) {
 fn sigterm_lets_an_upload_in_flight_finish_then_exits_zero() {
     let server = TestServer::launch().arg("--shutdown-timeout=30").start();
     let client = Client::new(&server);
-    let (blob, d) = (content(), digest(&content()));
-    let location = Client::with_query(&start_upload(&client, "drain/me"), &format!("digest={d}"));
-
-    let mut put = StreamedRequest::start(server.addr(), "PUT", &location);
-    put.send(&blob[..1024 * 1024]);
-    std::thread::sleep(Duration::from_millis(200));
+    let (mut put, blob, d) = put_in_flight(&server, &client, "drain/me");
     server.terminate();
     wait_for_shutdown_log(&server);
 
@@ -107,13 +83,7 @@ fn sigterm_lets_an_upload_in_flight_finish_then_exits_zero() {
     assert_eq!(put.finish(), 201);
 
     let root = server.storage();
-    let stopped = server.stopped(Duration::from_secs(30));
-    assert!(
-        stopped.status.success(),
-        "{:?}\n{}",
-        stopped.status,
-        stopped.logs.join("\n")
-    );
+    let _dir_kept = exited_zero(server);
     assert_eq!(
         std::fs::read(blob_data_path(&root, &d)).unwrap(),
         blob,
@@ -125,23 +95,12 @@ fn sigterm_lets_an_upload_in_flight_finish_then_exits_zero() {
 fn sigterm_cuts_off_a_stalled_upload_after_the_timeout_leaving_no_blob() {
     let server = TestServer::launch().arg("--shutdown-timeout=1").start();
     let client = Client::new(&server);
-    let (blob, d) = (content(), digest(&content()));
-    let location = Client::with_query(&start_upload(&client, "stall/me"), &format!("digest={d}"));
-
-    let mut put = StreamedRequest::start(server.addr(), "PUT", &location);
-    put.send(&blob[..1024 * 1024]);
-    std::thread::sleep(Duration::from_millis(200));
+    let (put, _, d) = put_in_flight(&server, &client, "stall/me");
     let signalled = Instant::now();
     server.terminate();
     // The client never sends the rest.
     let root = server.storage();
-    let stopped = server.stopped(Duration::from_secs(30));
-    assert!(
-        stopped.status.success(),
-        "{:?}\n{}",
-        stopped.status,
-        stopped.logs.join("\n")
-    );
+    let stopped = exited_zero(server);
     assert!(
         signalled.elapsed() < Duration::from_secs(15),
         "shutdown took {:?}",
@@ -178,8 +137,7 @@ fn stalled_streamed_patch_leaves_a_resumable_upload_after_restart() {
     patch.send(&blob[..1024 * 1024]);
     std::thread::sleep(Duration::from_millis(200));
     server.terminate();
-    let stopped = server.stopped(Duration::from_secs(30));
-    assert!(stopped.status.success(), "{:?}", stopped.status);
+    let stopped = exited_zero(server);
     drop(patch);
 
     // The session lives in the store: a new process continues it from

@@ -90,13 +90,20 @@ fn send(tls: &mut Tls, method: &str, path: &str, body: &[u8]) -> RawResponse {
     res
 }
 
-fn sighup(server: &TestServer) {
+/// Send SIGHUP to `server` (by its PID) and wait until it logs a line
+/// containing `logged`.
+fn sighup(server: &TestServer, logged: &str) {
     let ok = Command::new("kill")
         .args(["-HUP", &server.pid().to_string()])
         .status()
         .unwrap()
         .success();
     assert!(ok);
+    assert!(
+        server.wait_for_log(|l| l.contains(logged)).is_some(),
+        "no {logged:?} in {:?}",
+        server.logs()
+    );
 }
 
 #[test]
@@ -153,14 +160,7 @@ fn tls_serves_and_reloads_on_sighup_without_dropping_connections() {
 
     // Reload with B.
     install(&b, dir.path());
-    sighup(&server);
-    assert!(
-        server
-            .wait_for_log(|l| l.contains("TLS certificate and key reloaded"))
-            .is_some(),
-        "{:?}",
-        server.logs()
-    );
+    sighup(&server, "TLS certificate and key reloaded");
     let mut fresh = connect(server.addr(), &only_b);
     assert_eq!(peer_cert(&fresh), b.der);
     assert_eq!(send(&mut fresh, "GET", "/v2/", b"").status, 200);
@@ -170,14 +170,7 @@ fn tls_serves_and_reloads_on_sighup_without_dropping_connections() {
 
     // A reload that fails keeps B.
     std::fs::write(dir.path().join("key.pem"), "not a key").unwrap();
-    sighup(&server);
-    assert!(
-        server
-            .wait_for_log(|l| l.contains("TLS reload failed"))
-            .is_some(),
-        "{:?}",
-        server.logs()
-    );
+    sighup(&server, "TLS reload failed");
     let mut after = connect(server.addr(), &trust_both);
     assert_eq!(peer_cert(&after), b.der);
     assert_eq!(send(&mut after, "GET", "/v2/", b"").status, 200);
@@ -206,17 +199,15 @@ fn a_key_that_does_not_match_the_certificate_is_a_start_up_error() {
         ("empty.pem", "key.pem", "no PEM CERTIFICATE block"),
         ("cert.pem", "empty.pem", "cannot read TLS key"),
     ] {
-        let out = common::process::run(&[
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--storage",
-            "memory://",
-            "--tls-cert",
-            &dir.path().join(cert).display().to_string(),
-            "--tls-key",
-            &dir.path().join(key).display().to_string(),
-        ]);
+        let out = common::process::serve_in(
+            dir.path(),
+            &[
+                "--tls-cert",
+                &dir.path().join(cert).display().to_string(),
+                "--tls-key",
+                &dir.path().join(key).display().to_string(),
+            ],
+        );
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{stderr}");
         assert!(stderr.contains(expect), "{cert} {key}: {stderr}");

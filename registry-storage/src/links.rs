@@ -2,6 +2,7 @@
 //! distribution records that a repository has a blob, a manifest revision or
 //! a tag; and the few object helpers both backends use on an operator.
 
+use bytes::Bytes;
 use opendal::Operator;
 use registry_core::{Digest, Error, ErrorKind, Result};
 
@@ -19,6 +20,20 @@ impl OpendalStore {
     pub(crate) async fn write_link(&self, key: Key<'_>, digest: &Digest) -> Result<()> {
         self.write_object_atomic(&key.path(), digest.to_string().into())
             .await
+    }
+
+    /// An object's bytes, or `None` if it is absent; `what` says what was
+    /// being read in a storage error.
+    pub(crate) async fn read_object(
+        &self,
+        key: Key<'_>,
+        what: &'static str,
+    ) -> Result<Option<Bytes>> {
+        match self.operator().read(&key.path()).await {
+            Ok(buf) => Ok(Some(buf.to_bytes())),
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) => Err(storage(what)(e)),
+        }
     }
 
     /// Whether an object exists.

@@ -147,15 +147,8 @@ impl OpendalStore {
     /// The event's bytes; `None` once it is delivered or buried.
     pub async fn outbox_read(&self, endpoint: &str, id: &str) -> Result<Option<Bytes>> {
         check(endpoint, id)?;
-        match self
-            .operator()
-            .read(&Key::EventPending(endpoint, id).path())
+        self.read_object(Key::EventPending(endpoint, id), "reading an event")
             .await
-        {
-            Ok(buf) => Ok(Some(buf.to_bytes())),
-            Err(e) if is_not_found(&e) => Ok(None),
-            Err(e) => Err(storage("reading an event")(e)),
-        }
     }
 
     /// Try to win the next delivery attempt of event `id` to `endpoint`.
@@ -240,15 +233,8 @@ impl OpendalStore {
     /// A dead letter's bytes, if it is there.
     pub async fn outbox_read_dead(&self, endpoint: &str, id: &str) -> Result<Option<Bytes>> {
         check(endpoint, id)?;
-        match self
-            .operator()
-            .read(&Key::EventDead(endpoint, id).path())
+        self.read_object(Key::EventDead(endpoint, id), "reading a dead letter")
             .await
-        {
-            Ok(buf) => Ok(Some(buf.to_bytes())),
-            Err(e) if is_not_found(&e) => Ok(None),
-            Err(e) => Err(storage("reading a dead letter")(e)),
-        }
     }
 
     /// The store's time now (a probe's modification time), `None` where

@@ -84,10 +84,10 @@ pub struct ProbeArgs {
     pub timeout: std::time::Duration,
 }
 
-/// Options of `registry gc`.
+/// The store that `registry gc` and `registry fsck` work on.
 #[derive(Debug, Args)]
-pub struct GcArgs {
-    /// The store to collect, as for `registry serve`
+pub struct OfflineStore {
+    /// The store to work on, as for `registry serve`
     #[arg(
         long,
         value_name = "URL",
@@ -96,6 +96,13 @@ pub struct GcArgs {
         default_value = "fs://data"
     )]
     pub storage: StorageUrl,
+}
+
+/// Options of `registry gc`.
+#[derive(Debug, Args)]
+pub struct GcArgs {
+    #[command(flatten)]
+    pub store: OfflineStore,
 
     /// Keep what was written more recently than this (in the store's own
     /// time), e.g. 0s, 90s, 24h
@@ -124,15 +131,8 @@ pub struct GcArgs {
 /// Options of `registry fsck`.
 #[derive(Debug, Args)]
 pub struct FsckArgs {
-    /// The store to check, as for `registry serve`
-    #[arg(
-        long,
-        value_name = "URL",
-        env = "REGISTRY_STORAGE",
-        hide_env_values = true,
-        default_value = "fs://data"
-    )]
-    pub storage: StorageUrl,
+    #[command(flatten)]
+    pub store: OfflineStore,
 
     /// Repair what is found (by default only report)
     #[arg(long)]

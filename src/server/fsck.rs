@@ -6,10 +6,10 @@ use super::cli::FsckArgs;
 /// Check the store, print one line per finding and a summary; an error
 /// (exit 1) if problems remain.
 pub fn run(args: &FsckArgs) -> Result<(), String> {
-    let (runtime, store) = super::offline::open(&args.storage)?;
+    let (runtime, store) = super::offline::open(&args.store.storage)?;
     let report = runtime
         .block_on(store.fsck(args.repair))
-        .map_err(|e| format!("checking {}: {e}", args.storage))?;
+        .map_err(|e| format!("checking {}: {e}", args.store.storage))?;
     for (finding, repaired) in &report.findings {
         let state = if *repaired { "repaired" } else { "found" };
         println!("{state}: {finding}");

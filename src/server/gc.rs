@@ -9,7 +9,7 @@ use super::config::{Settings, retention};
 /// Collect, print one line per removal (or a JSON report) and the summary
 /// line last.
 pub fn run(args: &GcArgs) -> Result<(), String> {
-    let (runtime, store) = super::offline::open(&args.storage)?;
+    let (runtime, store) = super::offline::open(&args.store.storage)?;
     let retention = match &args.config {
         Some(path) => {
             let settings = Settings::from_file(path).map_err(|e| e.0)?;
@@ -24,7 +24,7 @@ pub fn run(args: &GcArgs) -> Result<(), String> {
         .with_commit(args.commit);
     let report = runtime
         .block_on(store.collect_garbage(&options))
-        .map_err(|e| format!("collecting garbage in {}: {e}", args.storage))?;
+        .map_err(|e| format!("collecting garbage in {}: {e}", args.store.storage))?;
     if args.json {
         println!("{}", to_json(&report));
     } else {

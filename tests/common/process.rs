@@ -45,6 +45,17 @@ pub fn run_in(cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     run_in_for(cwd, args, env, START_TIMEOUT).expect("the command did not exit")
 }
 
+/// `registry serve --listen 127.0.0.1:0 --storage memory://` and `args`,
+/// run to completion in `cwd`: for settings refused at start-up.
+pub fn serve_in(cwd: &Path, args: &[&str]) -> Output {
+    let all = [
+        &["serve", "--listen", "127.0.0.1:0", "--storage", "memory://"],
+        args,
+    ]
+    .concat();
+    run_in(cwd, &all, &[])
+}
+
 /// Like [`run_in`], waiting at most `timeout`; `None` (the process killed)
 /// if it did not exit by then. Its output goes to files, not pipes: a pipe
 /// nobody reads while waiting fills up and stalls the process.

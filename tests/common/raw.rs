@@ -1,8 +1,10 @@
 //! Raw HTTP/1.1 over a socket, for requests an HTTP client refuses to send
 //! (NUL bytes, invalid percent-encodings, bodies longer or shorter than
-//! their `Content-Length`, `..` left as is) and for TLS connections.
+//! their `Content-Length`, `..` left as is), for TLS connections, and for
+//! chunked bodies whose parts the test sends when it chooses
+//! ([`StreamedRequest`]).
 
-use std::io::{self, BufRead, BufReader, Write};
+use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::time::Duration;
 
@@ -128,4 +130,51 @@ pub fn request(method: &str, target: &str, headers: &[(&str, &str)], body: &[u8]
     out.extend_from_slice(b"\r\n");
     out.extend_from_slice(body);
     out
+}
+
+/// A request whose body is sent in chunks, by hand (chunked transfer
+/// encoding), so that the test controls when each part goes out.
+pub struct StreamedRequest(TcpStream);
+
+impl StreamedRequest {
+    /// Send the request line and headers of a chunked request to `location`
+    /// (an absolute URL on `addr`, or a path).
+    pub fn start(addr: SocketAddr, method: &str, location: &str) -> StreamedRequest {
+        let path = location
+            .strip_prefix(&format!("http://{addr}"))
+            .unwrap_or(location);
+        let mut stream = TcpStream::connect(addr).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(60)))
+            .unwrap();
+        write!(
+            stream,
+            "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/octet-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
+        )
+        .unwrap();
+        StreamedRequest(stream)
+    }
+
+    /// Send one chunk of the body.
+    pub fn send(&mut self, bytes: &[u8]) {
+        write!(self.0, "{:x}\r\n", bytes.len()).unwrap();
+        self.0.write_all(bytes).unwrap();
+        self.0.write_all(b"\r\n").unwrap();
+        self.0.flush().unwrap();
+    }
+
+    /// End the body and read the response's status code.
+    pub fn finish(mut self) -> u16 {
+        self.0.write_all(b"0\r\n\r\n").unwrap();
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") && self.0.read(&mut byte).unwrap() == 1 {
+            head.push(byte[0]);
+        }
+        let head = String::from_utf8_lossy(&head);
+        head.split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("no status line: {head:?}"))
+    }
 }

@@ -102,25 +102,23 @@ pub(super) async fn patch(
     req: &HeaderMap,
     body: Option<ByteStream>,
 ) -> Reply {
-    let (start, expected) = match chunk(req) {
-        Ok(chunk) => chunk,
-        Err(e) if out_of_order(&e) => {
-            return Ok(range_refused(inner, name, id, &e, Endpoint::UploadChunk).await);
-        }
-        Err(e) => return Err(e),
+    let written = async {
+        let (start, expected) = chunk(req)?;
+        let body = body.unwrap_or_else(empty);
+        inner
+            .store
+            .write_chunk(name, id, start, body, expected)
+            .await
     };
-    let body = body.unwrap_or_else(empty);
-    match inner
-        .store
-        .write_chunk(name, id, start, body, expected)
-        .await
-    {
-        Ok(status) => in_progress(inner, StatusCode::ACCEPTED, name, &status),
-        Err(e) if out_of_order(&e) => {
-            Ok(range_refused(inner, name, id, &e, Endpoint::UploadChunk).await)
-        }
-        Err(e) => Err(e),
-    }
+    chunk_reply(
+        inner,
+        name,
+        id,
+        Endpoint::UploadChunk,
+        written.await,
+        |status| in_progress(inner, StatusCode::ACCEPTED, name, &status),
+    )
+    .await
 }
 
 /// end-6: close with `?digest=`, with an optional last chunk.
@@ -132,44 +130,34 @@ pub(super) async fn finish(
     req: &HeaderMap,
     body: Option<ByteStream>,
 ) -> Reply {
-    let (start, expected) = match chunk(req) {
-        Ok(chunk) => chunk,
-        Err(e) if out_of_order(&e) => {
-            return Ok(range_refused(inner, name, id, &e, Endpoint::UploadFinish).await);
-        }
-        Err(e) => return Err(e),
-    };
-    let result = match (body, start) {
-        // A ranged last chunk: its start is checked like a PATCH's.
-        (Some(body), Some(start)) => {
-            if let Err(e) = inner
-                .store
-                .write_chunk(name, id, Some(start), body, expected)
-                .await
-            {
-                return if out_of_order(&e) {
-                    Ok(range_refused(inner, name, id, &e, Endpoint::UploadFinish).await)
-                } else {
-                    Err(e)
-                };
+    let completed = async {
+        let (start, expected) = chunk(req)?;
+        let last_chunk = match (body, start) {
+            // A ranged last chunk: its start is checked like a PATCH's.
+            (Some(body), Some(start)) => {
+                inner
+                    .store
+                    .write_chunk(name, id, Some(start), body, expected)
+                    .await?;
+                None
             }
-            inner.store.complete_upload(name, id, digest, None).await
-        }
-        (Some(body), None) => {
-            inner
-                .store
-                .complete_upload(name, id, digest, Some((body, expected)))
-                .await
-        }
-        (None, _) => inner.store.complete_upload(name, id, digest, None).await,
+            (Some(body), None) => Some((body, expected)),
+            (None, _) => None,
+        };
+        inner
+            .store
+            .complete_upload(name, id, digest, last_chunk)
+            .await
     };
-    match result {
-        Ok(info) => created(inner, name, &info.digest),
-        Err(e) if out_of_order(&e) => {
-            Ok(range_refused(inner, name, id, &e, Endpoint::UploadFinish).await)
-        }
-        Err(e) => Err(e),
-    }
+    chunk_reply(
+        inner,
+        name,
+        id,
+        Endpoint::UploadFinish,
+        completed.await,
+        |info| created(inner, name, &info.digest),
+    )
+    .await
 }
 
 /// Cancel an upload: 204.
@@ -201,16 +189,24 @@ fn out_of_order(e: &Error) -> bool {
     matches!(e.kind(), ErrorKind::RangeInvalid | ErrorKind::Conflict)
 }
 
-/// 416 with the session's `Location` and the `Range` received so far, so
-/// the client can resume.
-async fn range_refused(
+/// The reply to what became of a chunk: `ok` of the store's answer; for
+/// an out-of-order chunk or a range no chunk can have, 416 with the
+/// session's `Location` and the `Range` received so far, so the client can
+/// resume.
+async fn chunk_reply<T>(
     inner: &Inner,
     name: &RepositoryName,
     id: &UploadId,
-    e: &Error,
     endpoint: Endpoint,
-) -> Response<Body> {
-    let mut res = error_response(e, Target::Endpoint(endpoint));
+    outcome: Result<T>,
+    ok: impl FnOnce(T) -> Reply,
+) -> Reply {
+    let e = match outcome {
+        Ok(value) => return ok(value),
+        Err(e) if out_of_order(&e) => e,
+        Err(e) => return Err(e),
+    };
+    let mut res = error_response(&e, Target::Endpoint(endpoint));
     match inner.store.upload_status(name, id).await {
         Ok(status) => {
             if let Err(e) = upload_headers(inner, &mut res, name, &status) {
@@ -219,7 +215,7 @@ async fn range_refused(
         }
         Err(e) => tracing::debug!(error = %e, "upload status after a refused range"),
     }
-    res
+    Ok(res)
 }
 
 /// A response about an open session.

@@ -12,7 +12,6 @@ use bytes::Bytes;
 use registry_core::{Digest, Error, ErrorKind, Result};
 
 use crate::OpendalStore;
-use crate::error::{is_not_found, storage};
 use crate::layout::Key;
 
 /// How long a run record or doom marker counts after it was written.
@@ -129,11 +128,11 @@ impl OpendalStore {
             if name.ends_with('/') {
                 continue;
             }
-            match self.operator().read(&Key::GcRun(&name).path()).await {
-                Ok(buf) if counts(&buf.to_vec()) => runs.push(name),
-                Ok(_) => {}
-                Err(e) if is_not_found(&e) => {}
-                Err(e) => return Err(storage("reading a collection's run record")(e)),
+            let record = self
+                .read_object(Key::GcRun(&name), "reading a collection's run record")
+                .await?;
+            if record.is_some_and(|r| counts(&r)) {
+                runs.push(name);
             }
         }
         Ok(runs)
@@ -142,15 +141,11 @@ impl OpendalStore {
     /// Whether a collection whose lease holds is about to delete `digest`.
     pub(crate) async fn is_doomed(&self, digest: &Digest) -> Result<bool> {
         for name in self.list_names(Key::GcDoomedDir(digest)).await? {
-            match self
-                .operator()
-                .read(&Key::GcDoomed(digest, &name).path())
-                .await
-            {
-                Ok(buf) if counts(&buf.to_vec()) => return Ok(true),
-                Ok(_) => {}
-                Err(e) if is_not_found(&e) => {}
-                Err(e) => return Err(storage("reading a doom marker")(e)),
+            let marker = self
+                .read_object(Key::GcDoomed(digest, &name), "reading a doom marker")
+                .await?;
+            if marker.is_some_and(|m| counts(&m)) {
+                return Ok(true);
             }
         }
         Ok(false)

@@ -14,7 +14,6 @@ use super::GcReport;
 use super::lease::{LEASE, MARGIN, Run, counts, lapsed, write_expiry};
 use super::mark::Plan;
 use crate::OpendalStore;
-use crate::error::is_not_found;
 use crate::layout::Key;
 
 /// How many digests one batch dooms, checks against the push records and
@@ -53,90 +52,138 @@ pub(crate) async fn sweep(store: &OpendalStore, plan: Plan, run: &Run) -> Result
         report.tags.push(decision);
     }
 
-    let manifests: Vec<Digest> = plan
-        .manifests
-        .iter()
-        .map(|m| m.digest.clone())
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    for batch in manifests.chunks(BATCH) {
-        let (kept, deadline) = doom(store, run, batch).await?;
-        let result = async {
-            for m in plan.manifests.iter().filter(|m| batch.contains(&m.digest)) {
-                if kept.contains(&m.digest) {
-                    continue;
-                }
-                before(deadline)?;
-                let none = crate::deletes::Tags::NoneName;
-                match store
-                    .delete_revision_with(&m.repository, &m.digest, none)
-                    .await
-                {
-                    Ok(()) => {}
-                    Err(e) if e.kind() == ErrorKind::ManifestUnknown => {}
-                    Err(e) => return Err(e),
-                }
-                if let Err(e) = store.delete_key(Key::Pull(&m.repository, &m.digest)).await {
-                    tracing::debug!(error = %e, "a removed manifest's pull time stays");
-                }
-                report.manifests.push(m.clone());
-            }
-            Ok(())
-        }
-        .await;
-        undoom(store, run, batch).await;
-        result?;
-        report.kept_for_pushes.extend(kept);
-    }
+    let manifests = plan.manifests.iter().map(|m| m.digest.clone());
+    in_doomed_batches(store, run, &plan, Phase::Manifests, manifests, &mut report).await?;
 
     // A manifest kept for a push keeps what it references, as the mark
     // would have had it been live.
     let revived = referenced_by(store, &report.kept_for_pushes).await?;
     report.kept_for_pushes.extend(revived);
-    let blobs: Vec<Digest> = plan
-        .links
-        .iter()
-        .map(|l| l.digest.clone())
+    let blobs = (plan.links.iter().map(|l| l.digest.clone()))
         .chain(plan.blobs.iter().map(|b| b.digest.clone()))
         .filter(|d| !report.kept_for_pushes.contains(d))
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    for batch in blobs.chunks(BATCH) {
-        let (kept, deadline) = doom(store, run, batch).await?;
-        let result = async {
-            for l in plan.links.iter().filter(|l| batch.contains(&l.digest)) {
-                if kept.contains(&l.digest) {
-                    continue;
-                }
-                before(deadline)?;
-                store
-                    .remove_link(Key::LayerLink(&l.repository, &l.digest), 1)
-                    .await?;
-                report.links.push(l.clone());
-            }
-            for b in plan.blobs.iter().filter(|b| batch.contains(&b.digest)) {
-                if kept.contains(&b.digest) {
-                    continue;
-                }
-                before(deadline)?;
-                store.remove_link(Key::BlobData(&b.digest), 2).await?;
-                report.blobs.push(b.clone());
-            }
-            Ok::<_, Error>(())
-        }
-        .await;
-        undoom(store, run, batch).await;
-        result?;
-        report.kept_for_pushes.extend(kept);
-    }
+        .collect::<Vec<_>>();
+    in_doomed_batches(store, run, &plan, Phase::Blobs, blobs, &mut report).await?;
 
     clean_up(store, run, &plan).await;
     report.manifests.sort();
     report.links.sort();
     report.blobs.sort();
     Ok(report)
+}
+
+/// What a sweep phase deletes: manifests first, then blob links and bytes.
+#[derive(Clone, Copy)]
+enum Phase {
+    Manifests,
+    Blobs,
+}
+
+/// C4 to C7 for one phase over `digests` (sorted and without repeats
+/// here), a batch at a time: the batch doomed and checked against the push
+/// records, then the phase's deletes in it, then its markers removed
+/// whatever the deletes did. The digests kept for pushes go to the report.
+async fn in_doomed_batches(
+    store: &OpendalStore,
+    run: &Run,
+    plan: &Plan,
+    phase: Phase,
+    digests: impl IntoIterator<Item = Digest>,
+    report: &mut GcReport,
+) -> Result<()> {
+    let digests: Vec<Digest> = digests
+        .into_iter()
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    for batch in digests.chunks(BATCH) {
+        let (kept, deadline) = doom(store, run, batch).await?;
+        let doomed = Doomed {
+            batch,
+            kept: &kept,
+            deadline,
+        };
+        let result = match phase {
+            Phase::Manifests => delete_manifests(store, plan, &doomed, report).await,
+            Phase::Blobs => delete_blobs(store, plan, &doomed, report).await,
+        };
+        undoom(store, run, batch).await;
+        result?;
+        report.kept_for_pushes.extend(kept);
+    }
+    Ok(())
+}
+
+/// One doomed batch: its digests, those of them a push under way
+/// references (to keep), and the time by which its deletes must be done.
+struct Doomed<'a> {
+    batch: &'a [Digest],
+    kept: &'a HashSet<Digest>,
+    deadline: Instant,
+}
+
+impl Doomed<'_> {
+    /// Whether `digest` is in the batch and may be deleted now: not kept,
+    /// and (an error otherwise) before the deadline.
+    fn deletes(&self, digest: &Digest) -> Result<bool> {
+        if !self.batch.contains(digest) || self.kept.contains(digest) {
+            return Ok(false);
+        }
+        before(self.deadline)?;
+        Ok(true)
+    }
+}
+
+/// C6 for manifests: the planned manifests of the batch.
+async fn delete_manifests(
+    store: &OpendalStore,
+    plan: &Plan,
+    doomed: &Doomed<'_>,
+    report: &mut GcReport,
+) -> Result<()> {
+    for m in &plan.manifests {
+        if !doomed.deletes(&m.digest)? {
+            continue;
+        }
+        let none = crate::deletes::Tags::NoneName;
+        match store
+            .delete_revision_with(&m.repository, &m.digest, none)
+            .await
+        {
+            Ok(()) => {}
+            Err(e) if e.kind() == ErrorKind::ManifestUnknown => {}
+            Err(e) => return Err(e),
+        }
+        if let Err(e) = store.delete_key(Key::Pull(&m.repository, &m.digest)).await {
+            tracing::debug!(error = %e, "a removed manifest's pull time stays");
+        }
+        report.manifests.push(m.clone());
+    }
+    Ok(())
+}
+
+/// C6 for blobs: the planned layer links, then blob bytes, of the batch.
+async fn delete_blobs(
+    store: &OpendalStore,
+    plan: &Plan,
+    doomed: &Doomed<'_>,
+    report: &mut GcReport,
+) -> Result<()> {
+    for l in &plan.links {
+        if doomed.deletes(&l.digest)? {
+            store
+                .remove_link(Key::LayerLink(&l.repository, &l.digest), 1)
+                .await?;
+            report.links.push(l.clone());
+        }
+    }
+    for b in &plan.blobs {
+        if doomed.deletes(&b.digest)? {
+            store.remove_link(Key::BlobData(&b.digest), 2).await?;
+            report.blobs.push(b.clone());
+        }
+    }
+    Ok(())
 }
 
 /// C4 and C5 for one batch: doom each digest, then read the push records.
@@ -251,10 +298,11 @@ impl OpendalStore {
     async fn pushed_references(&self) -> Result<HashSet<Digest>> {
         let mut out = HashSet::new();
         for name in self.list_names(Key::GcPushesDir).await? {
-            let bytes = match self.operator().read(&Key::GcPush(&name).path()).await {
-                Ok(buf) => buf.to_vec(),
-                Err(e) if is_not_found(&e) => continue,
-                Err(e) => return Err(crate::error::storage("reading a push record")(e)),
+            let Some(bytes) = self
+                .read_object(Key::GcPush(&name), "reading a push record")
+                .await?
+            else {
+                continue;
             };
             let record = parse_record(&bytes).ok_or_else(|| {
                 Error::new(
