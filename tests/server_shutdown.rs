@@ -71,6 +71,10 @@ fn sigterm_lets_an_upload_in_flight_finish_then_exits_zero() {
     let (mut put, blob, d) = put_in_flight(&server, &client, "drain/me");
     server.terminate();
     wait_for_shutdown_log(&server);
+    // The listener is closed after that line is logged: wait for it.
+    server
+        .wait_for_log(|l| l.contains("listener closed"))
+        .expect("no 'listener closed' log line");
 
     // No new connections once shutting down...
     assert!(

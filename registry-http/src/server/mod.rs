@@ -229,6 +229,7 @@ impl<A: Acceptor, H: OnRequest> Server<A, H> {
             .spawn(self.acceptor.accept(stream));
         }
         drop(listener);
+        tracing::info!("listener closed");
         if tokio::time::timeout(self.grace, connections.shutdown())
             .await
             .is_err()
