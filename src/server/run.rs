@@ -120,6 +120,7 @@ pub async fn run(config: &Config) -> Result<(), String> {
         issuer: auth.issuer.clone(),
         notifier,
         metrics: endpoint,
+        traces: config.otlp.enabled(),
     };
     http::serve(listener, router, extras, stop, grace, transport)
         .await
@@ -252,7 +253,8 @@ fn health(store: Arc<StoreHealth>) -> Health {
 }
 
 /// The router over the store (measured, with metrics), behind the blob
-/// cache if one is configured.
+/// cache if one is configured, each operation the router asks traced when
+/// traces are exported.
 fn router(
     config: &Config,
     store: GuardedStore,
@@ -274,6 +276,11 @@ fn router(
             }
             Arc::new(cached)
         }
+    };
+    let store: Arc<dyn RegistryStore> = if config.otlp.enabled() {
+        Arc::new(super::otlp::TracedStore::new(store))
+    } else {
+        store
     };
     let (allow, deny) = &config.manifest_urls;
     let urls = ForeignUrlPolicy::new(

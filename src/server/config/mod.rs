@@ -231,6 +231,18 @@ layered! {
         #[arg(long, value_name = "BOOL", env = "REGISTRY_METRICS_AUTH")]
         pub metrics_auth: Option<bool>,
 
+        /// Export traces (a span per request and per storage operation) as
+        /// OTLP over HTTP/protobuf to this collector, e.g.
+        /// http://127.0.0.1:4318 (/v1/traces is added to a URL without a
+        /// path); needs a build with the otlp feature (docs/OPERATIONS.md)
+        /// [default: off]
+        #[arg(long, value_name = "URL", env = "REGISTRY_OTLP_ENDPOINT")]
+        pub otlp_endpoint: Option<super::otlp::Endpoint>,
+
+        /// The service.name of the exported traces [default: registry]
+        #[arg(long, value_name = "NAME", env = "REGISTRY_OTLP_SERVICE_NAME")]
+        pub otlp_service_name: Option<super::otlp::ServiceName>,
+
         /// The collector's retention rules: `[[gc_retention]]` tables of the
         /// config file only (docs/GC.md, "Retention").
         #[arg(skip)]
@@ -330,6 +342,8 @@ pub struct Config {
     pub notifications: (Option<super::notify::NotificationsSettings>, Vec<String>),
     /// Prometheus metrics: on or off, where, behind authentication or not.
     pub metrics: super::metrics::MetricsConfig,
+    /// Trace export: where to, under which service name; off by default.
+    pub otlp: super::otlp::OtlpConfig,
 }
 
 impl Config {
@@ -389,6 +403,10 @@ impl Config {
                 settings.metrics,
                 settings.metrics_listen,
                 settings.metrics_auth,
+            ),
+            otlp: super::otlp::OtlpConfig::resolve(
+                settings.otlp_endpoint,
+                settings.otlp_service_name,
             ),
             fsync: !settings.no_fsync.unwrap_or(false),
             tls: super::tls::TlsSetting::resolve(settings.tls_cert, settings.tls_key),
