@@ -185,7 +185,8 @@ impl OnRequest for Policy {
         let meter = self.metrics.as_ref().map(|m| m.start(request.parts));
         let span = self
             .traces
-            .then(|| super::otlp::request_span(request.parts, id.as_str()));
+            .then(|| super::otlp::request_span(request.parts, id.as_str()))
+            .flatten();
         let mut held = Held {
             log,
             id,

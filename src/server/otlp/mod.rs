@@ -181,8 +181,8 @@ impl Exporter {
 
 /// The route template of a handler of the metrics' `handler` label
 /// (OpenTelemetry's `http.route`), if it has one.
-fn route_of(handler: &str, path: &str) -> Option<String> {
-    let template = match handler {
+fn route_of(handler: &str) -> Option<&'static str> {
+    Some(match handler {
         "base" => "/v2/",
         "catalog" => "/v2/_catalog",
         "blob" => "/v2/{name}/blobs/{digest}",
@@ -191,26 +191,29 @@ fn route_of(handler: &str, path: &str) -> Option<String> {
         "manifest" => "/v2/{name}/manifests/{reference}",
         "tags" => "/v2/{name}/tags/list",
         "referrers" => "/v2/{name}/referrers/{digest}",
-        "token" | "metrics" | "health" => return Some(path.to_owned()),
+        "token" => super::auth::TOKEN_PATH,
         _ => return None,
-    };
-    Some(template.to_owned())
+    })
 }
 
 /// The span of one request, for export: a server span named
 /// `METHOD route` (OpenTelemetry's HTTP conventions), with the request id,
 /// method, path, route and `handler` (the metrics' label); the status is
-/// recorded by [`RequestEnd`].
-pub fn request_span(parts: &Parts, request_id: &str) -> tracing::Span {
+/// recorded by [`RequestEnd`]. None for the health endpoints and
+/// `/metrics`: probes and scrapes every few seconds are not worth a trace.
+pub fn request_span(parts: &Parts, request_id: &str) -> Option<tracing::Span> {
     let path = parts.uri.path();
     let handler = super::metrics::handler(path);
-    let route = route_of(handler, path);
+    if matches!(handler, "health" | "metrics") {
+        return None;
+    }
+    let route = route_of(handler);
     let method = parts.method.as_str();
-    let name = match &route {
+    let name = match route {
         Some(route) => format!("{method} {route}"),
         None => method.to_owned(),
     };
-    tracing::info_span!(
+    Some(tracing::info_span!(
         "request",
         otel.name = %name,
         otel.kind = "server",
@@ -218,11 +221,11 @@ pub fn request_span(parts: &Parts, request_id: &str) -> tracing::Span {
         request_id = %request_id,
         http.request.method = %method,
         url.path = %path,
-        http.route = route.as_deref(),
+        http.route = route,
         handler,
         http.response.status_code = Empty,
         outcome = Empty,
-    )
+    ))
 }
 
 /// Ends a request's span when its response body ends: records the status
@@ -325,11 +328,17 @@ mod tests {
 
     #[test]
     fn routes_are_templates_without_names_or_digests() {
+        let route = |path| route_of(crate::server::metrics::handler(path));
         assert_eq!(
-            route_of("manifest", "/v2/a/b/manifests/latest").as_deref(),
+            route("/v2/a/b/manifests/latest"),
             Some("/v2/{name}/manifests/{reference}")
         );
-        assert_eq!(route_of("health", "/readyz").as_deref(), Some("/readyz"));
-        assert_eq!(route_of("other", "/favicon.ico"), None);
+        assert_eq!(
+            route("/v2/a/blobs/uploads/0123"),
+            Some("/v2/{name}/blobs/uploads/{uuid}")
+        );
+        assert_eq!(route("/token"), Some("/token"));
+        assert_eq!(route("/favicon.ico"), None);
+        assert_eq!(route("/readyz"), None);
     }
 }
