@@ -24,6 +24,13 @@ use opentelemetry_proto::tonic::trace::v1::status::StatusCode;
 use prost::Message;
 use registry_testkit::content::{OCI_MANIFEST, digest, image_manifest};
 
+/// A caller's span, sampled (W3C Trace Context).
+const TRACEPARENT: &str = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// One exported span, flattened.
 #[derive(Debug, Clone)]
 struct Exported {
@@ -210,6 +217,16 @@ fn requests_and_their_storage_operations_are_exported_as_linked_spans() {
         &[("Accept", OCI_MANIFEST)],
     );
     assert_eq!(missing.status, 404);
+    // A caller's W3C trace context is continued.
+    let traced = c.get(
+        &format!("/v2/{repo}/manifests/v1"),
+        &[
+            ("Accept", OCI_MANIFEST),
+            ("X-Request-Id", "otlp-continued"),
+            ("traceparent", TRACEPARENT),
+        ],
+    );
+    assert_eq!(traced.status, 200);
     let (get_id, blob_id, missing_id) = (
         get.must("x-request-id").to_owned(),
         blob.must("x-request-id").to_owned(),
@@ -274,6 +291,16 @@ fn requests_and_their_storage_operations_are_exported_as_linked_spans() {
     assert_ne!(lookup.status, StatusCode::Error as i32, "a 404 is no error");
     // Each request has its own trace.
     assert_ne!(get.trace, missing.trace);
+
+    let continued = request(&spans, "otlp-continued");
+    assert_eq!(hex(&continued.trace), "0af7651916cd43dd8448eb211c80319c");
+    assert_eq!(
+        hex(&continued.parent),
+        "b7ad6b7169203331",
+        "the caller's span"
+    );
+    assert_eq!(continued.kind, SpanKind::Server as i32);
+    child(&spans, continued, "storage.get_manifest");
 
     // The blob pushes: each upload started under a POST, completed under a PUT.
     let of = |name: &str| spans.iter().filter(|s| s.name == name).count();

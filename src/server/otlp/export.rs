@@ -96,6 +96,23 @@ impl Exporter {
     }
 }
 
+/// Make `span` (just made, not entered yet) a child of the caller's span
+/// when `headers` carry a W3C `traceparent` (and `tracestate`); a malformed
+/// one is ignored and the span starts a trace of its own. The caller's
+/// sampled flag is followed, as OpenTelemetry's default sampler does.
+pub fn continue_trace(span: &tracing::Span, headers: &http::HeaderMap) {
+    use opentelemetry::propagation::TextMapPropagator;
+    use tracing_opentelemetry::OpenTelemetrySpanExt;
+    if !headers.contains_key("traceparent") {
+        return;
+    }
+    let propagator = opentelemetry_sdk::propagation::TraceContextPropagator::new();
+    let parent = propagator.extract(&opentelemetry_http::HeaderExtractor(headers));
+    if let Err(e) = span.set_parent(parent) {
+        tracing::debug!(error = %e, "traceparent not followed");
+    }
+}
+
 /// The OTLP exporter's HTTP client: the request is sent by a task on the
 /// server's runtime (the batch processor's thread has none), whose
 /// answer the exporter awaits.

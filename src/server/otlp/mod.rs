@@ -199,8 +199,10 @@ fn route_of(handler: &str) -> Option<&'static str> {
 /// The span of one request, for export: a server span named
 /// `METHOD route` (OpenTelemetry's HTTP conventions), with the request id,
 /// method, path, route and `handler` (the metrics' label); the status is
-/// recorded by [`RequestEnd`]. None for the health endpoints and
-/// `/metrics`: probes and scrapes every few seconds are not worth a trace.
+/// recorded by [`RequestEnd`]. A request with a W3C `traceparent` header
+/// continues that trace (its span a child of the caller's). None for the
+/// health endpoints and `/metrics`: probes and scrapes every few seconds
+/// are not worth a trace.
 pub fn request_span(parts: &Parts, request_id: &str) -> Option<tracing::Span> {
     let path = parts.uri.path();
     let handler = super::metrics::handler(path);
@@ -213,7 +215,7 @@ pub fn request_span(parts: &Parts, request_id: &str) -> Option<tracing::Span> {
         Some(route) => format!("{method} {route}"),
         None => method.to_owned(),
     };
-    Some(tracing::info_span!(
+    let span = tracing::info_span!(
         "request",
         otel.name = %name,
         otel.kind = "server",
@@ -225,7 +227,10 @@ pub fn request_span(parts: &Parts, request_id: &str) -> Option<tracing::Span> {
         handler,
         http.response.status_code = Empty,
         outcome = Empty,
-    ))
+    );
+    #[cfg(feature = "otlp")]
+    export::continue_trace(&span, &parts.headers);
+    Some(span)
 }
 
 /// Ends a request's span when its response body ends: records the status
