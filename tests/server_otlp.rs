@@ -351,6 +351,14 @@ fn a_collector_that_is_down_costs_nothing_but_the_spans() {
     let started = Instant::now();
     let stopped = server.stop();
     assert!(stopped.status.success(), "{}", stopped.logs.join("\n"));
+    assert!(
+        stopped
+            .logs
+            .iter()
+            .any(|l| l.contains(" opentelemetry") && (l.contains("WARN") || l.contains("ERROR"))),
+        "the failed export is logged: {}",
+        stopped.logs.join("\n")
+    );
     // The last export fails at once (connection refused) or within the
     // shutdown's bound.
     assert!(
