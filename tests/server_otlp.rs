@@ -209,6 +209,8 @@ fn requests_and_their_storage_operations_are_exported_as_linked_spans() {
         &[("Accept", OCI_MANIFEST)],
     );
     assert_eq!(get.status, 200);
+    let head = c.head(&format!("/v2/{repo}/blobs/{layer_digest}"), &[]);
+    assert_eq!(head.status, 200);
     let blob = c.get(&format!("/v2/{repo}/blobs/{layer_digest}"), &[]);
     assert_eq!(blob.status, 200);
     assert_eq!(blob.body, layer);
@@ -227,6 +229,7 @@ fn requests_and_their_storage_operations_are_exported_as_linked_spans() {
         ],
     );
     assert_eq!(traced.status, 200);
+    let head_id = head.must("x-request-id").to_owned();
     let (get_id, blob_id, missing_id) = (
         get.must("x-request-id").to_owned(),
         blob.must("x-request-id").to_owned(),
@@ -277,6 +280,11 @@ fn requests_and_their_storage_operations_are_exported_as_linked_spans() {
     let read = child(&spans, blob, "storage.read_blob");
     assert_eq!(read.attr("digest"), layer_digest);
     assert_eq!(read.attr("result"), "ok");
+
+    let head = request(&spans, &head_id);
+    check_request(head, "HEAD", "/v2/{name}/blobs/{digest}", "blob", 200);
+    let stat = child(&spans, head, "storage.stat_blob");
+    assert_eq!(stat.attr("digest"), layer_digest);
 
     let missing = request(&spans, &missing_id);
     check_request(

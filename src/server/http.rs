@@ -22,7 +22,7 @@ use super::config::Config;
 use super::limits::{Limits, UploadPermit};
 use super::metrics::{self, Meter, MeteredBody};
 use super::notify::{Notifier, Seen};
-use super::otlp::{RequestEnd, TracedBody};
+use super::otlp::{RequestEnd, RequestSpan, TracedBody};
 use super::request_id::{self, RequestId};
 use super::tls::{Tls, TlsSetting};
 
@@ -172,7 +172,7 @@ struct Held {
     /// What its notification needs, if it can cause one.
     seen: Option<Seen>,
     /// Its exported span, when traces are.
-    span: Option<tracing::Span>,
+    span: Option<RequestSpan>,
 }
 
 impl OnRequest for Policy {
@@ -262,7 +262,7 @@ impl OnRequest for Policy {
 
     fn span(&self, held: &Held) -> tracing::Span {
         match &held.span {
-            Some(span) => span.clone(),
+            Some(request) => request.span().clone(),
             None => tracing::info_span!("request", request_id = %held.id.as_str()),
         }
     }

@@ -203,7 +203,7 @@ fn route_of(handler: &str) -> Option<&'static str> {
 /// continues that trace (its span a child of the caller's). None for the
 /// health endpoints and `/metrics`: probes and scrapes every few seconds
 /// are not worth a trace.
-pub fn request_span(parts: &Parts, request_id: &str) -> Option<tracing::Span> {
+pub fn request_span(parts: &Parts, request_id: &str) -> Option<RequestSpan> {
     let path = parts.uri.path();
     let handler = super::metrics::handler(path);
     if matches!(handler, "health" | "metrics") {
@@ -230,7 +230,25 @@ pub fn request_span(parts: &Parts, request_id: &str) -> Option<tracing::Span> {
     );
     #[cfg(feature = "otlp")]
     export::continue_trace(&span, &parts.headers);
-    Some(span)
+    Some(RequestSpan {
+        span,
+        head: parts.method == http::Method::HEAD,
+    })
+}
+
+/// A request's exported span, until [`RequestEnd`] ends it.
+#[derive(Debug)]
+pub struct RequestSpan {
+    span: tracing::Span,
+    /// A HEAD request: its response sends no body.
+    head: bool,
+}
+
+impl RequestSpan {
+    /// The span (the router's work runs in it).
+    pub fn span(&self) -> &tracing::Span {
+        &self.span
+    }
 }
 
 /// Ends a request's span when its response body ends: records the status
@@ -245,21 +263,21 @@ pub struct RequestEnd {
 pub type TracedBody<B> = WatchedBody<B, RequestEnd>;
 
 impl RequestEnd {
-    /// `response` with its body ending `span`, whose status is recorded
-    /// now; without a span, the body as it is.
+    /// `response` with its body ending `request`'s span, whose status is
+    /// recorded now; without a span, the body as it is.
     pub fn wrap<B: http_body::Body>(
-        span: Option<tracing::Span>,
+        request: Option<RequestSpan>,
         response: http::Response<B>,
     ) -> http::Response<TracedBody<B>> {
         let status = response.status();
-        let end = span.map(|span| {
+        let empty = response.body().is_end_stream() || request.as_ref().is_some_and(|r| r.head);
+        let end = request.map(|RequestSpan { span, .. }| {
             span.record("http.response.status_code", status.as_u16());
             if status.is_server_error() {
                 span.record("otel.status_code", "error");
             }
             RequestEnd { span }
         });
-        let empty = response.body().is_end_stream();
         response.map(|inner| WatchedBody::new(inner, end, empty))
     }
 }
