@@ -2,6 +2,7 @@
 //! the configured limits and TLS, and the server's policy as its request
 //! hook: the health endpoints (before anything else, so never limited nor
 //! authenticated), the request id, the [`metrics`](super::metrics), the
+//! request's exported span ([`super::otlp`], when traces are exported), the
 //! per-client [`limits`](super::limits), the built-in token issuer's
 //! `/token`, the access log, and the notifications' events (recorded before
 //! the response is sent, [`super::notify`]).

@@ -277,7 +277,12 @@ fn router(
             Arc::new(cached)
         }
     };
-    let store: Arc<dyn RegistryStore> = if config.otlp.enabled() {
+    let store: Arc<dyn RegistryStore> = if let Some(endpoint) = &config.otlp.endpoint {
+        tracing::info!(
+            %endpoint,
+            service = %config.otlp.service_name,
+            "exporting traces (OTLP over HTTP)"
+        );
         Arc::new(super::otlp::TracedStore::new(store))
     } else {
         store

@@ -67,7 +67,6 @@ pub fn start(
         .with_batch_exporter(exporter)
         .with_resource(resource)
         .build();
-    tracing::debug!(%endpoint, "exporting traces");
     Ok(Some(Exporter { provider }))
 }
 
