@@ -79,6 +79,7 @@ step "install test tools" bash scripts/install-test-tools.sh
 step "rustfmt" cargo fmt --all -- --check
 step "clippy" cargo clippy --workspace --all-targets -- -D warnings
 step "cargo test" cargo test --workspace --all-targets
+step "OTLP trace export" cargo test --features otlp --test server_otlp
 step "doc tests" cargo test --workspace --doc
 step "fuzz (30 s per target)" bash scripts/fuzz.sh 30
 step "GC handshake model (spin)" bash scripts/gc-model.sh

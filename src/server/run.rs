@@ -131,6 +131,7 @@ pub async fn run(config: &Config) -> Result<(), String> {
         issuer: auth.issuer.clone(),
         notifier,
         metrics: endpoint,
+        traces: config.otlp.enabled(),
     };
     http::serve(listener, router, extras, stop, grace, transport)
         .await
@@ -264,7 +265,8 @@ fn health(store: Arc<StoreHealth>) -> Health {
 
 /// The router over the store (measured, with metrics), behind the blob
 /// cache if one is configured, behind the mirrors if there are any
-/// (`origin` is the store under the guard: the mirrors' fetch leases).
+/// (`origin` is the store under the guard: the mirrors' fetch leases),
+/// each operation the router asks traced when traces are exported.
 fn router(
     config: &Config,
     (store, origin): (GuardedStore, OpendalStore),
@@ -316,6 +318,17 @@ fn router(
             }
             (Arc::new(mirror), Some(mirrors))
         }
+    };
+    // Traced outermost: each operation the router asks.
+    let store: Arc<dyn RegistryStore> = if let Some(endpoint) = &config.otlp.endpoint {
+        tracing::info!(
+            %endpoint,
+            service = %config.otlp.service_name,
+            "exporting traces (OTLP over HTTP)"
+        );
+        Arc::new(super::otlp::TracedStore::new(store))
+    } else {
+        store
     };
     // The manifest size limit is the store's (set in `open_store`).
     let mut router_config = auth.apply(RouterConfig::default()).with_manifest_urls(urls);

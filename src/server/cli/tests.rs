@@ -191,7 +191,7 @@ fn file_keys(prefix: &str) -> Vec<String> {
 
 /// For every option, a valid value as a flag or variable, and as TOML.
 /// An option missing here fails [`every_option_is_the_same_by_flag_variable_and_file`].
-const SAMPLES: [(&str, &str, &str); 41] = [
+const SAMPLES: [(&str, &str, &str); 43] = [
     ("listen", "127.0.0.1:7001", r#""127.0.0.1:7001""#),
     ("storage", "memory://", r#""memory://""#),
     ("log_level", "debug", r#""debug""#),
@@ -234,6 +234,12 @@ const SAMPLES: [(&str, &str, &str); 41] = [
     ("metrics", "false", "false"),
     ("metrics_listen", "127.0.0.1:9100", r#""127.0.0.1:9100""#),
     ("metrics_auth", "false", "false"),
+    (
+        "otlp_endpoint",
+        "http://127.0.0.1:4318",
+        r#""http://127.0.0.1:4318""#,
+    ),
+    ("otlp_service_name", "reg-a", r#""reg-a""#),
     ("mode", "htpasswd", r#""htpasswd""#),
     ("htpasswd", "/h", r#""/h""#),
     (

@@ -233,6 +233,18 @@ layered! {
         #[arg(long, value_name = "BOOL", env = "REGISTRY_METRICS_AUTH")]
         pub metrics_auth: Option<bool>,
 
+        /// Export traces (a span per request and per storage operation) as
+        /// OTLP over HTTP/protobuf to this collector, e.g.
+        /// http://127.0.0.1:4318 (/v1/traces is added to a URL without a
+        /// path); needs a build with the otlp feature (docs/OPERATIONS.md)
+        /// [default: off]
+        #[arg(long, value_name = "URL", env = "REGISTRY_OTLP_ENDPOINT")]
+        pub otlp_endpoint: Option<super::otlp::Endpoint>,
+
+        /// The service.name of the exported traces [default: registry]
+        #[arg(long, value_name = "NAME", env = "REGISTRY_OTLP_SERVICE_NAME")]
+        pub otlp_service_name: Option<super::otlp::ServiceName>,
+
         /// The collector's retention rules: `[[gc_retention]]` tables of the
         /// config file only (docs/GC.md, "Retention").
         #[arg(skip)]
@@ -349,6 +361,8 @@ pub struct Config {
     /// Pull-through mirrors: the config file's tables and the `--mirror`
     /// flags (checked when the server starts).
     pub mirrors: (Vec<MirrorSetting>, Vec<String>),
+    /// Trace export: where to, under which service name; off by default.
+    pub otlp: super::otlp::OtlpConfig,
 }
 
 impl Config {
@@ -409,6 +423,10 @@ impl Config {
                 settings.metrics,
                 settings.metrics_listen,
                 settings.metrics_auth,
+            ),
+            otlp: super::otlp::OtlpConfig::resolve(
+                settings.otlp_endpoint,
+                settings.otlp_service_name,
             ),
             fsync: !settings.no_fsync.unwrap_or(false),
             tls: super::tls::TlsSetting::resolve(settings.tls_cert, settings.tls_key),

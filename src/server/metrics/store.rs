@@ -45,6 +45,11 @@ const ACTIONS: [&str; 16] = [
 /// The `result` label of `registry_storage_operations_total`.
 const RESULTS: [&str; 5] = ["ok", "not_found", "conflict", "refused", "error"];
 
+/// The `result` label of `result` (storage spans carry it too).
+pub fn result_name<T>(result: &Result<T>) -> &'static str {
+    RESULTS[result_of(result)]
+}
+
 fn result_of<T>(result: &Result<T>) -> usize {
     let Err(e) = result else { return 0 };
     match e.kind() {
