@@ -99,32 +99,6 @@ fn metric(c: &Client, name: &str) -> u64 {
         .unwrap_or_else(|| panic!("no metric {name} in:\n{text}")) as u64
 }
 
-/// A client's cold pull ends once its bytes verify; the store's copy and
-/// the fetch counter land just behind it. Wait (up to 10 s) until `name`
-/// reads `want`, and return what it reads then.
-fn settled(c: &Client, name: &str, want: u64) -> u64 {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let got = metric(c, name);
-        if got == want || Instant::now() > deadline {
-            return got;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// Whether `path` exists within 10 s (the store's copy of a cold pull).
-fn lands(path: &Path) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !path.exists() {
-        if Instant::now() > deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    true
-}
-
 #[test]
 fn pulls_through_a_token_upstream_by_prefix_and_ns() {
     let image = Image::new("token", 300_000);
@@ -186,10 +160,9 @@ password_file = "{password}"
         assert_eq!(r.status, 200, "{r:?}");
         assert!(r.body == *blob, "blob bytes differ");
         let stored = blob_data_path(&m.storage(), &digest(blob));
-        assert!(lands(&stored), "never stored");
         assert_eq!(std::fs::read(&stored).unwrap(), *blob, "stored verified");
     }
-    assert_eq!(settled(&c, "registry_mirror_blob_fetches", 2), 2);
+    assert_eq!(metric(&c, "registry_mirror_blob_fetches"), 2);
     assert_eq!(metric(&c, "registry_mirror_manifest_fetches"), 1);
 
     // By ns (containerd's hosts.toml mirrors): the same repository, and
@@ -318,7 +291,7 @@ fn a_blob_that_does_not_match_its_digest_is_refused_and_not_stored() {
     let r = c.get(&format!("/v2/up/app/blobs/{layer}"), &[]);
     assert_eq!(r.status, 200);
     assert!(r.body == image.layer);
-    assert_eq!(settled(&c, "registry_mirror_blob_fetches", 1), 1);
+    assert_eq!(metric(&c, "registry_mirror_blob_fetches"), 1);
 }
 
 #[test]
@@ -433,9 +406,6 @@ untagged_older_than = "1s"
     // Pulled again, it is fetched again.
     let before = metric(&c, "registry_mirror_blob_fetches");
     pull("old", &old);
-    assert_eq!(
-        settled(&c, "registry_mirror_blob_fetches", before + 2),
-        before + 2
-    );
+    assert_eq!(metric(&c, "registry_mirror_blob_fetches"), before + 2);
     assert!(stored(&old.layer));
 }

@@ -7,13 +7,11 @@
 //!    link them (`adopt_blob`) and serve them;
 //! 2. win the blob's fetch lease: fetch it from the first upstream that has
 //!    it, streaming each chunk to the client and into the store's verified
-//!    put at once. The client's last chunk is held back until the bytes
-//!    hash to the digest (hashed here, as they go by), so a client never
+//!    put at once. The client's last chunk is held back until the put has
+//!    verified the digest and made the blob visible, so a client never
 //!    receives all of a blob that did not verify: on a mismatch its
-//!    response ends with an error instead, and the put, which verifies on
-//!    its own, stores nothing. The client does not wait for the put's
-//!    commit (writing and flushing the store's copy): that finishes behind
-//!    it. A client that goes away does not stop the fetch;
+//!    response ends with an error instead, and nothing is stored. A client
+//!    that goes away does not stop the fetch;
 //! 3. another process holds the lease: wait for its blob (back to 1), take
 //!    the lease over if it is given up or expires (2), and past
 //!    [`FetchOptions::wait`](crate::FetchOptions::wait) stream from
@@ -205,10 +203,9 @@ async fn release(s: &Shared, lease: FetchLease) {
 }
 
 /// Copy an upstream body into the store's verified put and, if there is
-/// one, to the client, the last chunk held back until the bytes hash to
-/// `digest` (or, without a known size, until the put succeeds). `size` is
-/// the upstream's `Content-Length` (`u64::MAX`: not given, and then not
-/// checked).
+/// one, to the client, the last chunk held back until the put succeeds.
+/// `size` is the upstream's `Content-Length` (`u64::MAX`: not given, and
+/// then not checked).
 async fn tee(
     s: Arc<Shared>,
     t: Target,
@@ -229,10 +226,6 @@ async fn tee(
         })
     };
     let mut held: Option<Bytes> = None;
-    // The client's own check, so its last chunk need not wait for the
-    // store's commit.
-    let mut hasher = client.as_ref().map(|_| Hasher::new(digest.algorithm()));
-    let mut received = 0u64;
     let mut renewed = Instant::now();
     while let Some(item) = body.next().await {
         let chunk = match item {
@@ -244,10 +237,6 @@ async fn tee(
             }
         };
         s.counters.bytes_fetched(chunk.len() as u64);
-        received += chunk.len() as u64;
-        if let Some(h) = hasher.as_mut() {
-            h.update(&chunk);
-        }
         if store_tx.send(Ok(chunk.clone())).await.is_err() {
             // The put ended early (its error says why).
             break;
@@ -267,14 +256,6 @@ async fn tee(
         }
     }
     drop(store_tx);
-    // Everything arrived and verifies: the client has its blob now.
-    if size != u64::MAX
-        && received == size
-        && hasher.take().map(Hasher::finish).as_ref() == Some(&digest)
-        && let (Some(tx), Some(last)) = (client.take(), held.take())
-    {
-        let _ = tx.send(Ok(last)).await;
-    }
     let stored = match put.await {
         Ok(result) => result,
         Err(e) => Err(Error::new(
