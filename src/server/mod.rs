@@ -20,6 +20,7 @@ mod mirror;
 mod notify;
 mod offline;
 mod probe;
+mod redirect;
 mod request_id;
 mod run;
 mod shutdown;

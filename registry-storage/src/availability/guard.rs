@@ -125,6 +125,15 @@ impl BlobStore for GuardedStore {
             .await
     }
 
+    async fn blob_location(
+        &self,
+        repo: &RepositoryName,
+        digest: &Digest,
+    ) -> Result<Option<String>> {
+        self.guard(Bound::Timed, self.store.blob_location(repo, digest))
+            .await
+    }
+
     async fn mount_blob(
         &self,
         from: &RepositoryName,

@@ -235,6 +235,20 @@ impl Decorator for CachedStore {
         Ok(BlobRead { body, ..read })
     }
 
+    /// `None` when this host holds the blob (served from here by
+    /// [`read_blob`](Decorator::read_blob), which checks the link); else the
+    /// shared store's answer, so a miss is redirected (and does not fill).
+    async fn blob_location(
+        this: &Self,
+        repo: &RepositoryName,
+        digest: &Digest,
+    ) -> Result<Option<String>> {
+        if this.contains(digest) {
+            return Ok(None);
+        }
+        this.inner.blob_location(repo, digest).await
+    }
+
     async fn delete_blob(this: &Self, repo: &RepositoryName, digest: &Digest) -> Result<()> {
         this.memo().forget(repo, digest);
         this.inner.delete_blob(repo, digest).await
