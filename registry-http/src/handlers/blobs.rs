@@ -42,15 +42,15 @@ pub(super) async fn get(
     }
     // Ranged reads (resumes) are served here: a redirect would depend on
     // the client sending its `Range` again to the other host.
-    if range.is_none() {
-        if let Some(url) = inner.store.blob_location(name, digest).await? {
-            match redirect(&url, digest, req) {
-                Some(res) => return Ok(res),
-                None => tracing::warn!(
-                    %digest,
-                    "not redirecting to a URL on the host the client asked (it would send its credentials there); serving the blob"
-                ),
-            }
+    if range.is_none()
+        && let Some(url) = inner.store.blob_location(name, digest).await?
+    {
+        match redirect(&url, digest, req) {
+            Some(res) => return Ok(res),
+            None => tracing::warn!(
+                %digest,
+                "not redirecting: the URL is on the host the client asked (it would send its credentials there) or not a valid URL; serving the blob"
+            ),
         }
     }
     let read = match inner.store.read_blob(name, digest, range).await {
