@@ -2,7 +2,8 @@
 //! bucket, which fetched directly gives the blob's bytes; `HEAD` and ranged
 //! `GET`s are answered here; a blob the repository does not link is 404,
 //! not a redirect; a blob this host's cache holds is served from it; a
-//! request that names the URL's own host is served here; the start-up
+//! request that names the URL's own host is served here; a mirrored blob
+//! is fetched and served here until it is stored; the start-up
 //! checks (S3 only, the URL's host not the registry's own).
 //!
 //! The S3 tests are ignored by default: they need moto's server, named by
@@ -146,6 +147,41 @@ fn s3_a_blob_in_the_cache_is_served_here() {
     // The cache holds it; another repository still has to link it.
     c.get(&format!("/v2/r/nope/blobs/{d}"), &[])
         .assert_error(404, "BLOB_UNKNOWN");
+}
+
+#[test]
+#[ignore = "needs the S3 server: REGISTRY_TEST_S3_URL (scripts/test.sh)"]
+fn s3_a_mirrored_blob_is_fetched_here_then_redirected() {
+    let upstream = TestServer::start();
+    let bytes = b"an upstream layer".repeat(5000);
+    let d = Client::new(&upstream).push_blob("lib/app", &bytes);
+    let flag = format!("up={}", upstream.url(""));
+    let (server, endpoint) = start("redirect-mirror", &["--mirror", &flag]);
+    let c = Client::new(&server);
+    let path = format!("/v2/up/lib/app/blobs/{d}");
+    // Not stored yet: fetched from the upstream and served here.
+    let first = c.get(&path, &[]);
+    assert_eq!(first.status, 200, "{first:?}");
+    assert!(first.body == bytes);
+    // Stored by that fetch: redirected from then on.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let redirected = loop {
+        let res = c.get(&path, &[]);
+        if res.status == 307 || Instant::now() > deadline {
+            break res;
+        }
+        assert_eq!(res.status, 200, "{res:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(redirected.status, 307, "never redirected: {redirected:?}");
+    let location = redirected.must("location");
+    assert!(location.starts_with(&format!("{endpoint}/")), "{location}");
+    let (status, fetched) = fetch(location);
+    assert_eq!(status, 200);
+    assert!(fetched == bytes);
+    // A digest the upstream does not have either: 404, as without redirects.
+    let unknown = format!("/v2/up/lib/app/blobs/sha256:{}", "1".repeat(64));
+    c.get(&unknown, &[]).assert_error(404, "BLOB_UNKNOWN");
 }
 
 #[test]
