@@ -73,7 +73,7 @@ impl OpendalStore {
     /// missing credentials or a bad endpoint fail here rather than on the
     /// first pull.
     pub async fn with_redirects(self, options: &RedirectOptions) -> Result<Self> {
-        if options.expiry.is_zero() || options.expiry > MAX_REDIRECT_EXPIRY {
+        if options.expiry < Duration::from_secs(1) || options.expiry > MAX_REDIRECT_EXPIRY {
             return Err(Error::new(
                 ErrorKind::InvalidArgument,
                 format!(
