@@ -128,3 +128,30 @@ fn not_s3() -> Error {
         "redirects need S3 storage (s3://...): other stores have no URL a client could fetch",
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn refused_off_s3_and_beyond_sigv4s_expiries() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = OpendalStore::fs(dir.path()).unwrap();
+        let ok = RedirectOptions::new(Duration::from_secs(60));
+        let err = store.clone().with_redirects(&ok).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Unsupported);
+        assert_eq!(store.redirect_endpoint(), None);
+        for expiry in [
+            Duration::ZERO,
+            Duration::from_millis(999),
+            MAX_REDIRECT_EXPIRY * 2,
+        ] {
+            let err = store
+                .clone()
+                .with_redirects(&RedirectOptions::new(expiry))
+                .await
+                .unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{expiry:?}");
+        }
+    }
+}
