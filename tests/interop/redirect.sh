@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `--redirect` on S3: skopeo, and containerd's client (`ctr content fetch`,
+# `--redirect` on S3: skopeo, and containerd's client (`ctr images pull`,
 # against a containerd of this run), pull through a registry that answers
 # blob GETs with 307 to presigned URLs of the bucket, following them to the
 # S3 server; the pulled blobs must be the pushed ones. The URLs are signed
@@ -60,8 +60,8 @@ check "skopeo's blob GETs were redirected ($before -> $after 307s)" test "$after
 got="$(sk inspect --tls-verify=false --format '{{.Digest}}' "docker://$R/redirect/app:v1" 2>/dev/null || true)"
 check_eq "manifest digest" "$want" "$got"
 
-# containerd's client: a containerd of this run, content only (no unpack,
-# no snapshotter), all under RUN_DIR.
+# containerd's client: a containerd of this run, its content and the
+# native snapshotter (plain directories, no mounts) under RUN_DIR.
 if command -v containerd >/dev/null && command -v ctr >/dev/null; then
   C="$RUN_DIR/containerd"
   mkdir -p "$C"
@@ -79,8 +79,8 @@ CONF
   for _ in $(seq 1 100); do [ -S "$C/c.sock" ] && break; sleep 0.1; done
   ctr_r() { timeout -k 10 "$INTEROP_TIMEOUT" ctr --address "$C/c.sock" -n redirect "$@"; }
   before="$(redirected_gets)"
-  check "ctr content fetch --plain-http $R/redirect/app:v1" \
-    ctr_r content fetch --plain-http "$R/redirect/app:v1"
+  check "ctr images pull --plain-http --snapshotter native $R/redirect/app:v1" \
+    ctr_r images pull --plain-http --snapshotter native "$R/redirect/app:v1"
   after="$(redirected_gets)"
   check "containerd's blob GETs were redirected ($before -> $after 307s)" test "$after" -gt "$before"
   check_eq "containerd has the manifest digest" "$want" \
