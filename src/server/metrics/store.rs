@@ -156,12 +156,19 @@ impl Decorator for MeteredStore {
     }
 
     /// Presigning a blob's URL (redirects): the link check and the signing.
+    /// Not recorded when the store had nothing to say (redirects off), so
+    /// that a blob GET is not a storage action twice.
     async fn blob_location(
         this: &Self,
         repo: &RepositoryName,
         digest: &Digest,
     ) -> Result<Option<String>> {
-        timed!(this, 16, this.inner.blob_location(repo, digest))
+        let start = Instant::now();
+        let result = this.inner.blob_location(repo, digest).await;
+        if !matches!(result, Ok(None)) {
+            this.metrics.record(16, start, &result);
+        }
+        result
     }
 
     async fn put_blob(
