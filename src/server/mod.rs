@@ -21,6 +21,7 @@ mod notify;
 mod offline;
 mod otlp;
 mod probe;
+mod redirect;
 mod request_id;
 mod run;
 mod shutdown;

@@ -32,7 +32,7 @@ pub async fn run(config: &Config) -> Result<(), String> {
         matches!(config.tls, super::tls::TlsSetting::On(_)),
     )?;
     let mirrors = super::mirror::mirrors(config)?;
-    let mut store = open_store(config)?;
+    let mut store = super::redirect::apply(config, open_store(config)?).await?;
     if let Some(m) = &mirrors {
         store = store.with_mirrored_repositories(m.patterns());
     }
