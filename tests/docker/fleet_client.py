@@ -9,8 +9,11 @@ exits 0 when everything it checked held, 1 otherwise.
   push BASE REPO TAG LAYERS KIB OUT     push an image of LAYERS random layers
                                         of KIB KiB each; OUT gets its digests
   pull BASE REPO TAG IMAGE              pull it, every byte checked
-  blob BASE REPO DIGEST                 status of one blob GET (and, on 200,
-                                        whether its bytes hash to DIGEST)
+  blob BASE REPO DIGEST [MIB_S]         status of one blob GET (and, on 200,
+                                        whether its bytes hash to DIGEST), read
+                                        at most MIB_S MiB/s if given
+  owners DIGEST URL...                  the members ranked for DIGEST as the
+                                        registry's rendezvous hashing ranks them
   start BASE REPO                       POST: a new upload's location
   chunk BASE LOCATION FILE START END    PATCH bytes [START, END) of FILE
   offset BASE LOCATION                  GET: the upload's offset (Range end + 1)
@@ -100,20 +103,27 @@ def cmd_push(base, repo, tag, layers, kib, out):
     return image, True
 
 
-def get_blob(base, repo, digest):
-    """(status, bytes read, whether they hash to digest), streaming."""
+def get_blob(base, repo, digest, mib_s=None):
+    """(status, bytes read, whether they hash to digest), streaming; at
+    most MIB_S MiB/s when given (so that a transfer is still going when the
+    test cuts something)."""
     c = conn(base)
     try:
         c.request("GET", f"/v2/{repo}/blobs/{digest}")
         r = c.getresponse()
         h = hashlib.sha256()
         n = 0
+        start = time.monotonic()
         while True:
             b = r.read(1 << 20)
             if not b:
                 break
             h.update(b)
             n += len(b)
+            if mib_s:
+                ahead = n / (float(mib_s) * 1024 * 1024) - (time.monotonic() - start)
+                if ahead > 0:
+                    time.sleep(ahead)
         return r.status, n, "sha256:" + h.hexdigest() == digest
     finally:
         c.close()
@@ -142,11 +152,19 @@ def cmd_pull(base, repo, tag, image_file):
     return {"error": err, "seconds": round(time.monotonic() - t, 3)}, err is None
 
 
-def cmd_blob(base, repo, digest):
+def cmd_blob(base, repo, digest, mib_s=None):
     t = time.monotonic()
-    st, n, ok = get_blob(base, repo, digest)
+    st, n, ok = get_blob(base, repo, digest, mib_s)
     return {"status": st, "bytes": n, "verified": ok,
             "seconds": round(time.monotonic() - t, 3)}, True
+
+
+def cmd_owners(digest, *urls):
+    """Rendezvous hashing as registry-peers/src/hashing.rs scores it: the
+    first 8 bytes (big-endian) of SHA-256(url, 0, digest), highest first."""
+    def score(url):
+        return int.from_bytes(hashlib.sha256(url.encode() + b"\0" + digest.encode()).digest()[:8], "big")
+    return {"ranked": sorted(urls, key=score, reverse=True)}, True
 
 
 def cmd_start(base, repo):
@@ -275,7 +293,7 @@ def cmd_load(image_file, repo, tag, stop, *bases):
 COMMANDS = {
     "push": cmd_push, "pull": cmd_pull, "blob": cmd_blob, "start": cmd_start,
     "chunk": cmd_chunk, "offset": cmd_offset, "finish": cmd_finish, "cut": cmd_cut,
-    "load": cmd_load,
+    "load": cmd_load, "owners": cmd_owners,
 }
 
 
