@@ -42,7 +42,7 @@ impl PeerStore {
     }
 
     /// Ask the owners of `digest`, in turn; `None` if none answered well.
-    async fn from_owners(
+    async fn ask_owners(
         &self,
         owners: Vec<String>,
         repo: &RepositoryName,
@@ -129,7 +129,7 @@ impl Decorator for PeerStore {
         // The store says whether the repository links the blob, and its size.
         let info = this.inner.stat_blob(repo, digest).await?;
         if info.size > 0
-            && let Some(read) = this.from_owners(owners, repo, digest, &info).await
+            && let Some(read) = this.ask_owners(owners, repo, digest, &info).await
         {
             return Ok(read);
         }
