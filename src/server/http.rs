@@ -3,7 +3,8 @@
 //! hook: the health endpoints (before anything else, so never limited nor
 //! authenticated), the request id, the [`metrics`](super::metrics), the
 //! per-client [`limits`](super::limits), the built-in token issuer's
-//! `/token`, the access log, and the notifications' events (recorded before
+//! `/token`, the peer endpoint ([`super::peers`]), the access log, and the
+//! notifications' events (recorded before
 //! the response is sent, [`super::notify`]).
 
 use std::future::Future;
@@ -79,6 +80,8 @@ pub struct Extras {
     pub notifier: Option<Arc<Notifier>>,
     /// `/metrics` and the request metrics, if on.
     pub metrics: Option<Arc<metrics::Endpoint>>,
+    /// The peer endpoint, with peers configured.
+    pub peers: Option<super::peers::PeerEndpoint>,
 }
 
 /// Serve `router` and `extras` on `listener` until
@@ -117,6 +120,7 @@ pub async fn serve(
             issuer: extras.issuer,
             notifier: extras.notifier,
             metrics: extras.metrics,
+            peers: extras.peers,
         });
     match &transport.tls {
         None => server.serve(listener, stop).await,
@@ -152,6 +156,7 @@ struct Policy {
     issuer: Option<Arc<TokenIssuer>>,
     notifier: Option<Arc<Notifier>>,
     metrics: Option<Arc<metrics::Endpoint>>,
+    peers: Option<super::peers::PeerEndpoint>,
 }
 
 /// What a request holds until it is answered.
@@ -187,6 +192,13 @@ impl OnRequest for Policy {
         }
         if let Some(metrics) = &self.metrics
             && let Some(answer) = metrics.answer(request.parts).await
+        {
+            return (held, Some(answer));
+        }
+        // Peers' requests: the secret, not a client's credentials, and no
+        // per-client limits (a refused peer request only costs a store read).
+        if let Some(peers) = &self.peers
+            && let Some(answer) = peers.answer(request.parts).await
         {
             return (held, Some(answer));
         }

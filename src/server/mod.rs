@@ -19,6 +19,7 @@ mod metrics;
 mod mirror;
 mod notify;
 mod offline;
+mod peers;
 mod probe;
 mod request_id;
 mod run;
