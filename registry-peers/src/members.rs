@@ -206,7 +206,7 @@ impl Peers {
     }
 
     /// Record a good answer of `url` (with its id when it is a ping's).
-    fn answered(&self, url: &str, id: Option<String>) {
+    pub(crate) fn answered(&self, url: &str, id: Option<String>) {
         let mut state = self.state();
         if let Some(m) = state.members.iter_mut().find(|m| m.url == url) {
             m.failures = 0;
