@@ -415,3 +415,86 @@ fn a_stopped_owner_costs_one_deadline_then_is_skipped() {
         "a skipped member is not asked"
     );
 }
+
+#[test]
+fn dns_membership_finds_this_host_by_its_instance_id() {
+    let dir = TempDir::new().unwrap();
+    let secret = dir.path().join("secret");
+    std::fs::write(&secret, SECRET).unwrap();
+    let addr = free_addr();
+    let server = TestServer::launch()
+        .listen(addr)
+        .arg("--cache-dir")
+        .arg(dir.path().join("cache").display().to_string())
+        .arg("--peers-dns")
+        .arg(format!("localhost:{}", addr.port()))
+        .arg("--peer-secret-file")
+        .arg(secret.display().to_string())
+        .start();
+    let c = Client::new(&server);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while metric(&c, "registry_peer_live_members") != 1 {
+        assert!(Instant::now() < deadline, "{}", server.logs().join("\n"));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Its only member is itself: every read is its own, none asked of a peer.
+    let (layer, d) = push_image(&c, "team/app", 7, 300_000);
+    pull_ok(&c, "team/app", &d, &layer);
+    assert_eq!(metric(&c, "registry_peer_requests"), 0);
+    assert_eq!(store_reads(&c), 1);
+}
+
+#[test]
+fn peer_settings_are_checked_at_start_up() {
+    let dir = TempDir::new().unwrap();
+    let secret = dir.path().join("secret");
+    std::fs::write(&secret, SECRET).unwrap();
+    let empty = dir.path().join("empty");
+    std::fs::write(&empty, "\n").unwrap();
+    let (secret, empty) = (secret.display().to_string(), empty.display().to_string());
+    for (args, expect) in [
+        (
+            vec!["--peers", "http://127.0.0.1:5000"],
+            "--peer-secret-file",
+        ),
+        (
+            vec!["--peers", "ftp://x", "--peer-secret-file", &secret],
+            "not http:// or https://",
+        ),
+        (
+            vec![
+                "--peers",
+                "http://a:1",
+                "--peers-dns",
+                "b:1",
+                "--peer-secret-file",
+                &secret,
+            ],
+            "not both",
+        ),
+        (
+            vec!["--peers-dns", "nameonly", "--peer-secret-file", &secret],
+            "NAME:PORT",
+        ),
+        (
+            vec!["--peers", "http://a:1", "--peer-secret-file", &empty],
+            "secret is empty",
+        ),
+        (
+            vec![
+                "--peers",
+                "http://a:1",
+                "--peer-secret-file",
+                "/nonexistent/secret",
+            ],
+            "cannot read peer secret file",
+        ),
+    ] {
+        let out = common::process::serve_in(dir.path(), &args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(err.contains(expect), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+        assert!(!err.contains(SECRET), "the secret is never printed: {err}");
+    }
+}
