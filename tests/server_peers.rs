@@ -311,6 +311,17 @@ fn the_peer_endpoint_needs_the_secret_and_serves_blobs_only() {
     // Writes are refused.
     c.put(&path, &[(PEER_HEADER, SECRET)], b"x")
         .assert_error(405, "UNSUPPORTED");
+    // A peer's request never goes on to another peer: each host serves it
+    // from its cache or the store, though with two owners of three at
+    // least one host is not an owner of this layer.
+    for i in 0..3 {
+        let r = peers.client(i).get(&path, &[(PEER_HEADER, SECRET)]);
+        assert_eq!(r.status, 200);
+        assert_eq!(digest(&r.body), d);
+    }
+    assert_eq!(peers.sum("registry_peer_requests"), 0);
+    // GET, HEAD, the unknown digest, and these three.
+    assert_eq!(peers.sum("registry_peer_served"), 6);
 }
 
 #[test]
