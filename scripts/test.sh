@@ -12,8 +12,10 @@
 # then on a local S3 server (moto): the storage behaviour suite, the
 # fleet tests and the fleet races, an S3 outage under a running registry
 # (the test's own moto, stopped and restarted: readiness, fail-fast, cache),
-# the interoperability tests with skopeo, oras and CNCF distribution
-# (including skopeo through a fleet on one directory and on one bucket),
+# blob GETs redirected to presigned URLs (--redirect), the
+# interoperability tests with skopeo, oras and CNCF distribution
+# (including skopeo through a fleet on one directory and on one bucket,
+# and skopeo and containerd following --redirect to the bucket),
 # and the docker suite (the Docker engine, containerd and podman as clients,
 # the registry's own container image, deploy/; it says so and passes where
 # there is no engine).
@@ -70,6 +72,9 @@ s3_fleet_races() {
 s3_outage() {
   REGISTRY_TEST_MOTO_PYTHON="$REPO/.venv/bin/python" cargo test --test server_outage -- --ignored s3_
 }
+s3_redirect() {
+  REGISTRY_TEST_S3_URL="$(s3_url redirect)" cargo test --test server_redirect -- --ignored s3_
+}
 s3_fleet_notify() {
   REGISTRY_TEST_S3_URL="$(s3_url fleet-notify)" cargo test --test fleet_notify -- --ignored s3_
 }
@@ -79,6 +84,7 @@ step "install test tools" bash scripts/install-test-tools.sh
 step "rustfmt" cargo fmt --all -- --check
 step "clippy" cargo clippy --workspace --all-targets -- -D warnings
 step "cargo test" cargo test --workspace --all-targets
+step "OTLP trace export" cargo test --features otlp --test server_otlp
 step "doc tests" cargo test --workspace --doc
 step "fuzz (30 s per target)" bash scripts/fuzz.sh 30
 step "GC handshake model (spin)" bash scripts/gc-model.sh
@@ -91,8 +97,10 @@ step "races across a fleet on one S3 bucket" s3_fleet_races
 step "garbage collection racing a fleet on one S3 bucket" s3_fleet_gc
 step "S3 outage: readiness, fail-fast, the cache serves, recovery" s3_outage
 step "webhooks at least once across a fleet on one S3 bucket (receiver down, a host killed)" s3_fleet_notify
-step "interop: skopeo, oras, distribution, fleet" env REGISTRY_BIN="$REPO/target/debug/registry" \
-  FLEET_S3_URL="$(s3_url fleet-skopeo)" MIRROR_S3_URL="$(s3_url mirror)" bash tests/interop/run.sh
+step "blob GETs redirected to presigned S3 URLs (--redirect)" s3_redirect
+step "interop: skopeo, oras, distribution, fleet, redirects" env REGISTRY_BIN="$REPO/target/debug/registry" \
+  FLEET_S3_URL="$(s3_url fleet-skopeo)" MIRROR_S3_URL="$(s3_url mirror)" \
+  REDIRECT_S3_URL="$(s3_url redirect-interop)" bash tests/interop/run.sh
 step "docker: engine, containerd, podman, the registry's image, deploy/" \
   env REGISTRY_BIN="$REPO/target/debug/registry" bash tests/docker/run.sh
 

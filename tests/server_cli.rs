@@ -208,3 +208,38 @@ fn port_in_use_fails_start_up_clearly() {
     );
     assert_startup_error(&out, &[&format!("cannot listen on {addr}"), "in use"]);
 }
+
+#[test]
+fn an_otlp_endpoint_is_checked_and_needs_the_feature() {
+    // A malformed endpoint is a usage error, with or without the feature.
+    let out = run(&["serve", "--otlp-endpoint", "collector:4318"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("invalid OTLP endpoint"),
+        "{}",
+        stderr(&out)
+    );
+    // Without the feature, an endpoint is refused at start-up, not ignored.
+    if !cfg!(feature = "otlp") {
+        let dir = tempfile::tempdir().unwrap();
+        for (args, env) in [
+            (
+                &[
+                    "serve",
+                    "--listen",
+                    "127.0.0.1:0",
+                    "--otlp-endpoint",
+                    "http://127.0.0.1:9",
+                ][..],
+                &[][..],
+            ),
+            (
+                &["serve", "--listen", "127.0.0.1:0"],
+                &[("REGISTRY_OTLP_ENDPOINT", "http://127.0.0.1:9")],
+            ),
+        ] {
+            let out = run_in(dir.path(), args, env);
+            assert_startup_error(&out, &["--otlp-endpoint", "built without the otlp feature"]);
+        }
+    }
+}

@@ -174,6 +174,23 @@ pub trait BlobStore: Send + Sync {
     /// Unlink a blob from `repo`. The bytes stay for other repositories.
     async fn delete_blob(&self, repo: &RepositoryName, digest: &Digest) -> Result<()>;
 
+    /// Where a client may fetch a blob linked into `repo` itself (a
+    /// presigned URL of an object store), instead of through this process:
+    /// `None` when the blob is to be served here (the default: redirects
+    /// off, or a cache holds it). Checks the link like
+    /// [`read_blob`](BlobStore::read_blob): [`ErrorKind::BlobUnknown`] if
+    /// `repo` does not have it.
+    ///
+    /// [`ErrorKind::BlobUnknown`]: crate::ErrorKind::BlobUnknown
+    async fn blob_location(
+        &self,
+        repo: &RepositoryName,
+        digest: &Digest,
+    ) -> Result<Option<String>> {
+        let _ = (repo, digest);
+        Ok(None)
+    }
+
     /// Link a blob already linked in `from` into `to` without moving bytes.
     /// [`ErrorKind::BlobUnknown`] if `from` does not have it.
     ///

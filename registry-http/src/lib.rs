@@ -109,6 +109,7 @@ pub use auth::{
 pub use body::{Body, BoxError};
 pub use config::RouterConfig;
 pub use health::Health;
+pub use location::same_or_subdomain;
 pub use namespaces::{Mapped, Namespaces};
 pub use route::{Route, UploadMode};
 pub use router::Router;

@@ -36,9 +36,59 @@ pub(crate) fn next_page(prefix: &str, path: &str, n: usize, last: &str) -> Resul
     value(s)
 }
 
+/// Whether `host` is `domain` or a subdomain of it (case-insensitive; IP
+/// addresses only match themselves). Clients following a redirect send the
+/// credentials of the first host to such a host: the registry never sends
+/// one there (a presigned URL with an `Authorization` header besides is
+/// refused by S3, and the credentials would leak to whoever serves it).
+pub fn same_or_subdomain(host: &str, domain: &str) -> bool {
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    let domain = domain.trim_end_matches('.').to_ascii_lowercase();
+    // `[::1]` as written in a URL or a Host header.
+    let bare = |s: &str| s.trim_start_matches('[').trim_end_matches(']').to_owned();
+    let (host, domain) = (bare(&host), bare(&domain));
+    if host.is_empty() || domain.is_empty() {
+        return false;
+    }
+    if host == domain {
+        return true;
+    }
+    if domain.parse::<std::net::IpAddr>().is_ok() {
+        return false;
+    }
+    host.strip_suffix(&domain)
+        .is_some_and(|rest| rest.ends_with('.'))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn subdomains() {
+        assert!(same_or_subdomain(
+            "registry.example.com",
+            "registry.example.com"
+        ));
+        assert!(same_or_subdomain(
+            "s3.Registry.example.com.",
+            "registry.example.COM"
+        ));
+        assert!(same_or_subdomain("127.0.0.1", "127.0.0.1"));
+        assert!(same_or_subdomain("[::1]", "::1"));
+        assert!(!same_or_subdomain(
+            "evilregistry.example.com",
+            "registry.example.com"
+        ));
+        assert!(!same_or_subdomain("example.com", "registry.example.com"));
+        assert!(!same_or_subdomain(
+            "s3.amazonaws.com",
+            "registry.example.com"
+        ));
+        assert!(!same_or_subdomain("1.127.0.0.1", "127.0.0.1"));
+        assert!(!same_or_subdomain("localhost", "127.0.0.1"));
+        assert!(!same_or_subdomain("", ""));
+    }
 
     #[test]
     fn urls() {

@@ -441,6 +441,19 @@ impl Decorator for MirrorStore {
         }
     }
 
+    /// A stored blob may be redirected; one the mirror has yet to fetch is
+    /// served here (`None`), through [`read_blob`](Decorator::read_blob).
+    async fn blob_location(
+        this: &Self,
+        repo: &RepositoryName,
+        digest: &Digest,
+    ) -> Result<Option<String>> {
+        match this.shared.inner.blob_location(repo, digest).await {
+            Err(e) if is_unknown(&e) && this.target_of(repo, true).is_some() => Ok(None),
+            r => r,
+        }
+    }
+
     async fn put_blob(
         this: &Self,
         repo: &RepositoryName,

@@ -133,6 +133,20 @@ impl BlobStore for OpendalStore {
         })
     }
 
+    /// With redirects on: the link and the bytes checked as for
+    /// [`read_blob`](BlobStore::read_blob), then a presigned URL.
+    async fn blob_location(
+        &self,
+        repo: &RepositoryName,
+        digest: &Digest,
+    ) -> Result<Option<String>> {
+        let Some(redirects) = self.redirects() else {
+            return Ok(None);
+        };
+        self.stat_blob(repo, digest).await?;
+        redirects.presign(digest).await.map(Some)
+    }
+
     async fn put_blob(
         &self,
         repo: &RepositoryName,

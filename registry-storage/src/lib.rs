@@ -50,6 +50,7 @@ mod manifest_cache;
 mod manifests;
 pub mod outbox;
 mod pulls;
+mod redirect;
 mod referrers;
 mod removal;
 pub mod stats;
@@ -69,6 +70,7 @@ pub use cache::{BlobCacheConfig, CacheStats, CachedStore};
 pub use fetch_lease::FetchLease;
 pub use fsck::{Finding, FsckReport};
 pub use gc::{GcOptions, GcReport};
+pub use redirect::{MAX_REDIRECT_EXPIRY, RedirectOptions};
 pub use stats::{StorageStats, storage_stats};
 pub use url::{S3Options, StorageUrl};
 
@@ -97,6 +99,11 @@ struct Inner {
     /// (a mirror's: it fetches blobs and child manifests when they are
     /// asked for).
     mirrored: Arc<[registry_core::RepositoryPattern]>,
+    /// Where the store is, when it is on S3 (what redirects sign for).
+    #[cfg(feature = "s3")]
+    s3: Option<Arc<S3Options>>,
+    /// Blob reads answered with presigned URLs (off by default).
+    redirects: Option<Arc<redirect::Redirects>>,
 }
 
 /// Options of a store that only some backends use.
@@ -160,6 +167,9 @@ impl OpendalStore {
                 )),
                 pulls: None,
                 mirrored: Arc::new([]),
+                #[cfg(feature = "s3")]
+                s3: None,
+                redirects: None,
             }),
         }
     }
@@ -263,22 +273,16 @@ impl OpendalStore {
     pub fn s3(opts: &S3Options) -> Result<Self> {
         // Installs the reqwest HTTP transport once per process.
         opendal::install_default();
-        let mut b = opendal::services::S3::default()
-            .bucket(&opts.bucket)
-            .root(&format!("/{}", opts.prefix))
-            .region(opts.region.as_deref().unwrap_or("us-east-1"));
-        if let Some(ep) = &opts.endpoint {
-            b = b.endpoint(ep);
-        }
         // Transient failures (throttling, 5xx) are retried with backoff.
-        let op = Operator::new(b)
+        let op = Operator::new(s3_builder(opts, opts.endpoint.as_deref()))
             .map_err(error::storage("configuring S3"))?
             .layer(
                 opendal::layers::RetryLayer::new()
                     .with_jitter()
                     .with_notify(|_: opendal::layers::RetryEvent<'_>| stats::retried()),
             );
-        Ok(Self::build(op, Some(16 * 1024 * 1024)))
+        let s3 = Arc::new(opts.clone());
+        Ok(Self::build(op, Some(16 * 1024 * 1024)).edited(|inner| inner.s3 = Some(s3)))
     }
 
     /// A store from a storage URL (see [`StorageUrl`]). A backend whose
@@ -341,6 +345,19 @@ impl OpendalStore {
     /// Create a small object unless it exists; `Ok(false)` if it did.
     pub(crate) async fn create_object_exclusive(&self, path: &str, bytes: Vec<u8>) -> Result<bool> {
         self.inner.backend.create_exclusive(path, bytes).await
+    }
+}
+
+/// The S3 service for `opts`, on `endpoint` (AWS's when `None`).
+#[cfg(feature = "s3")]
+fn s3_builder(opts: &S3Options, endpoint: Option<&str>) -> opendal::services::S3 {
+    let b = opendal::services::S3::default()
+        .bucket(&opts.bucket)
+        .root(&format!("/{}", opts.prefix))
+        .region(opts.region.as_deref().unwrap_or("us-east-1"));
+    match endpoint {
+        Some(ep) => b.endpoint(ep),
+        None => b,
     }
 }
 

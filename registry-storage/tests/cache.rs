@@ -466,3 +466,58 @@ async fn an_existence_check_is_never_answered_from_the_cache() {
     let err = s.cached.stat_blob(&repo(), &d).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::BlobUnknown);
 }
+
+/// A shared store that redirects every blob it has (as one on S3 with
+/// redirects on), after the link check.
+struct Redirecting(Arc<Counting>);
+
+#[async_trait]
+impl Decorator for Redirecting {
+    fn inner(&self) -> &dyn RegistryStore {
+        &*self.0
+    }
+
+    async fn blob_location(
+        this: &Self,
+        repo: &RepositoryName,
+        digest: &Digest,
+    ) -> Result<Option<String>> {
+        this.0.stat_blob(repo, digest).await?;
+        Ok(Some(format!("https://bucket.example/{digest}")))
+    }
+}
+
+#[tokio::test]
+async fn a_redirected_miss_is_filled_behind_and_then_served_here() {
+    let s = setup_with(10 << 20, |_| {}, |shared| Arc::new(Redirecting(shared)));
+    let data = content(200_000, 7);
+    let d = Digest::sha256_of(&data);
+    s.shared
+        .inner
+        .put_blob(&repo(), &d, stream(&data), None)
+        .await
+        .unwrap();
+    let other = RepositoryName::parse("cache/other").unwrap();
+    let err = s.cached.blob_location(&other, &d).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::BlobUnknown);
+    assert!(
+        !s.cached.contains(&d),
+        "nothing filled for a repository without it"
+    );
+
+    let first = s.cached.blob_location(&repo(), &d).await.unwrap();
+    assert_eq!(
+        first.as_deref(),
+        Some(&*format!("https://bucket.example/{d}"))
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !s.cached.contains(&d) {
+        assert!(std::time::Instant::now() < deadline, "never filled");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(s.cached.blob_location(&repo(), &d).await.unwrap(), None);
+    let read = s.cached.read_blob(&repo(), &d, None).await.unwrap();
+    assert_eq!(collect(read.body).await, data);
+    let stats = s.cached.stats();
+    assert_eq!((stats.requests, stats.misses, stats.hits), (2, 1, 1));
+}

@@ -2,6 +2,7 @@
 //! the configured limits and TLS, and the server's policy as its request
 //! hook: the health endpoints (before anything else, so never limited nor
 //! authenticated), the request id, the [`metrics`](super::metrics), the
+//! request's exported span ([`super::otlp`], when traces are exported), the
 //! per-client [`limits`](super::limits), the built-in token issuer's
 //! `/token`, the peer endpoint ([`super::peers`]), the access log, and the
 //! notifications' events (recorded before
@@ -23,6 +24,7 @@ use super::config::Config;
 use super::limits::{Limits, UploadPermit};
 use super::metrics::{self, Meter, MeteredBody};
 use super::notify::{Notifier, Seen};
+use super::otlp::{RequestEnd, RequestSpan, TracedBody};
 use super::request_id::{self, RequestId};
 use super::tls::{Tls, TlsSetting};
 
@@ -82,6 +84,9 @@ pub struct Extras {
     pub metrics: Option<Arc<metrics::Endpoint>>,
     /// The peer endpoint, with peers configured.
     pub peers: Option<super::peers::PeerEndpoint>,
+    /// Whether traces are exported: each request then gets an exported
+    /// span, made when it arrives and ended when its response body ends.
+    pub traces: bool,
 }
 
 /// Serve `router` and `extras` on `listener` until
@@ -121,6 +126,7 @@ pub async fn serve(
             notifier: extras.notifier,
             metrics: extras.metrics,
             peers: extras.peers,
+            traces: extras.traces,
         });
     match &transport.tls {
         None => server.serve(listener, stop).await,
@@ -157,6 +163,7 @@ struct Policy {
     notifier: Option<Arc<Notifier>>,
     metrics: Option<Arc<metrics::Endpoint>>,
     peers: Option<super::peers::PeerEndpoint>,
+    traces: bool,
 }
 
 /// What a request holds until it is answered.
@@ -170,22 +177,29 @@ struct Held {
     )>,
     /// What its notification needs, if it can cause one.
     seen: Option<Seen>,
+    /// Its exported span, when traces are.
+    span: Option<RequestSpan>,
 }
 
 impl OnRequest for Policy {
     type State = Held;
-    type Body = MeteredBody<LoggedBody<Body>>;
+    type Body = MeteredBody<LoggedBody<TracedBody<Body>>>;
 
     async fn before(&self, request: &RequestInfo<'_>) -> (Held, Option<Response<Body>>) {
         let id = RequestId::of(&request.parts.headers);
         let log = access_log::Request::start(request.parts, id.as_str());
         let meter = self.metrics.as_ref().map(|m| m.start(request.parts));
+        let span = self
+            .traces
+            .then(|| super::otlp::request_span(request.parts, id.as_str()))
+            .flatten();
         let mut held = Held {
             log,
             id,
             meter,
             permits: None,
             seen: None,
+            span,
         };
         if let Some(answer) = self.health.answer(request.parts) {
             return (held, Some(answer));
@@ -251,6 +265,7 @@ impl OnRequest for Policy {
         response
             .headers_mut()
             .insert(request_id::HEADER.clone(), held.id.header_value());
+        let response = RequestEnd::wrap(held.span, response);
         let response = held.log.finish(response);
         match held.meter {
             Some(meter) => meter.finish(response),
@@ -259,6 +274,9 @@ impl OnRequest for Policy {
     }
 
     fn span(&self, held: &Held) -> tracing::Span {
-        tracing::info_span!("request", request_id = %held.id.as_str())
+        match &held.span {
+            Some(request) => request.span().clone(),
+            None => tracing::info_span!("request", request_id = %held.id.as_str()),
+        }
     }
 }

@@ -2,31 +2,104 @@
 //! per event, filtered by the configured `EnvFilter` directive, as text or
 //! as one JSON object per line (`--log-format json`: the event's fields at
 //! the top level beside `timestamp`, `level`, `target` and `message`, and
-//! the request's span, with its `request_id`, under `span`).
+//! the request's span, with its `request_id`, under `span`). With trace
+//! export on, the exporter's layer beside it, with a filter of its own
+//! (the log level does not thin the traces); the storage spans are the
+//! exporter's only, so a line logged in one still shows its request's
+//! span.
 
 use std::io::IsTerminal;
 
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::{EnvFilter, FilterExt, filter_fn};
+use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{Layer, Registry};
 
 use super::config::{LogFormat, LogLevel};
 
-/// Install the global subscriber. Colours only for text on a terminal.
-pub fn init(level: &LogLevel, format: LogFormat) -> Result<(), String> {
+/// A layer of the subscriber.
+pub type BoxedLayer = Box<dyn Layer<Registry> + Send + Sync>;
+
+/// Install the global subscriber, with `traces` (the exporter's layer) if
+/// given. Colours only for text on a terminal.
+pub fn init(level: &LogLevel, format: LogFormat, traces: Option<BoxedLayer>) -> Result<(), String> {
+    let ansi = format == LogFormat::Text && std::io::stderr().is_terminal();
+    tracing_subscriber::registry()
+        .with(layers(level, format, ansi, std::io::stderr, traces)?)
+        .try_init()
+        .map_err(|e| format!("cannot set up logging: {e}"))
+}
+
+/// The log lines' layer, writing to `writer`, and `traces` if given.
+fn layers<W>(
+    level: &LogLevel,
+    format: LogFormat,
+    ansi: bool,
+    writer: W,
+    traces: Option<BoxedLayer>,
+) -> Result<Vec<BoxedLayer>, String>
+where
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
     let filter = EnvFilter::try_new(level.as_str())
         .map_err(|e| format!("invalid log level {:?}: {e}", level.as_str()))?;
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match format {
-        LogFormat::Text => builder
-            .with_ansi(std::io::stderr().is_terminal())
-            .try_init(),
-        LogFormat::Json => builder
+    let lines = tracing_subscriber::fmt::layer().with_writer(writer);
+    let lines: BoxedLayer = match format {
+        LogFormat::Text => lines.with_ansi(ansi).boxed(),
+        LogFormat::Json => lines
             .json()
             .flatten_event(true)
             .with_current_span(true)
             .with_span_list(false)
-            .try_init(),
+            .boxed(),
+    };
+    let not_storage = filter_fn(|meta| meta.target() != super::otlp::STORAGE_TARGET);
+    let mut layers = vec![lines.with_filter(filter.and(not_storage)).boxed()];
+    layers.extend(traces);
+    Ok(layers)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+
+    /// Log output captured in memory.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
     }
-    .map_err(|e| format!("cannot set up logging: {e}"))
+
+    #[test]
+    fn a_line_logged_in_a_storage_span_shows_its_requests_span() {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let level: LogLevel = "debug".parse().unwrap();
+        let layers = layers(&level, LogFormat::Json, false, move || writer.clone(), None).unwrap();
+        let subscriber = tracing_subscriber::registry().with(layers);
+        tracing::subscriber::with_default(subscriber, || {
+            let request = tracing::info_span!("request", request_id = "r-1");
+            let _in_request = request.enter();
+            let storage =
+                tracing::info_span!(target: super::super::otlp::STORAGE_TARGET, "storage.x");
+            let _in_storage = storage.enter();
+            tracing::warn!("inside");
+        });
+        let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        let line: serde_json::Value = serde_json::from_str(text.trim()).expect(&text);
+        assert_eq!(line["message"], "inside");
+        assert_eq!(line["span"]["name"], "request", "{line}");
+        assert_eq!(line["span"]["request_id"], "r-1");
+    }
 }

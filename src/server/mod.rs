@@ -19,8 +19,10 @@ mod metrics;
 mod mirror;
 mod notify;
 mod offline;
+mod otlp;
 mod peers;
 mod probe;
+mod redirect;
 mod request_id;
 mod run;
 mod shutdown;
@@ -56,20 +58,29 @@ pub fn main() -> ExitCode {
     }
 }
 
-/// `registry serve`: resolve the configuration, set up logging, run the
-/// server until a signal stops it.
+/// `registry serve`: resolve the configuration, set up logging (and trace
+/// export), run the server until a signal stops it, flush the traces.
 fn serve(args: &ServeArgs) -> Result<(), String> {
     let file = match &args.config {
         Some(path) => Settings::from_file(path).map_err(|e| e.to_string())?,
         None => Settings::default(),
     };
     let config = Config::resolve(args.settings.clone().or(file));
-    logging::init(&config.log_level, config.log_format)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    let traces = otlp::start(&config.otlp, runtime.handle())?;
+    logging::init(
+        &config.log_level,
+        config.log_format,
+        traces.as_ref().map(otlp::Exporter::layer),
+    )?;
     let result = runtime.block_on(run::run(&config));
+    // The last spans are sent on the runtime, so before it stops.
+    if let Some(traces) = traces {
+        traces.shutdown();
+    }
     // Requests still running after the shutdown timeout are cancelled here;
     // blocking storage calls get a last moment to return.
     runtime.shutdown_timeout(run::RUNTIME_SHUTDOWN_TIMEOUT);

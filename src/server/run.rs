@@ -32,7 +32,7 @@ pub async fn run(config: &Config) -> Result<(), String> {
         matches!(config.tls, super::tls::TlsSetting::On(_)),
     )?;
     let mirrors = super::mirror::mirrors(config)?;
-    let mut store = open_store(config)?;
+    let mut store = super::redirect::apply(config, open_store(config)?).await?;
     if let Some(m) = &mirrors {
         store = store.with_mirrored_repositories(m.patterns());
     }
@@ -133,6 +133,7 @@ pub async fn run(config: &Config) -> Result<(), String> {
         notifier,
         metrics: endpoint,
         peers: peer_endpoint,
+        traces: config.otlp.enabled(),
     };
     http::serve(listener, router, extras, stop, grace, transport)
         .await
@@ -267,8 +268,9 @@ fn health(store: Arc<StoreHealth>) -> Health {
 /// The router over the store (measured, with metrics), behind the peers
 /// if there are any, behind the blob cache if one is configured, behind the
 /// mirrors if there are any (`origin` is the store under the guard: the
-/// mirrors' fetch leases); and the peer endpoint, which serves the blob
-/// cache (over the peers) to the other hosts.
+/// mirrors' fetch leases), each operation the router asks traced when
+/// traces are exported; and the peer endpoint, which serves the blob cache
+/// (over the peers) to the other hosts.
 fn router(
     config: &Config,
     (store, origin): (GuardedStore, OpendalStore),
@@ -338,6 +340,17 @@ fn router(
             }
             (Arc::new(mirror), Some(mirrors))
         }
+    };
+    // Traced outermost: each operation the router asks.
+    let store: Arc<dyn RegistryStore> = if let Some(endpoint) = &config.otlp.endpoint {
+        tracing::info!(
+            %endpoint,
+            service = %config.otlp.service_name,
+            "exporting traces (OTLP over HTTP)"
+        );
+        Arc::new(super::otlp::TracedStore::new(store))
+    } else {
+        store
     };
     // The manifest size limit is the store's (set in `open_store`).
     let mut router_config = auth.apply(RouterConfig::default()).with_manifest_urls(urls);

@@ -25,6 +25,10 @@
 #   compose.sh     deploy/compose.yaml run: three registries (the image above) on
 #                  one S3 bucket (a moto container, scripts/moto-image.sh), each
 #                  with its cache volume
+#   fleet.sh       four registry containers on one S3 server (moto), on
+#                  networks of the run: a host cut off from the store, a host
+#                  killed mid-push, a rolling restart under load, a rollout's
+#                  S3 reads per layer (fleet_client.py is the client)
 #
 # Without a reachable Docker engine it prints why, `0 passed, 0 failed` and
 # exits 0. Otherwise the last line is `N passed, M failed` (skipped parts
@@ -36,7 +40,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 : "${REGISTRY_BIN:=$REPO_ROOT/target/debug/registry}"
-: "${DOCKER_PARTS:=engine auth interrupt tls containerd mirror podman image deploy compose}"
+: "${DOCKER_PARTS:=engine auth interrupt tls containerd mirror podman image deploy compose fleet}"
 
 if ! command -v docker >/dev/null 2>&1; then
   printf 'skipped: docker suite: no docker command on this machine\n0 passed, 0 failed\n'

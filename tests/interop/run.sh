@@ -11,7 +11,8 @@
 # pair of servers on one shared directory) and upstream.sh (the htpasswd
 # distribution upstream the mirror tests use), with our binary also fleet.sh,
 # gc.sh (our collector and distribution's on one directory) and mirror.sh (the
-# pull-through mirror in front of that upstream), stops everything it started by
+# pull-through mirror in front of that upstream) and redirect.sh (skopeo and
+# containerd following --redirect's presigned URLs, on REDIRECT_S3_URL), stops everything it started by
 # PID, removes its temporary directory and prints the combined
 # `N passed, M failed` line. Exits non-zero if anything failed.
 #
@@ -80,6 +81,7 @@ if [ -n "${REGISTRY_BIN:-}" ]; then
   run_suite fleet.sh bash "$INTEROP_DIR/fleet.sh"
   run_suite gc.sh bash "$INTEROP_DIR/gc.sh"
   run_suite mirror.sh bash "$INTEROP_DIR/mirror.sh"
+  run_suite redirect.sh bash "$INTEROP_DIR/redirect.sh"
 fi
 
 stop_all

@@ -102,6 +102,15 @@ pub trait Decorator: Send + Sync {
         this.inner().delete_blob(repo, digest).await
     }
 
+    /// [`BlobStore::blob_location`]; by default the inner store's.
+    async fn blob_location(
+        this: &Self,
+        repo: &RepositoryName,
+        digest: &Digest,
+    ) -> Result<Option<String>> {
+        this.inner().blob_location(repo, digest).await
+    }
+
     /// [`BlobStore::mount_blob`]; by default the inner store's.
     async fn mount_blob(
         this: &Self,
@@ -245,6 +254,14 @@ impl<T: Decorator> BlobStore for T {
 
     async fn delete_blob(&self, repo: &RepositoryName, digest: &Digest) -> Result<()> {
         <T as Decorator>::delete_blob(self, repo, digest).await
+    }
+
+    async fn blob_location(
+        &self,
+        repo: &RepositoryName,
+        digest: &Digest,
+    ) -> Result<Option<String>> {
+        <T as Decorator>::blob_location(self, repo, digest).await
     }
 
     async fn mount_blob(

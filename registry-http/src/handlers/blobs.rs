@@ -1,6 +1,9 @@
-//! end-2 (blob `GET`/`HEAD`, with `Range`) and end-10 (blob `DELETE`).
+//! end-2 (blob `GET`/`HEAD`, with `Range`; a `GET` redirected where the
+//! store gives a location) and end-10 (blob `DELETE`).
 
-use http::header::{ACCEPT_RANGES, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, HeaderMap};
+use http::header::{
+    ACCEPT_RANGES, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, HeaderMap, LOCATION,
+};
 use http::{HeaderValue, Response, StatusCode};
 use registry_core::{Digest, Error, ErrorKind, RepositoryName};
 
@@ -36,6 +39,19 @@ pub(super) async fn get(
             info.size,
             partial,
         ));
+    }
+    // Ranged reads (resumes) are served here: a redirect would depend on
+    // the client sending its `Range` again to the other host.
+    if range.is_none()
+        && let Some(url) = inner.store.blob_location(name, digest).await?
+    {
+        match redirect(&url, digest, req) {
+            Some(res) => return Ok(res),
+            None => tracing::warn!(
+                %digest,
+                "not redirecting: the URL is on the host the client asked (it would send its credentials there) or not a valid URL; serving the blob"
+            ),
+        }
     }
     let read = match inner.store.read_blob(name, digest, range).await {
         Ok(read) => read,
@@ -94,6 +110,31 @@ fn blob_response(
         h.insert(CONTENT_RANGE, headers::content_range(span, size));
     }
     res
+}
+
+/// 307 to `url`, with the digest, unless `url` is on the host the client
+/// addressed (or a subdomain of it): clients send that host's credentials
+/// along, and a presigned URL must not receive them.
+fn redirect(url: &str, digest: &Digest, req: &HeaderMap) -> Option<Response<Body>> {
+    let location = HeaderValue::from_str(url).ok()?;
+    let target = url.parse::<http::Uri>().ok()?;
+    let target_host = target.host()?.to_ascii_lowercase();
+    let asked = req
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| h.parse::<http::uri::Authority>().ok())
+        .map(|a| a.host().to_ascii_lowercase());
+    if let Some(asked) = asked
+        && crate::location::same_or_subdomain(&target_host, &asked)
+    {
+        return None;
+    }
+    let mut res = response(StatusCode::TEMPORARY_REDIRECT, Body::empty());
+    let h = res.headers_mut();
+    h.insert(LOCATION, location);
+    h.insert(DOCKER_CONTENT_DIGEST, headers::digest_value(digest));
+    h.insert(CONTENT_LENGTH, HeaderValue::from(0u64));
+    Some(res)
 }
 
 /// 416 with `Content-Range: bytes */<size>`.

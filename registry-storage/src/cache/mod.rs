@@ -122,6 +122,30 @@ impl CachedStore {
         self.memo().len()
     }
 
+    /// Fill `digest` from the shared store in a task of its own (a client
+    /// was sent elsewhere for it), unless another fill has it or it does not
+    /// fit. Failures leave nothing behind, as any fill's.
+    fn fill_behind(&self, repo: &RepositoryName, digest: &Digest) {
+        if !self.files.start_fill(digest) {
+            return;
+        }
+        let (this, repo, digest) = (self.clone(), repo.clone(), digest.clone());
+        tokio::spawn(async move {
+            let read = match this.inner.read_blob(&repo, &digest, None).await {
+                Ok(read) if read.info.size > 0 && read.info.size <= this.files.max_bytes() => read,
+                Ok(_) | Err(_) => return this.files.end_fill(&digest),
+            };
+            this.memo().confirm(&repo, &digest);
+            let size = read.info.size;
+            let mut body = fill::tee_into_cache(this.files.clone(), digest, size, read.body);
+            while let Some(chunk) = futures::StreamExt::next(&mut body).await {
+                if chunk.is_err() {
+                    break;
+                }
+            }
+        });
+    }
+
     fn memo(&self) -> MutexGuard<'_, LinkMemo> {
         self.memo.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -233,6 +257,28 @@ impl Decorator for CachedStore {
         }
         let body = fill::tee_into_cache(this.files.clone(), digest.clone(), size, read.body);
         Ok(BlobRead { body, ..read })
+    }
+
+    /// `None` when this host holds the blob (served from here by
+    /// [`read_blob`](Decorator::read_blob), which checks the link); else the
+    /// shared store's answer. A miss the shared store redirects is filled
+    /// in the background, so the next read on this host is a hit.
+    async fn blob_location(
+        this: &Self,
+        repo: &RepositoryName,
+        digest: &Digest,
+    ) -> Result<Option<String>> {
+        if this.contains(digest) {
+            return Ok(None);
+        }
+        let location = this.inner.blob_location(repo, digest).await?;
+        if location.is_some() {
+            // A read that missed, as far as the counters go.
+            stats::add(&this.files.counters.requests, 1);
+            stats::add(&this.files.counters.misses, 1);
+            this.fill_behind(repo, digest);
+        }
+        Ok(location)
     }
 
     async fn delete_blob(this: &Self, repo: &RepositoryName, digest: &Digest) -> Result<()> {

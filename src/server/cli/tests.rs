@@ -191,7 +191,7 @@ fn file_keys(prefix: &str) -> Vec<String> {
 
 /// For every option, a valid value as a flag or variable, and as TOML.
 /// An option missing here fails [`every_option_is_the_same_by_flag_variable_and_file`].
-const SAMPLES: [(&str, &str, &str); 46] = [
+const SAMPLES: [(&str, &str, &str); 51] = [
     ("listen", "127.0.0.1:7001", r#""127.0.0.1:7001""#),
     ("storage", "memory://", r#""memory://""#),
     ("log_level", "debug", r#""debug""#),
@@ -209,6 +209,13 @@ const SAMPLES: [(&str, &str, &str); 46] = [
     ("upload_max_age", "60", "60"),
     ("cache_dir", "/c", r#""/c""#),
     ("cache_size", "512M", r#""512M""#),
+    ("redirect", "true", "true"),
+    ("redirect_expiry", "5m", r#""5m""#),
+    (
+        "redirect_endpoint",
+        "https://s3.example.net",
+        r#""https://s3.example.net""#,
+    ),
     ("no_fsync", "true", "true"),
     ("tls_cert", "/cert.pem", r#""/cert.pem""#),
     ("tls_key", "/key.pem", r#""/key.pem""#),
@@ -243,6 +250,12 @@ const SAMPLES: [(&str, &str, &str); 46] = [
     ("metrics", "false", "false"),
     ("metrics_listen", "127.0.0.1:9100", r#""127.0.0.1:9100""#),
     ("metrics_auth", "false", "false"),
+    (
+        "otlp_endpoint",
+        "http://127.0.0.1:4318",
+        r#""http://127.0.0.1:4318""#,
+    ),
+    ("otlp_service_name", "reg-a", r#""reg-a""#),
     ("mode", "htpasswd", r#""htpasswd""#),
     ("htpasswd", "/h", r#""/h""#),
     (

@@ -29,7 +29,7 @@ pub(crate) use layer::layered;
 pub use mirrors::{MirrorSetting, UpstreamSetting, parse_flag as parse_mirror_flag};
 pub use retention::{RetentionSetting, retention};
 pub use values::{
-    ByteSize, HumanDuration, ListenAddr, LogFormat, LogLevel, StorageUrl, UrlPattern,
+    ByteSize, EndpointUrl, HumanDuration, ListenAddr, LogFormat, LogLevel, StorageUrl, UrlPattern,
 };
 
 /// Top-level keys of the config file that have no flag.
@@ -47,6 +47,8 @@ pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
 pub const DEFAULT_UPLOAD_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
 /// Size bound of the blob cache when `cache_dir` is set without a size.
 pub const DEFAULT_CACHE_SIZE: u64 = 10 * 1024 * 1024 * 1024;
+/// How long a presigned blob URL is valid when `--redirect-expiry` is not given.
+pub const DEFAULT_REDIRECT_EXPIRY: Duration = Duration::from_secs(20 * 60);
 /// What the background collector keeps when no grace is configured.
 pub const DEFAULT_GC_GRACE: Duration = Duration::from_secs(24 * 3600);
 
@@ -127,6 +129,24 @@ layered! {
         /// blobs are evicted [default: 10G]
         #[arg(long, value_name = "SIZE", env = "REGISTRY_CACHE_SIZE")]
         pub cache_size: Option<ByteSize>,
+
+        /// S3 storage only: answer a blob GET with 307 to a presigned URL of
+        /// the bucket, so the client fetches the bytes from S3 (HEAD, ranged
+        /// GETs and blobs in --cache-dir are served here; docs/OPERATIONS.md)
+        /// [default: false]
+        #[arg(long, value_name = "BOOL", env = "REGISTRY_REDIRECT")]
+        pub redirect: Option<bool>,
+
+        /// How long a presigned URL of --redirect stays valid, at most 7d; it
+        /// outlives a delete of the blob by as much [default: 20m]
+        #[arg(long, value_name = "DURATION", env = "REGISTRY_REDIRECT_EXPIRY")]
+        pub redirect_expiry: Option<HumanDuration>,
+
+        /// The S3 endpoint clients reach, when it is not the storage URL's
+        /// (--redirect signs for it); its host must not be the registry's
+        /// own or a subdomain of it [default: the storage URL's endpoint]
+        #[arg(long, value_name = "URL", env = "REGISTRY_REDIRECT_ENDPOINT")]
+        pub redirect_endpoint: Option<EndpointUrl>,
 
         /// Filesystem storage only: acknowledge pushes without flushing them to
         /// disk. Faster, but a power loss can lose acknowledged content; for
@@ -262,6 +282,18 @@ layered! {
         #[arg(long, value_name = "DURATION", env = "REGISTRY_PEER_TIMEOUT")]
         pub peer_timeout: Option<HumanDuration>,
 
+        /// Export traces (a span per request and per storage operation) as
+        /// OTLP over HTTP/protobuf to this collector, e.g.
+        /// http://127.0.0.1:4318 (/v1/traces is added to a URL without a
+        /// path); needs a build with the otlp feature (docs/OPERATIONS.md)
+        /// [default: off]
+        #[arg(long, value_name = "URL", env = "REGISTRY_OTLP_ENDPOINT")]
+        pub otlp_endpoint: Option<super::otlp::Endpoint>,
+
+        /// The service.name of the exported traces [default: registry]
+        #[arg(long, value_name = "NAME", env = "REGISTRY_OTLP_SERVICE_NAME")]
+        pub otlp_service_name: Option<super::otlp::ServiceName>,
+
         /// The collector's retention rules: `[[gc_retention]]` tables of the
         /// config file only (docs/GC.md, "Retention").
         #[arg(skip)]
@@ -357,6 +389,9 @@ pub struct Config {
     pub upload_max_age: Duration,
     /// The per-host blob cache: directory and size bound.
     pub cache: Option<(PathBuf, u64)>,
+    /// Blob GETs redirected to presigned S3 URLs: how long they are valid,
+    /// and the endpoint they are signed for (`None`: the storage's).
+    pub redirect: Option<(Duration, Option<EndpointUrl>)>,
     /// Whether filesystem writes are flushed before they are acknowledged.
     pub fsync: bool,
     /// TLS files, if any (both or neither must be given; checked at start-up).
@@ -381,6 +416,8 @@ pub struct Config {
     /// Pull-through mirrors: the config file's tables and the `--mirror`
     /// flags (checked when the server starts).
     pub mirrors: (Vec<MirrorSetting>, Vec<String>),
+    /// Trace export: where to, under which service name; off by default.
+    pub otlp: super::otlp::OtlpConfig,
 }
 
 impl Config {
@@ -425,6 +462,12 @@ impl Config {
                 let size = settings.cache_size.map_or(DEFAULT_CACHE_SIZE, |s| s.0);
                 (dir, size)
             }),
+            redirect: settings.redirect.unwrap_or(false).then(|| {
+                let expiry = settings
+                    .redirect_expiry
+                    .map_or(DEFAULT_REDIRECT_EXPIRY, |e| e.0);
+                (expiry, settings.redirect_endpoint.clone())
+            }),
             retention: retention::retention(&settings.gc_retention),
             gc: settings.gc_interval.map(|every| {
                 let options = registry_storage::GcOptions::default()
@@ -448,6 +491,10 @@ impl Config {
                 settings.metrics,
                 settings.metrics_listen,
                 settings.metrics_auth,
+            ),
+            otlp: super::otlp::OtlpConfig::resolve(
+                settings.otlp_endpoint,
+                settings.otlp_service_name,
             ),
             fsync: !settings.no_fsync.unwrap_or(false),
             tls: super::tls::TlsSetting::resolve(settings.tls_cert, settings.tls_key),

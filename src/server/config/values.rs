@@ -72,6 +72,46 @@ impl TryFrom<String> for HumanDuration {
     }
 }
 
+/// An `http://` or `https://` URL with a host and nothing after it but a
+/// path (`--redirect-endpoint`), checked when it is read.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct EndpointUrl(String);
+
+impl EndpointUrl {
+    /// The URL as given.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl FromStr for EndpointUrl {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = |why: &str| format!("invalid endpoint URL {s:?}: {why}");
+        let uri: http::Uri = s.parse().map_err(|e| bad(&format!("{e}")))?;
+        if !matches!(uri.scheme_str(), Some("http" | "https")) {
+            return Err(bad("it must start with http:// or https://"));
+        }
+        match uri.authority() {
+            Some(a) if !a.host().is_empty() && !a.as_str().contains('@') => {}
+            _ => return Err(bad("it needs a host, and no user name or password")),
+        }
+        if uri.query().is_some() {
+            return Err(bad("it cannot have a query"));
+        }
+        Ok(EndpointUrl(s.to_owned()))
+    }
+}
+
+impl TryFrom<String> for EndpointUrl {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        s.parse()
+    }
+}
+
 /// A regular expression for foreign layer URLs (`manifest_urls_allow`,
 /// `manifest_urls_deny`), checked when it is read.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]

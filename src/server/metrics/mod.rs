@@ -38,7 +38,7 @@ pub use collectors::{CacheCollector, GcMetrics, StorageCollector};
 pub use http::{HttpMetrics, Meter, MeteredBody, unmetered};
 pub use listener::serve_own;
 pub use notifications::NotificationsCollector;
-pub use store::{MeteredStore, StoreMetrics};
+pub use store::{MeteredStore, StoreMetrics, result_name};
 
 use super::auth::TOKEN_PATH;
 use super::config::ListenAddr;
@@ -162,6 +162,12 @@ pub fn driver_of(storage_url: &str) -> &'static str {
         Some("memory") => "inmemory",
         _ => "other",
     }
+}
+
+/// The `handler` label of a request to `path` (what the request metrics
+/// count it under; trace export names its spans by it too).
+pub fn handler(path: &str) -> &'static str {
+    http::HANDLERS[http::handler_of(path, TOKEN_PATH, METRICS_PATH)]
 }
 
 /// The metrics as the request hook uses them: counted, and served on this

@@ -23,7 +23,7 @@ use registry_core::{
 use super::histogram::Histogram;
 
 /// The `action` label: the store operation.
-const ACTIONS: [&str; 16] = [
+const ACTIONS: [&str; 17] = [
     "stat_blob",
     "read_blob",
     "put_blob",
@@ -40,10 +40,16 @@ const ACTIONS: [&str; 16] = [
     "write_chunk",
     "complete_upload",
     "cancel_upload",
+    "blob_location",
 ];
 
 /// The `result` label of `registry_storage_operations_total`.
 const RESULTS: [&str; 5] = ["ok", "not_found", "conflict", "refused", "error"];
+
+/// The `result` label of `result` (storage spans carry it too).
+pub fn result_name<T>(result: &Result<T>) -> &'static str {
+    RESULTS[result_of(result)]
+}
 
 fn result_of<T>(result: &Result<T>) -> usize {
     let Err(e) = result else { return 0 };
@@ -152,6 +158,22 @@ impl Decorator for MeteredStore {
         range: Option<ByteRange>,
     ) -> Result<BlobRead> {
         timed!(this, 1, this.inner.read_blob(repo, digest, range))
+    }
+
+    /// Presigning a blob's URL (redirects): the link check and the signing.
+    /// Not recorded when the store had nothing to say (redirects off), so
+    /// that a blob GET is not a storage action twice.
+    async fn blob_location(
+        this: &Self,
+        repo: &RepositoryName,
+        digest: &Digest,
+    ) -> Result<Option<String>> {
+        let start = Instant::now();
+        let result = this.inner.blob_location(repo, digest).await;
+        if !matches!(result, Ok(None)) {
+            this.metrics.record(16, start, &result);
+        }
+        result
     }
 
     async fn put_blob(
