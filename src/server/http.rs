@@ -4,7 +4,8 @@
 //! authenticated), the request id, the [`metrics`](super::metrics), the
 //! request's exported span ([`super::otlp`], when traces are exported), the
 //! per-client [`limits`](super::limits), the built-in token issuer's
-//! `/token`, the access log, and the notifications' events (recorded before
+//! `/token`, the peer endpoint ([`super::peers`]), the access log, and the
+//! notifications' events (recorded before
 //! the response is sent, [`super::notify`]).
 
 use std::future::Future;
@@ -81,6 +82,8 @@ pub struct Extras {
     pub notifier: Option<Arc<Notifier>>,
     /// `/metrics` and the request metrics, if on.
     pub metrics: Option<Arc<metrics::Endpoint>>,
+    /// The peer endpoint, with peers configured.
+    pub peers: Option<super::peers::PeerEndpoint>,
     /// Whether traces are exported: each request then gets an exported
     /// span, made when it arrives and ended when its response body ends.
     pub traces: bool,
@@ -122,6 +125,7 @@ pub async fn serve(
             issuer: extras.issuer,
             notifier: extras.notifier,
             metrics: extras.metrics,
+            peers: extras.peers,
             traces: extras.traces,
         });
     match &transport.tls {
@@ -158,6 +162,7 @@ struct Policy {
     issuer: Option<Arc<TokenIssuer>>,
     notifier: Option<Arc<Notifier>>,
     metrics: Option<Arc<metrics::Endpoint>>,
+    peers: Option<super::peers::PeerEndpoint>,
     traces: bool,
 }
 
@@ -201,6 +206,13 @@ impl OnRequest for Policy {
         }
         if let Some(metrics) = &self.metrics
             && let Some(answer) = metrics.answer(request.parts).await
+        {
+            return (held, Some(answer));
+        }
+        // Peers' requests: the secret, not a client's credentials, and no
+        // per-client limits (a refused peer request only costs a store read).
+        if let Some(peers) = &self.peers
+            && let Some(answer) = peers.answer(request.parts).await
         {
             return (held, Some(answer));
         }

@@ -20,6 +20,7 @@ mod mirror;
 mod notify;
 mod offline;
 mod otlp;
+mod peers;
 mod probe;
 mod redirect;
 mod request_id;

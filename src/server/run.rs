@@ -69,12 +69,13 @@ pub async fn run(config: &Config) -> Result<(), String> {
     let health = health(store_health.clone());
     let origin = store.clone();
     let guarded = GuardedStore::new(store, store_health);
-    let router = router(
+    let peers = super::peers::build(&config.peers)?;
+    let (router, peer_endpoint) = router(
         config,
         (guarded, origin),
         &auth,
         metrics.as_deref(),
-        mirrors,
+        (mirrors, peers),
     )?;
     let endpoint = metrics
         .clone()
@@ -131,6 +132,7 @@ pub async fn run(config: &Config) -> Result<(), String> {
         issuer: auth.issuer.clone(),
         notifier,
         metrics: endpoint,
+        peers: peer_endpoint,
         traces: config.otlp.enabled(),
     };
     http::serve(listener, router, extras, stop, grace, transport)
@@ -263,20 +265,39 @@ fn health(store: Arc<StoreHealth>) -> Health {
         })
 }
 
-/// The router over the store (measured, with metrics), behind the blob
-/// cache if one is configured, behind the mirrors if there are any
-/// (`origin` is the store under the guard: the mirrors' fetch leases),
-/// each operation the router asks traced when traces are exported.
+/// The router over the store (measured, with metrics), behind the peers
+/// if there are any, behind the blob cache if one is configured, behind the
+/// mirrors if there are any (`origin` is the store under the guard: the
+/// mirrors' fetch leases), each operation the router asks traced when
+/// traces are exported; and the peer endpoint, which serves the blob cache
+/// (over the peers) to the other hosts.
 fn router(
     config: &Config,
     (store, origin): (GuardedStore, OpendalStore),
     auth: &super::auth::Auth,
     metrics: Option<&Metrics>,
-    mirrors: Option<Arc<registry_mirror::Mirrors>>,
-) -> Result<Router, String> {
+    (mirrors, peers): (
+        Option<Arc<registry_mirror::Mirrors>>,
+        Option<Arc<registry_peers::Peers>>,
+    ),
+) -> Result<(Router, Option<super::peers::PeerEndpoint>), String> {
     let store: Arc<dyn RegistryStore> = match metrics {
         Some(m) => Arc::new(metrics::MeteredStore::new(Arc::new(store), m.store.clone())),
         None => Arc::new(store),
+    };
+    let store: Arc<dyn RegistryStore> = match &peers {
+        None => store,
+        Some(peers) => {
+            if let Some(m) = metrics {
+                m.register_collector(super::peers::PeerCollector(peers.clone()));
+            }
+            if config.cache.is_none() {
+                tracing::info!(
+                    "peers without --cache-dir: owners stream from the store, so the store is still read once per host"
+                );
+            }
+            Arc::new(registry_peers::PeerStore::new(store, peers.clone()))
+        }
     };
     let store: Arc<dyn RegistryStore> = match &config.cache {
         None => store,
@@ -290,6 +311,7 @@ fn router(
             Arc::new(cached)
         }
     };
+    let peer_endpoint = peers.map(|p| super::peers::PeerEndpoint::new(p, store.clone()));
     let (allow, deny) = &config.manifest_urls;
     let urls = ForeignUrlPolicy::new(
         allow.iter().map(|p| p.as_str()),
@@ -335,5 +357,5 @@ fn router(
     if let Some(namespaces) = namespaces {
         router_config = router_config.with_namespaces(namespaces);
     }
-    Ok(Router::with_config(store, router_config))
+    Ok((Router::with_config(store, router_config), peer_endpoint))
 }

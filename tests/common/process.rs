@@ -127,9 +127,17 @@ pub struct Launch {
     env: Vec<(String, String)>,
     storage_flag: bool,
     dir: Option<TempDir>,
+    listen: String,
 }
 
 impl Launch {
+    /// Listen on `addr` instead of `127.0.0.1:0` (a port the test chose,
+    /// e.g. for servers that must know each other's URLs before they start).
+    pub fn listen(mut self, addr: std::net::SocketAddr) -> Self {
+        self.listen = addr.to_string();
+        self
+    }
+
     /// Add a command-line argument after `serve --listen 127.0.0.1:0`.
     pub fn arg(mut self, arg: impl Into<String>) -> Self {
         self.args.push(arg.into());
@@ -159,7 +167,7 @@ impl Launch {
     pub fn start(self) -> TestServer {
         let dir = self.dir.unwrap_or_else(|| TempDir::new().unwrap());
         let mut cmd = command(dir.path());
-        cmd.args(["serve", "--listen", "127.0.0.1:0"]);
+        cmd.args(["serve", "--listen", &self.listen]);
         if self.storage_flag {
             cmd.arg("--storage")
                 .arg(format!("fs://{}", dir.path().join("data").display()));
@@ -258,6 +266,7 @@ impl TestServer {
             env: Vec::new(),
             storage_flag: true,
             dir: None,
+            listen: "127.0.0.1:0".to_owned(),
         }
     }
 

@@ -191,7 +191,7 @@ fn file_keys(prefix: &str) -> Vec<String> {
 
 /// For every option, a valid value as a flag or variable, and as TOML.
 /// An option missing here fails [`every_option_is_the_same_by_flag_variable_and_file`].
-const SAMPLES: [(&str, &str, &str); 46] = [
+const SAMPLES: [(&str, &str, &str); 51] = [
     ("listen", "127.0.0.1:7001", r#""127.0.0.1:7001""#),
     ("storage", "memory://", r#""memory://""#),
     ("log_level", "debug", r#""debug""#),
@@ -238,6 +238,15 @@ const SAMPLES: [(&str, &str, &str); 46] = [
         "docker.io=https://registry-1.docker.io",
         r#"["docker.io=https://registry-1.docker.io"]"#,
     ),
+    (
+        "peers",
+        "http://10.0.0.2:5000,http://10.0.0.3:5000",
+        r#"["http://10.0.0.2:5000", "http://10.0.0.3:5000"]"#,
+    ),
+    ("peers_dns", "registry.svc:5000", r#""registry.svc:5000""#),
+    ("peer_secret_file", "/secret", r#""/secret""#),
+    ("peer_owners", "3", "3"),
+    ("peer_timeout", "150ms", r#""150ms""#),
     ("metrics", "false", "false"),
     ("metrics_listen", "127.0.0.1:9100", r#""127.0.0.1:9100""#),
     ("metrics_auth", "false", "false"),

@@ -253,6 +253,35 @@ layered! {
         #[arg(long, value_name = "BOOL", env = "REGISTRY_METRICS_AUTH")]
         pub metrics_auth: Option<bool>,
 
+        /// Peers: the base URLs of every registry process on this store, this
+        /// host's own included, comma-separated (a list in the config file);
+        /// whole-blob reads are then asked of the digest's owners among them
+        /// first, so a layer is read from the store about once per fleet
+        /// (needs --peer-secret-file; pays with --cache-dir) [default: none]
+        #[arg(long, value_name = "URL,...", env = "REGISTRY_PEERS", value_delimiter = ',')]
+        pub peers: Option<Vec<String>>,
+
+        /// Peers from DNS instead of a list, NAME:PORT: each A/AAAA address
+        /// of NAME is a member, http://IP:PORT, resolved again every 10s
+        /// [default: none]
+        #[arg(long, value_name = "NAME:PORT", env = "REGISTRY_PEERS_DNS")]
+        pub peers_dns: Option<String>,
+
+        /// File holding the secret every peer shares (required with peers)
+        /// [default: none]
+        #[arg(long, value_name = "FILE", env = "REGISTRY_PEER_SECRET_FILE")]
+        pub peer_secret_file: Option<PathBuf>,
+
+        /// How many peers own each blob (rendezvous hashing of its digest)
+        /// [default: 2]
+        #[arg(long, value_name = "N", env = "REGISTRY_PEER_OWNERS")]
+        pub peer_owners: Option<NonZeroUsize>,
+
+        /// How long an owner gets to send its response headers before the
+        /// next owner, then the store, is asked [default: 200ms]
+        #[arg(long, value_name = "DURATION", env = "REGISTRY_PEER_TIMEOUT")]
+        pub peer_timeout: Option<HumanDuration>,
+
         /// Export traces (a span per request and per storage operation) as
         /// OTLP over HTTP/protobuf to this collector, e.g.
         /// http://127.0.0.1:4318 (/v1/traces is added to a URL without a
@@ -381,6 +410,9 @@ pub struct Config {
     pub notifications: (Option<super::notify::NotificationsSettings>, Vec<String>),
     /// Prometheus metrics: on or off, where, behind authentication or not.
     pub metrics: super::metrics::MetricsConfig,
+    /// Peer fetch between the hosts' caches, as given (checked when the
+    /// server starts).
+    pub peers: PeerSettings,
     /// Pull-through mirrors: the config file's tables and the `--mirror`
     /// flags (checked when the server starts).
     pub mirrors: (Vec<MirrorSetting>, Vec<String>),
@@ -448,6 +480,13 @@ impl Config {
             auth: settings.auth,
             notifications: (settings.notifications, settings.notify.unwrap_or_default()),
             mirrors: (settings.mirrors, settings.mirror.unwrap_or_default()),
+            peers: PeerSettings {
+                urls: settings.peers.unwrap_or_default(),
+                dns: settings.peers_dns,
+                secret_file: settings.peer_secret_file,
+                owners: settings.peer_owners,
+                timeout: settings.peer_timeout.map(|t| t.0),
+            },
             metrics: super::metrics::MetricsConfig::resolve(
                 settings.metrics,
                 settings.metrics_listen,
@@ -470,6 +509,21 @@ impl Config {
             ),
         }
     }
+}
+
+/// The peer settings as given; [`super::peers`] checks and builds them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PeerSettings {
+    /// `--peers`.
+    pub urls: Vec<String>,
+    /// `--peers-dns`.
+    pub dns: Option<String>,
+    /// `--peer-secret-file`.
+    pub secret_file: Option<PathBuf>,
+    /// `--peer-owners`.
+    pub owners: Option<NonZeroUsize>,
+    /// `--peer-timeout`.
+    pub timeout: Option<Duration>,
 }
 
 /// A built-in default, which is valid.
