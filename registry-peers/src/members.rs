@@ -162,8 +162,11 @@ impl Peers {
     }
 
     /// The base URLs of the members to ask for `digest`, in order; empty
-    /// when this process owns it or no other member is live (read the
-    /// store then).
+    /// when this process is its first owner or no other member is live
+    /// (read the store then). Only the first live owner reads the store:
+    /// a later owner asks the ones ranked above it, so that a rollout
+    /// reads each layer once whatever R is; R is how far the fleet can
+    /// fall back when owners fail.
     pub fn owners(&self, digest: &Digest) -> Vec<String> {
         let now = Instant::now();
         let state = self.state();
@@ -173,13 +176,11 @@ impl Peers {
             digest,
             self.config.owners,
         );
-        if owners
-            .iter()
-            .any(|&i| live[i].id.as_deref() == Some(self.id.as_str()))
-        {
-            return Vec::new();
-        }
-        owners.into_iter().map(|i| live[i].url.clone()).collect()
+        owners
+            .into_iter()
+            .take_while(|&i| live[i].id.as_deref() != Some(self.id.as_str()))
+            .map(|i| live[i].url.clone())
+            .collect()
     }
 
     /// Whether this process recognised itself among the members.
@@ -349,20 +350,25 @@ mod tests {
         p.answered("http://127.0.0.1:3", Some(own));
         assert!(p.knows_itself());
         assert_eq!(p.stats().live_members, 3);
-        // Over many digests, this process owns some (empty answer) and
-        // asks others for the rest, never itself.
-        let (mut mine, mut theirs) = (0, 0);
+        // Over many digests, this process is the first owner of some
+        // (empty answer: it reads the store), the second of others (it
+        // asks the first only), and asks both owners of the rest; never
+        // itself.
+        let (mut mine, mut second, mut theirs) = (0, 0, 0);
         for i in 0..100u32 {
             let o = p.owners(&Digest::sha256_of(&i.to_be_bytes()));
-            if o.is_empty() {
-                mine += 1;
-            } else {
-                assert_eq!(o.len(), 2);
-                assert!(!o.contains(&"http://127.0.0.1:3".to_owned()));
-                theirs += 1;
+            assert!(!o.contains(&"http://127.0.0.1:3".to_owned()));
+            match o.len() {
+                0 => mine += 1,
+                1 => second += 1,
+                2 => theirs += 1,
+                n => panic!("{n} owners"),
             }
         }
-        assert!(mine > 0 && theirs > 0, "{mine} {theirs}");
+        assert!(
+            mine > 0 && second > 0 && theirs > 0,
+            "{mine} {second} {theirs}"
+        );
     }
 
     #[test]

@@ -1,15 +1,16 @@
 //! [`Files`]: the cached blob files on local disk, their index and their
 //! byte bound.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
 use futures::StreamExt;
 use registry_core::{ByteStream, Digest, Error, ErrorKind, Result};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
+use super::follow::Progress;
 use super::recency::Recency;
 use super::stats::{Counters, add};
 
@@ -30,8 +31,8 @@ struct Index {
     blobs: Recency<Digest, u64>,
     /// Sum of the sizes in `blobs`.
     total: u64,
-    /// Blobs being filled right now.
-    filling: HashSet<Digest>,
+    /// Blobs being filled right now, and how far each fill is.
+    filling: HashMap<Digest, Arc<Progress>>,
 }
 
 impl Files {
@@ -65,7 +66,7 @@ impl Files {
         let mut index = Index {
             blobs: Recency::new(),
             total: 0,
-            filling: HashSet::new(),
+            filling: HashMap::new(),
         };
         for (_, digest, size) in found {
             index.total += size;
@@ -105,7 +106,7 @@ impl Files {
     }
 
     /// A fresh temporary path for a fill of `digest`.
-    pub(super) fn tmp_path(&self, digest: &Digest) -> PathBuf {
+    fn tmp_path(&self, digest: &Digest) -> PathBuf {
         self.dir.join("tmp").join(format!(
             "{}-{}",
             digest.hex(),
@@ -138,19 +139,35 @@ impl Files {
 
     /// Claim the fill of `digest`; false if another request is filling it.
     pub(super) fn start_fill(&self, digest: &Digest) -> bool {
-        self.lock().filling.insert(digest.clone())
+        let progress = Arc::new(Progress::new(self.tmp_path(digest), self.path(digest)));
+        let mut index = self.lock();
+        if index.filling.contains_key(digest) {
+            return false;
+        }
+        index.filling.insert(digest.clone(), progress);
+        true
     }
 
-    /// Release the claim of [`start_fill`](Self::start_fill).
+    /// The fill of `digest` in progress, if there is one (to follow it, or,
+    /// for the filler, to report on it).
+    pub(super) fn progress(&self, digest: &Digest) -> Option<Arc<Progress>> {
+        self.lock().filling.get(digest).cloned()
+    }
+
+    /// Release the claim of [`start_fill`](Self::start_fill); a fill not
+    /// admitted by then has failed, for whoever follows it.
     pub(super) fn end_fill(&self, digest: &Digest) {
-        self.lock().filling.remove(digest);
+        if let Some(progress) = self.lock().filling.remove(digest) {
+            progress.end(false);
+        }
     }
 
-    /// Move a verified fill into the cache, making room first.
-    pub(super) fn admit(&self, digest: &Digest, tmp: &Path, size: u64) {
+    /// Move a verified fill into the cache, making room first; whether it
+    /// is in.
+    pub(super) fn admit(&self, digest: &Digest, tmp: &Path, size: u64) -> bool {
         if size > self.max_bytes {
             let _ = std::fs::remove_file(tmp);
-            return;
+            return false;
         }
         self.evict(size);
         let dest = self.path(digest);
@@ -162,7 +179,7 @@ impl Files {
             && std::fs::rename(tmp, &dest).is_ok();
         if !ok {
             let _ = std::fs::remove_file(tmp);
-            return;
+            return false;
         }
         let mut index = self.lock();
         if index.blobs.insert(digest.clone(), size).is_none() {
@@ -171,6 +188,7 @@ impl Files {
         drop(index);
         add(&self.counters.fills, 1);
         add(&self.counters.fill_bytes, size);
+        true
     }
 
     /// Drop least recently used blobs until `incoming` more bytes fit.

@@ -9,6 +9,7 @@ use registry_core::{ByteStream, Digest, Hasher};
 use tokio::io::AsyncWriteExt;
 
 use super::files::Files;
+use super::follow::Progress;
 
 /// Wrap a blob stream from the shared store so that it also fills the
 /// cache: each chunk is written to a temporary file and hashed; at the end
@@ -21,8 +22,17 @@ pub(super) fn tee_into_cache(
     size: u64,
     body: ByteStream,
 ) -> ByteStream {
+    let progress = files.progress(&digest).unwrap_or_else(|| {
+        // Not claimed (a caller's bug): a progress no one follows.
+        Arc::new(Progress::new(
+            std::env::temp_dir().join("registry-unclaimed-fill"),
+            PathBuf::new(),
+        ))
+    });
+    progress.set_size(size);
     let fill = Fill {
-        tmp: files.tmp_path(&digest),
+        tmp: progress.tmp.clone(),
+        progress,
         files,
         hasher: Some(Hasher::new(digest.algorithm())),
         digest,
@@ -60,6 +70,8 @@ pub(super) fn tee_into_cache(
 /// One fill in progress.
 struct Fill {
     files: Arc<Files>,
+    /// What followers of this fill see.
+    progress: Arc<Progress>,
     digest: Digest,
     tmp: PathBuf,
     file: Option<tokio::fs::File>,
@@ -75,7 +87,10 @@ impl Fill {
         }
         if let Some(file) = self.file.as_mut() {
             file.write_all(bytes).await?;
+            // In the file (not in tokio's buffer) before followers read it.
+            file.flush().await?;
         }
+        self.progress.wrote(bytes.len() as u64);
         if let Some(h) = self.hasher.as_mut() {
             h.update(bytes);
         }
@@ -91,8 +106,10 @@ impl Fill {
         let verified = self.written == self.size
             && self.hasher.take().map(Hasher::finish).as_ref() == Some(&self.digest);
         if verified && self.written > 0 {
-            self.files.admit(&self.digest, &self.tmp, self.size);
+            let admitted = self.files.admit(&self.digest, &self.tmp, self.size);
+            self.progress.end(admitted);
         } else if !verified {
+            self.progress.end(false);
             super::stats::add(&self.files.counters.fill_failures, 1);
             tracing::warn!(digest = %self.digest, "blob from the shared store failed verification; not cached");
         }

@@ -5,8 +5,9 @@
 //! stale. The cache is read-through: a full read that misses streams from
 //! the shared store to the client and, at the same time, into a temporary
 //! file that is hashed as it fills and renamed into the cache only if it
-//! hashes to the digest. Two requests missing the same blob at once are
-//! safe: one fills, the other streams from the shared store. The cache is
+//! hashes to the digest. A request missing a blob that another request is
+//! filling follows that fill (streams the growing file, its last chunk held
+//! until the fill verified) instead of reading the shared store again. The cache is
 //! bounded in bytes and evicts the least recently used blobs.
 //!
 //! A cache hit does not touch the shared store. For that, the fact that a
@@ -24,6 +25,7 @@
 
 mod files;
 mod fill;
+mod follow;
 mod memo;
 mod recency;
 mod stats;
@@ -244,15 +246,50 @@ impl Decorator for CachedStore {
             return Ok(read);
         }
         stats::add(&counters.misses, 1);
-        let read = this.inner.read_blob(repo, digest, range).await?;
+        // Only one request fills a given blob at a time, claimed before the
+        // store is read so that requests arriving meanwhile follow it.
+        let claimed = range.is_none() && this.files.start_fill(digest);
+        if range.is_none()
+            && !claimed
+            && let Some(progress) = this.files.progress(digest)
+        {
+            // This host is filling it right now: follow that fill rather
+            // than read the shared store again. The store still says
+            // whether the repository links the blob.
+            let info = this.inner.stat_blob(repo, digest).await?;
+            this.memo().confirm(repo, digest);
+            let known = progress.size();
+            if info.size > 0
+                && info.size <= this.files.max_bytes()
+                && (known == 0 || known == info.size)
+            {
+                stats::add(&counters.follows, 1);
+                let size = info.size;
+                return Ok(BlobRead {
+                    info,
+                    range: 0..size,
+                    partial: false,
+                    body: follow::follow(progress, size),
+                });
+            }
+        }
+        let read = match this.inner.read_blob(repo, digest, range).await {
+            Ok(read) => read,
+            Err(e) => {
+                if claimed {
+                    this.files.end_fill(digest);
+                }
+                return Err(e);
+            }
+        };
         // That read confirmed the link: remember it for the hits to come.
         this.memo().confirm(repo, digest);
         let size = read.info.size;
-        if read.partial || size > this.files.max_bytes() || size == 0 {
+        if !claimed {
             return Ok(read);
         }
-        // Only one request fills a given blob at a time.
-        if !this.files.start_fill(digest) {
+        if read.partial || size > this.files.max_bytes() || size == 0 {
+            this.files.end_fill(digest);
             return Ok(read);
         }
         let body = fill::tee_into_cache(this.files.clone(), digest.clone(), size, read.body);

@@ -23,6 +23,9 @@ pub struct CacheStats {
     pub fill_bytes: u64,
     /// Fills that did not verify against their digest (not admitted).
     pub fill_failures: u64,
+    /// Misses that followed a fill in progress on this host instead of
+    /// reading the shared store again (counted in `misses` too).
+    pub follows: u64,
     /// Blobs evicted to make room (least recently used first).
     pub evictions: u64,
     /// Bytes those evictions freed.
@@ -43,6 +46,7 @@ pub(super) struct Counters {
     pub(super) fills: AtomicU64,
     pub(super) fill_bytes: AtomicU64,
     pub(super) fill_failures: AtomicU64,
+    pub(super) follows: AtomicU64,
     pub(super) evictions: AtomicU64,
     pub(super) evicted_bytes: AtomicU64,
 }
@@ -64,6 +68,7 @@ impl Counters {
             fills: get(&self.fills),
             fill_bytes: get(&self.fill_bytes),
             fill_failures: get(&self.fill_failures),
+            follows: get(&self.follows),
             evictions: get(&self.evictions),
             evicted_bytes: get(&self.evicted_bytes),
             cached_bytes,

@@ -44,7 +44,7 @@ impl std::fmt::Debug for CacheCollector {
 impl Collector for CacheCollector {
     fn encode(&self, mut e: DescriptorEncoder) -> std::fmt::Result {
         let s = self.0.stats();
-        let rows: [(&str, &str, u64); 9] = [
+        let rows: [(&str, &str, u64); 10] = [
             (
                 "registry_storage_cache_requests",
                 "Blob reads asked of this host's blob cache.",
@@ -79,6 +79,11 @@ impl Collector for CacheCollector {
                 "registry_storage_cache_fill_failures",
                 "Fills of the blob cache that failed verification.",
                 s.fill_failures,
+            ),
+            (
+                "registry_storage_cache_follows",
+                "Blob cache misses that followed a fill in progress instead of reading the store again.",
+                s.follows,
             ),
             (
                 "registry_storage_cache_evictions",
