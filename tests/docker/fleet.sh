@@ -9,7 +9,9 @@
 # other by name. Cutting a host off the store is `docker network disconnect`
 # from back: it stays reachable on front. Each registry has its own cache
 # volume, `--shutdown-delay 2s` (on SIGTERM it reports not ready and goes on
-# serving that long) and probes the store every second.
+# serving that long), probes the store every second, and has every other
+# registry as a peer (`--peers` by an alias on back, a shared secret file):
+# whole-blob reads go to the digest's owner first (registry-peers).
 #
 # Scenarios, each checking what the client saw and what the store holds:
 #   cut off   a host cut off from the store serves the blobs its cache holds,
@@ -23,9 +25,14 @@
 #   rolling   every container restarted in turn (`docker restart`, SIGTERM)
 #             under a steady pull load that sends each pull to a host whose
 #             /readyz answered 200 in the last 200 ms: no pull fails;
+#   peer cut  a host pulls a 64 MiB layer (slowly) that its owner streams
+#             to it, and the owner is disconnected mid-transfer: the client
+#             still gets every verified byte (the rest from the store); how
+#             long the host takes to count the owner out is printed;
 #   rollout   every host pulls the same uncached image at once: the S3
-#             server's log gives the reads of each layer (printed; without
-#             peer fetch, one per host).
+#             server's log gives the reads of each layer (goal with peers:
+#             at most 1.25); then the same with the fleet recreated without
+#             peers (one read per host), both printed.
 # The client is tests/docker/fleet_client.py (Python's standard library).
 
 FLEET_N=4
@@ -55,6 +62,14 @@ part_fleet() {
   fi
   pass "S3 server $FLEET_S3 on the internal network, bucket $FLEET_BUCKET made through it by name"
   FLEET_PORTS=()
+  FLEET_SECRET="$RUN_DIR/fleet-peer-secret"
+  head -c 24 /dev/urandom | base64 >"$FLEET_SECRET"
+  chmod 644 "$FLEET_SECRET" # read by the image's user (10001)
+  FLEET_MEMBERS=()
+  # Peers by an alias on back only: a host cut off back is cut off its
+  # peers too (by its container name it would still be found on front).
+  for i in $(seq 1 "$FLEET_N"); do FLEET_MEMBERS+=("http://$DK_PREFIX-peer-$i:5000"); done
+  FLEET_PEER_ARGS=(--peers "$(IFS=,; echo "${FLEET_MEMBERS[*]}")" --peer-secret-file /run/peer-secret)
   for i in $(seq 1 "$FLEET_N"); do
     FLEET_PORTS[i]="$(free_port)"
     if ! fleet_create "$i" || ! dk start "$(fleet_name "$i")" >/dev/null; then
@@ -68,9 +83,11 @@ part_fleet() {
   done
   pass "$FLEET_N registry containers ready, each on 127.0.0.1:port only (${FLEET_PORTS[*]})"
   fleet_cut_off
+  fleet_peer_cut
   fleet_killed
   fleet_rolling
-  fleet_rollout
+  fleet_rollout with
+  fleet_recreate_without_peers && fleet_rollout without
 }
 
 fleet_name() { printf '%s-fleet-%s' "$DK_PREFIX" "$1"; }
@@ -101,12 +118,19 @@ fleet_create() {
   dk create --name "$(fleet_name "$i")" --network "$FLEET_FRONT" \
     -p "127.0.0.1:${FLEET_PORTS[i]}:5000" \
     -v "$DK_PREFIX-fleet-cache-$i:/var/cache/registry" \
+    -v "$FLEET_SECRET:/run/peer-secret:ro" \
     -e AWS_ACCESS_KEY_ID=test -e AWS_SECRET_ACCESS_KEY=test \
     "$DK_PREFIX-registry:test" \
     --storage "s3://$FLEET_BUCKET/fleet?endpoint=http://$FLEET_S3:5000&region=us-east-1" \
     --cache-dir /var/cache/registry --cache-size 1G \
-    --shutdown-delay 2s --store-probe-interval 1s --store-failure-threshold 2 "$@" >/dev/null &&
-    dk network connect "$FLEET_BACK" "$(fleet_name "$i")"
+    --shutdown-delay 2s --store-probe-interval 1s --store-failure-threshold 2 \
+    "${FLEET_PEER_ARGS[@]}" "$@" >/dev/null &&
+    fleet_connect "$i"
+}
+
+# fleet_connect I: join host I to back, under its peer alias.
+fleet_connect() {
+  dk network connect --alias "$DK_PREFIX-peer-$1" "$FLEET_BACK" "$(fleet_name "$1")"
 }
 
 # fleet_wait_ready I STATUS SECONDS: wait until host I's /readyz answers STATUS.
@@ -117,6 +141,72 @@ fleet_wait_ready() {
     sleep 0.1
   done
   return 1
+}
+
+# fleet_metric I NAME: an unlabelled metric of host I (0 when absent).
+fleet_metric() {
+  curl -s --max-time 5 "$(fleet_base "$1")/metrics" |
+    awk -v n="$2" '$1 == n || $1 == n "_total" { v = $2 } END { print (v == "" ? 0 : v) + 0 }'
+}
+
+# fleet_host_of URL: the index of the member with that peer URL.
+fleet_host_of() {
+  local i
+  for i in $(seq 1 "$FLEET_N"); do [ "${FLEET_MEMBERS[i - 1]}" = "$1" ] && echo "$i" && return; done
+}
+
+fleet_peer_cut() {
+  local d ranked owner asker out pid t0 noticed="" r i live
+  log "---- fleet: an owner disconnected while it streams a layer to a peer"
+  if ! out="$(fc push "$(fleet_base 1)" fleet/peercut v1 1 65536 "$RUN_DIR/peercut.json")"; then
+    fail "push a 64 MiB layer" "$out"; return
+  fi
+  d="$(jq -r '.blobs[1].digest' "$RUN_DIR/peercut.json")"
+  ranked="$(fc owners "$d" "${FLEET_MEMBERS[@]}")"
+  owner="$(fleet_host_of "$(jq -r '.ranked[0]' <<<"$ranked")")"
+  # The last in the ranking: it owns nothing of this digest, so it asks.
+  asker="$(fleet_host_of "$(jq -r '.ranked[-1]' <<<"$ranked")")"
+  for i in $(seq 1 50); do
+    [ "$(fleet_metric "$asker" registry_peer_live_members)" = "$FLEET_N" ] && break
+    sleep 0.2
+  done
+  check_eq "host $asker sees all $FLEET_N members live" "$FLEET_N" "$(fleet_metric "$asker" registry_peer_live_members)"
+  local before_bytes
+  before_bytes="$(fleet_metric "$asker" registry_peer_received_bytes)"
+  fc blob "$(fleet_base "$asker")" fleet/peercut "$d" 8 >"$RUN_DIR/peercut.out" 2>&1 &
+  pid=$!
+  sleep 2
+  dk network disconnect "$FLEET_BACK" "$(fleet_name "$owner")"
+  t0=$(date +%s.%N)
+  for i in $(seq 1 150); do
+    live="$(fleet_metric "$asker" registry_peer_live_members)"
+    if [ "$live" -lt "$FLEET_N" ]; then noticed="$(python3 -c "import sys,time; print(f'{time.time() - float(sys.argv[1]):.1f}')" "$t0")"; break; fi
+    sleep 0.1
+  done
+  wait "$pid" || true
+  r="$(tail -n 1 "$RUN_DIR/peercut.out")"
+  check_eq "host $asker's client got all 64 MiB, verified, though owner host $owner was cut off mid-transfer" \
+    "200 $((64 * 1024 * 1024)) true" "$(jf "$r" status) $(jf "$r" bytes) $(jf "$r" verified)"
+  check "... part of it came from the owner ($(($(fleet_metric "$asker" registry_peer_received_bytes) - before_bytes)) bytes)" \
+    test "$(fleet_metric "$asker" registry_peer_received_bytes)" -gt "$before_bytes"
+  FLEET_NOTICE_SECS="${noticed:-not within 15 s}"
+  log "host $asker counted the cut-off owner out after $FLEET_NOTICE_SECS s (pings every 2 s, out after 2 failures)"
+  check "host $asker counts the cut-off owner out within 15 s ($FLEET_NOTICE_SECS)" test -n "$noticed"
+  fleet_connect "$owner"
+  check "host $owner reconnected, ready again" fleet_wait_ready "$owner" 200 20
+}
+
+# fleet_recreate_without_peers: every registry container again, same ports
+# and cache volumes, no --peers.
+fleet_recreate_without_peers() {
+  local i
+  FLEET_PEER_ARGS=()
+  for i in $(seq 1 "$FLEET_N"); do
+    docker rm -f -v "$(fleet_name "$i")" >/dev/null 2>&1
+    if ! fleet_create "$i" || ! dk start "$(fleet_name "$i")" >/dev/null || ! fleet_wait_ready "$i" 200 30; then
+      fail "recreate registry container $i without peers"; return 1
+    fi
+  done
 }
 
 fleet_cut_off() {
@@ -157,7 +247,7 @@ fleet_cut_off() {
   r="$(fc blob "$b1" fleet/cut "$(jf "$out" digest)")"
   check_eq "host 1 serves the finished blob, verified" "200 true" "$(jf "$r" status) $(jf "$r" verified)"
 
-  dk network connect "$FLEET_BACK" "$(fleet_name 2)"
+  fleet_connect 2
   check "reconnected, host 2 is ready again within 20 s" fleet_wait_ready 2 200 20
   r="$(fc blob "$b2" fleet/other "$other")"
   check_eq "... and serves the blob it could not, verified" "200 true" "$(jf "$r" status) $(jf "$r" verified)"
@@ -233,33 +323,41 @@ s3_gets() {
     grep -c "GET /$FLEET_BUCKET/fleet/docker/registry/v2/blobs/sha256/${hex:0:2}/$hex/data" || true
 }
 
+# fleet_rollout with|without: every host pulls one uncached image at once.
 fleet_rollout() {
-  local i pids=() out d per_read total=0 n=0 failed=0
-  log "---- fleet: every host pulls one uncached image at once"
+  local how="$1" i pids=() out d per_read total=0 n=0 failed=0 t0 secs
+  log "---- fleet: every host pulls one uncached image at once ($how peers)"
   # One read of an 8 MiB layer by one host alone: how many GETs it takes
   # (the store reads a blob in ranged parts).
-  if ! out="$(fc push "$(fleet_base 1)" fleet/one v1 1 8192 "$RUN_DIR/one.json")" ||
-      ! out="$(fc push "$(fleet_base 1)" fleet/rollout v1 3 8192 "$RUN_DIR/rollout.json")"; then
+  if ! out="$(fc push "$(fleet_base 1)" fleet/one-$how v1 1 8192 "$RUN_DIR/one-$how.json")" ||
+      ! out="$(fc push "$(fleet_base 1)" fleet/rollout-$how v1 3 8192 "$RUN_DIR/rollout-$how.json")"; then
     fail "push the rollout images" "$out"; return
   fi
   docker logs "$FLEET_S3" >"$RUN_DIR/s3-0.log" 2>&1
-  check "host 2 alone pulls an image of one 8 MiB layer" fc pull "$(fleet_base 2)" fleet/one v1 "$RUN_DIR/one.json"
+  check "host 2 alone pulls an image of one 8 MiB layer" fc pull "$(fleet_base 2)" fleet/one-$how v1 "$RUN_DIR/one-$how.json"
   docker logs "$FLEET_S3" >"$RUN_DIR/s3-1.log" 2>&1
-  per_read="$(s3_gets "$RUN_DIR/s3-0.log" "$RUN_DIR/s3-1.log" "$(jq -r '.blobs[1].digest' "$RUN_DIR/one.json")")"
+  per_read="$(s3_gets "$RUN_DIR/s3-0.log" "$RUN_DIR/s3-1.log" "$(jq -r '.blobs[1].digest' "$RUN_DIR/one-$how.json")")"
   check "... which the S3 log shows as GETs of its data object ($per_read)" test "$per_read" -ge 1
   [ "$per_read" -ge 1 ] || return
+  t0=$(date +%s.%N)
   for i in $(seq 1 "$FLEET_N"); do
-    fc pull "$(fleet_base "$i")" fleet/rollout v1 "$RUN_DIR/rollout.json" >"$RUN_DIR/rollout-$i.out" 2>&1 &
+    fc pull "$(fleet_base "$i")" fleet/rollout-$how v1 "$RUN_DIR/rollout-$how.json" >"$RUN_DIR/rollout-$i.out" 2>&1 &
     pids+=($!)
   done
   for i in "${pids[@]}"; do wait "$i" || failed=$((failed + 1)); done
-  check_eq "every host pulled the image, every byte verified" 0 "$failed"
+  secs="$(python3 -c "import sys,time; print(f'{time.time() - float(sys.argv[1]):.2f}')" "$t0")"
+  check_eq "every host pulled the image, every byte verified ($how peers)" 0 "$failed"
   docker logs "$FLEET_S3" >"$RUN_DIR/s3-2.log" 2>&1
-  for d in $(jq -r '.blobs[1:][].digest' "$RUN_DIR/rollout.json"); do
+  for d in $(jq -r '.blobs[1:][].digest' "$RUN_DIR/rollout-$how.json"); do
     total=$((total + $(s3_gets "$RUN_DIR/s3-1.log" "$RUN_DIR/s3-2.log" "$d"))) n=$((n + 1))
   done
-  FLEET_READS_PER_LAYER="$(python3 -c "print(f'{$total / ($n * $per_read):.2f}')")"
-  log "rollout to $FLEET_N hosts: $total S3 GETs of $n layers of 8 MiB, $per_read GETs a read: $FLEET_READS_PER_LAYER reads per layer"
-  check "the S3 log shows every layer read at least once ($FLEET_READS_PER_LAYER reads per layer)" \
+  local reads
+  reads="$(python3 -c "print(f'{$total / ($n * $per_read):.2f}')")"
+  log "rollout to $FLEET_N hosts, $how peers: $total S3 GETs of $n layers of 8 MiB, $per_read GETs a read: $reads reads per layer; $secs s, $(python3 -c "print(f'{$FLEET_N * $n * 8 / $secs:.0f}')") MiB/s pulled in all"
+  check "the S3 log shows every layer read at least once ($how peers: $reads reads per layer)" \
     test "$total" -ge $((n * per_read))
+  if [ "$how" = with ]; then
+    check "with peers, at most 1.25 store reads per layer ($reads)" \
+      python3 -c "import sys; sys.exit(0 if $total <= 1.25 * $n * $per_read else 1)"
+  fi
 }
