@@ -25,10 +25,12 @@
 #   compose.sh     deploy/compose.yaml run: three registries (the image above) on
 #                  one S3 bucket (a moto container, scripts/moto-image.sh), each
 #                  with its cache volume
-#   fleet.sh       four registry containers on one S3 server (moto), on
-#                  networks of the run: a host cut off from the store, a host
-#                  killed mid-push, a rolling restart under load, a rollout's
-#                  S3 reads per layer (fleet_client.py is the client)
+#   fleet.sh       five registry containers, peers of each other, on one S3
+#                  server (moto), on networks of the run: a host cut off from
+#                  the store, an owner cut off mid-transfer, a host killed
+#                  mid-push, a rolling restart under load, a rollout's S3
+#                  reads per layer with and without peers (fleet_client.py is
+#                  the client)
 #
 # Without a reachable Docker engine it prints why, `0 passed, 0 failed` and
 # exits 0. Otherwise the last line is `N passed, M failed` (skipped parts
