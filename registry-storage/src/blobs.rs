@@ -90,15 +90,12 @@ fn blob_unknown(digest: &Digest) -> Error {
 #[async_trait]
 impl BlobStore for OpendalStore {
     async fn stat_blob(&self, repo: &RepositoryName, digest: &Digest) -> Result<BlobInfo> {
-        if self
-            .read_link(Key::LayerLink(repo, digest))
-            .await?
-            .is_none()
-        {
-            return Err(blob_unknown(digest));
-        }
         let size = self
-            .size_of(Key::BlobData(digest))
+            .backend()
+            .linked_size(
+                &Key::LayerLink(repo, digest).path(),
+                &Key::BlobData(digest).path(),
+            )
             .await?
             .ok_or_else(|| blob_unknown(digest))?;
         Ok(BlobInfo {

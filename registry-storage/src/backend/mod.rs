@@ -203,6 +203,16 @@ impl Backend {
         }
     }
 
+    /// The size of the object at `data` if the link at `link` exists (a
+    /// repository's link to a blob and the blob's data): `None` if either
+    /// is missing, an error if the link does not hold a digest.
+    pub(crate) async fn linked_size(&self, link: &str, data: &str) -> Result<Option<u64>> {
+        match self {
+            Backend::Objects(o) => o.linked_size(link, data).await,
+            Backend::Local(fs) => fs.linked_size(link, data),
+        }
+    }
+
     /// Resolve a manifest reference in `repo`: the digest in the tag's link
     /// (or the digest named), if `repo` has that revision.
     pub(crate) async fn resolve(

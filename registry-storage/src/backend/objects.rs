@@ -240,6 +240,17 @@ impl Objects {
         }
     }
 
+    pub(super) async fn linked_size(&self, link: &str, data: &str) -> Result<Option<u64>> {
+        if read_link_at(&self.op, link).await?.is_none() {
+            return Ok(None);
+        }
+        match self.op.stat(data).await {
+            Ok(m) => Ok(Some(m.content_length())),
+            Err(e) if crate::error::is_not_found(&e) => Ok(None),
+            Err(e) => Err(crate::error::storage("reading size")(e)),
+        }
+    }
+
     pub(super) async fn resolve(
         &self,
         tag_link: Option<String>,
