@@ -4,11 +4,11 @@
 usage: report.py RESULTS.tsv META.json OUT.md
 
 RESULTS.tsv lines: metric, server (ours | ours_nofsync | ours_nometrics |
-dist | limit), run,
-value. Prints an aligned text table and the goal verdicts, and writes the
-same as markdown to OUT.md. Every figure is the median over the runs, with
-min and max; ratios are of medians and oriented so that > 1 means ours is
-better (faster, lower latency, less memory).
+dist | nginx | before | limit), run, value. Prints an aligned text table
+and the goal verdicts, and writes the same as markdown to OUT.md. Every
+figure is the median over the runs, with min and max; ratios are of medians
+and oriented so that > 1 means ours is better (faster, lower latency, less
+memory). With a `before` server (BEFORE=), a before/after table too.
 """
 
 import json
@@ -21,6 +21,7 @@ HEADER = ["workload", "unit", "ours", "ours --no-fsync", "distribution",
           "ours vs dist", "no-fsync vs dist"]
 NGINX_HEADER = ["workload", "unit", "ours", "nginx", "ours / nginx"]
 METRICS_HEADER = ["workload", "unit", "metrics on", "metrics off", "on / off"]
+BEFORE_HEADER = ["workload", "unit", "before", "after (ours)", "after vs before", "verdict"]
 
 
 def main():
@@ -144,6 +145,26 @@ def main():
                       f"{ours / ng:.2f}" if ours and ng else "n/a"])
         if target is not None:
             goal(f"{what}, ours / nginx", frac(ours, ng), target, "min")
+    # Before/after: an earlier build (BEFORE=) in the same rotation. A
+    # change is beyond the noise only when the two servers' min-max ranges
+    # over the runs do not overlap.
+    before = []
+    if meta.get("before"):
+        slower = []
+        for metric, label, unit, better in rows:
+            a, b = data.get((metric, "ours")), data.get((metric, "before"))
+            if not a or not b:
+                continue
+            worse = max(a) < min(b) if better == "higher" else min(a) > max(b)
+            faster = min(a) > max(b) if better == "higher" else max(a) < min(b)
+            verdict = "worse beyond noise" if worse else "better beyond noise" if faster else "within noise"
+            if worse:
+                slower.append(label.strip())
+            before.append([label, unit, cell(metric, "before"), cell(metric, "ours"),
+                           ratio_of(statistics.median(a), statistics.median(b), better), verdict])
+        goals.append(["no workload worse than before beyond its noise",
+                      f"{len(slower)} worse" + (f" ({'; '.join(slower)})" if slower else ""),
+                      "0", "met" if not slower else "MISSED"])
     for server, name in [("ours", "ours"), ("ours_nofsync", "ours --no-fsync")]:
         v = data.get(("rss_push_2x", server))
         goal(f"peak RSS pushing a {big2} blob, {name} (max of runs)",
@@ -151,7 +172,7 @@ def main():
 
     notes = []
     for metric in ["mget_wrk_errors", "mget_errors", "mhead_errors"]:
-        for server in SERVERS + ["ours_nometrics"]:
+        for server in SERVERS + ["ours_nometrics", "before"]:
             bad = sum(data.get((metric, server), []))
             if bad:
                 notes.append(f"{metric.replace('_errors', '')} on {server}: {bad:.0f} errors/non-200 answers")
@@ -180,6 +201,10 @@ def main():
     print("Against nginx serving the same bytes as static files:")
     print(text_table(NGINX_HEADER, nginx))
     print()
+    if before:
+        print(f"Before ({meta['before']}) and after, same rotation:")
+        print(text_table(BEFORE_HEADER, before))
+        print()
     print("Goals:")
     print(text_table(["goal", "measured", "target", "verdict"], goals))
     for n in notes:
@@ -195,10 +220,20 @@ def main():
         f.write(md_table(METRICS_HEADER, metrics_cost))
         f.write("\nAgainst nginx serving the same bytes as static files:\n\n")
         f.write(md_table(NGINX_HEADER, nginx))
+        if before:
+            f.write(f"\nBefore ({meta['before']}) and after, same rotation:\n\n")
+            f.write(md_table(BEFORE_HEADER, before))
         f.write("\nGoals:\n\n")
         f.write(md_table(["goal", "measured", "target", "verdict"], goals))
         for n in notes:
             f.write(f"\nNOTE: {n}\n")
+
+
+def ratio_of(after, before, better):
+    """after against before, > 1 = after better."""
+    if not after or not before:
+        return "n/a"
+    return f"{(after / before if better == 'higher' else before / after):.2f}x"
 
 
 def target_text(target, kind, unit):

@@ -20,6 +20,10 @@
 #   NO_INSTALL=1   skip scripts/install-test-tools.sh and the wrk install
 #   NO_BUILD=1     use the binaries already in target/release
 #   REPORT_OUT=F   also copy the markdown report to F
+#   BEFORE=BIN     also run every workload on BIN, an earlier build of
+#                  `registry` (server `before`, started like `ours`): the
+#                  report adds a before/after table, alternating in one run
+#   BEFORE_NAME=S  what BIN was built from, for the report (e.g. a commit)
 #   KEEP_TMP=1     keep the scratch directory (its path is printed)
 #
 # Everything (data, server roots, logs, TMPDIR) lives in one mktemp -d,
@@ -104,6 +108,14 @@ if ! "$OURS" serve --help 2>/dev/null | grep -q -- '--no-fsync'; then
   SERVERS=(ours dist)
   log "NOTE: 'registry serve --help' has no --no-fsync: that column is n/a"
 fi
+# An earlier build, run beside ours in the same rotation (before/after).
+BEFORE_BIN=""
+if [ -n "${BEFORE:-}" ]; then
+  [ -x "$BEFORE" ] || die "BEFORE=$BEFORE is not an executable"
+  cp "$BEFORE" "$E2E_TMP/bin/registry-before"
+  BEFORE_BIN="$E2E_TMP/bin/registry-before"
+  SERVERS+=(before)
+fi
 # The manifest workload also runs on `ours_nometrics` (--metrics false): the
 # request-path cost of metrics is ours / ours_nometrics.
 HAVE_METRICS=1
@@ -186,6 +198,7 @@ start_srv() {
     ours) start_bg "$SRV_LOG" "$OURS" serve --listen "$SRV_ADDR" --storage "fs://$root" ;;
     ours_nofsync) start_bg "$SRV_LOG" "$OURS" serve --listen "$SRV_ADDR" --storage "fs://$root" --no-fsync ;;
     ours_nometrics) start_bg "$SRV_LOG" "$OURS" serve --listen "$SRV_ADDR" --storage "fs://$root" --metrics false ;;
+    before) start_bg "$SRV_LOG" "$BEFORE_BIN" serve --listen "$SRV_ADDR" --storage "fs://$root" ;;
     dist)
       write_dist_config "$E2E_TMP/srv/$name.yml" "$root" "$SRV_ADDR"
       start_bg "$SRV_LOG" docker-registry serve "$E2E_TMP/srv/$name.yml"
@@ -464,6 +477,7 @@ cat >"$E2E_TMP/meta.json" <<EOF
   "rate_secs": $RATE_SECS,
   "image_mib": $IMAGE_MIB,
   "have_nofsync": $HAVE_NOFSYNC,
+  "before": "$(if [ -n "$BEFORE_BIN" ]; then echo "${BEFORE_NAME:-$BEFORE}"; fi)",
   "failures": $FAILURES,
   "load": "load average $LOAD_START before the run, $(cut -d' ' -f1-3 /proc/loadavg) at its end (its own servers and clients count); $(((SECONDS - T_START) / 60)) min"
 }
