@@ -19,9 +19,13 @@
 //! in one 30 s run, 70 in another), and none in two CI runs (one beside
 //! the rest of the suite, one alone with 42 collections in 150 s): the
 //! window is hit by chance, so it is no gate of `scripts/test.sh`. The
-//! behaviour tests `gc_push_of_a_doomed_blob_is_refused` and
+//! same window made deterministic (a collection paused once it has doomed
+//! a layer, a push onto that layer meanwhile) is the pair in
+//! `tests/server_gc.rs`: refused and kept with the handshake, accepted and
+//! lost without it. With the behaviour tests
+//! `gc_push_of_a_doomed_blob_is_refused` and
 //! `gc_keeps_what_a_push_under_way_references` (each fails without its
-//! half of the handshake) and the spin model are what check the handshake.
+//! half of the handshake) and the spin model, those check the handshake.
 //!
 //! `fs_*` runs on one directory; `s3_*` on one bucket of the S3 server named
 //! by `REGISTRY_TEST_S3_URL`, ignored without it (a step of

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use common::http::Client;
 use common::process::{TestServer, run_in};
+use registry_testkit::content::{OCI_MANIFEST, digest, image_manifest};
 
 /// Run `registry gc` in `dir` (whose `data/` is the store); exit code and
 /// stdout.
@@ -324,4 +325,137 @@ untagged_older_than = "0s"
     for t in ["release-1", "pulled", "newest"] {
         pulls_whole(&client, "ret/app", t);
     }
+}
+
+/// What a client saw pushing during a paused collection, and what the store
+/// held once the collection went on.
+struct PausedRace {
+    client: Client,
+    _server: TestServer,
+    /// The answer to the manifest PUT made during the pause.
+    put: registry_testkit::Reply,
+    /// `GET` of the shared layer after the collection.
+    layer_after: u16,
+    layer: Vec<u8>,
+    manifest: Vec<u8>,
+}
+
+const RACE_REPO: &str = "gc/race";
+
+/// The race of distribution's #3045, made deterministic: an untagged image
+/// leaves its layer unreferenced; a collection dooms that layer and pauses
+/// there, before it reads the push records (a debug build's
+/// `REGISTRY_TEST_GC_PAUSE_BLOBS`); meanwhile a client pushes a new image
+/// on the same layer as docker does (HEAD says it is present, so only the
+/// config is uploaded, then the manifest PUT); then the collection goes on.
+/// `server_env` is the server's extra environment.
+fn push_during_a_paused_collection(server_env: &[(&str, &str)]) -> PausedRace {
+    let mut launch = TestServer::launch();
+    for (k, v) in server_env {
+        launch = launch.env(k, *v);
+    }
+    let server = launch.start();
+    let client = Client::new(&server);
+    let layer = b"a base layer the old image and the new one share".to_vec();
+    let old_config = b"{\"image\":\"old\"}".to_vec();
+    client.push_blob(RACE_REPO, &old_config);
+    client.push_blob(RACE_REPO, &layer);
+    let old = image_manifest(&old_config, &[&layer], None, None);
+    let put = client.put_manifest(RACE_REPO, "old", OCI_MANIFEST, &old);
+    assert_eq!(put.status, 201, "{}", put.text());
+    assert_eq!(
+        client
+            .delete(&format!("/v2/{RACE_REPO}/manifests/old"))
+            .status,
+        202
+    );
+
+    let go = server.dir().join("go");
+    let paused = server.dir().join("go.paused");
+    let out = std::fs::File::create(server.dir().join("gc.out")).unwrap();
+    let mut collector = common::process::command(server.dir())
+        .args(["gc", "--storage", "fs://data", "--grace", "0s"])
+        .args(["--delete-untagged", "--commit"])
+        .env("REGISTRY_TEST_GC_PAUSE_BLOBS", &go)
+        .stdout(out.try_clone().unwrap())
+        .stderr(out)
+        .spawn()
+        .unwrap();
+    let until = std::time::Instant::now() + Duration::from_secs(60);
+    while !paused.exists() {
+        if std::time::Instant::now() > until {
+            let _ = collector.kill();
+            let _ = collector.wait();
+            panic!("the collection never reached its pause");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    let layer_digest = digest(&layer);
+    let head = client.head(&format!("/v2/{RACE_REPO}/blobs/{layer_digest}"), &[]);
+    assert_eq!(head.status, 200, "the doomed layer is still stored");
+    let config = b"{\"image\":\"new\"}".to_vec();
+    client.push_blob(RACE_REPO, &config);
+    let manifest = image_manifest(&config, &[&layer], None, None);
+    let put = client.put_manifest(RACE_REPO, "new", OCI_MANIFEST, &manifest);
+
+    std::fs::write(&go, b"").unwrap();
+    let status = common::process::wait_timeout(&mut collector, Duration::from_secs(120));
+    if status.is_none() {
+        let _ = collector.kill();
+        let _ = collector.wait();
+    }
+    let log = std::fs::read_to_string(server.dir().join("gc.out")).unwrap_or_default();
+    assert!(status.is_some_and(|s| s.success()), "registry gc: {log}");
+    let layer_after = client
+        .get(&format!("/v2/{RACE_REPO}/blobs/{layer_digest}"), &[])
+        .status;
+    PausedRace {
+        client,
+        _server: server,
+        put,
+        layer_after,
+        layer,
+        manifest,
+    }
+}
+
+/// With the handshake the push during the pause is told the doomed layer
+/// is unknown (the doom marker, W2), and its record (W1) makes the
+/// collection keep the layer; the client's retry once the collection is
+/// done (HEAD: present, so the manifest PUT alone) is accepted and pulls
+/// whole.
+#[test]
+fn a_push_onto_a_doomed_layer_is_refused_and_the_layer_kept() {
+    let race = push_during_a_paused_collection(&[]);
+    race.put.assert_error(400, "MANIFEST_BLOB_UNKNOWN");
+    assert_eq!(race.layer_after, 200, "the push's record kept the layer");
+    let layer = digest(&race.layer);
+    let head = race
+        .client
+        .head(&format!("/v2/{RACE_REPO}/blobs/{layer}"), &[]);
+    assert_eq!(head.status, 200);
+    let put = race
+        .client
+        .put_manifest(RACE_REPO, "new", OCI_MANIFEST, &race.manifest);
+    assert_eq!(put.status, 201, "{}", put.text());
+    assert_eq!(
+        pulls_whole(&race.client, RACE_REPO, "new"),
+        digest(&race.manifest)
+    );
+}
+
+/// The same race with the servers' side of the handshake disabled (a debug
+/// build's `REGISTRY_TEST_GC_NO_HANDSHAKE`): the push is accepted and the
+/// collection deletes its layer: an accepted image that does not pull,
+/// which the test above would catch.
+#[test]
+fn without_the_handshake_an_accepted_image_loses_its_layer() {
+    let race = push_during_a_paused_collection(&[("REGISTRY_TEST_GC_NO_HANDSHAKE", "1")]);
+    assert_eq!(race.put.status, 201, "{}", race.put.text());
+    let manifest = race
+        .client
+        .get(&format!("/v2/{RACE_REPO}/manifests/new"), &[]);
+    assert_eq!(manifest.status, 200, "the accepted manifest is served");
+    assert_eq!(race.layer_after, 404, "its layer was collected");
 }

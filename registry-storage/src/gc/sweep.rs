@@ -97,7 +97,7 @@ async fn in_doomed_batches(
         .into_iter()
         .collect();
     for batch in digests.chunks(BATCH) {
-        let (kept, deadline) = doom(store, run, batch).await?;
+        let (kept, deadline) = doom(store, run, phase, batch).await?;
         let doomed = Doomed {
             batch,
             kept: &kept,
@@ -192,6 +192,7 @@ async fn delete_blobs(
 async fn doom(
     store: &OpendalStore,
     run: &Run,
+    phase: Phase,
     batch: &[Digest],
 ) -> Result<(HashSet<Digest>, Instant)> {
     run.check()?;
@@ -207,6 +208,9 @@ async fn doom(
             return Err(e);
         }
     }
+    if matches!(phase, Phase::Blobs) {
+        pause_for_test().await;
+    }
     let pushed = match store.pushed_references().await {
         Ok(pushed) => pushed,
         Err(e) => {
@@ -220,6 +224,32 @@ async fn doom(
         .cloned()
         .collect();
     Ok((kept, (written + LEASE - MARGIN).min(run.deadline())))
+}
+
+/// Debug builds only, for the race made deterministic in tests/server_gc.rs:
+/// with `REGISTRY_TEST_GC_PAUSE_BLOBS=PATH` set, each batch of the blob
+/// phase stops once it is doomed, before the push records are read: it
+/// creates `PATH.paused` and waits until `PATH` exists (at most 60 s), so
+/// a test can push while a collection is at that point. Release builds
+/// ignore the variable.
+async fn pause_for_test() {
+    if !cfg!(debug_assertions) {
+        return;
+    }
+    let Some(path) = std::env::var_os("REGISTRY_TEST_GC_PAUSE_BLOBS") else {
+        return;
+    };
+    let go = std::path::PathBuf::from(&path);
+    let mut paused = path;
+    paused.push(".paused");
+    if let Err(e) = std::fs::write(&paused, b"") {
+        tracing::warn!(error = %e, "test pause: cannot create the paused file");
+        return;
+    }
+    let until = Instant::now() + Duration::from_secs(60);
+    while !go.exists() && Instant::now() < until {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// C7: remove the batch's markers, also after a failure. Markers that
