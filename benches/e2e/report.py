@@ -74,10 +74,7 @@ def main():
         return f"{fmt(statistics.median(v))} ({fmt(min(v))}-{fmt(max(v))})"
 
     def ratio(metric, server, better):
-        a, d = med(metric, server), med(metric, "dist")
-        if a is None or d is None or a == 0 or d == 0:
-            return "n/a"
-        return f"{(a / d if better == 'higher' else d / a):.2f}x"
+        return ratio_of(med(metric, server), med(metric, "dist"), better)
 
     table = []
     for metric, label, unit, better in rows:
@@ -230,7 +227,8 @@ def main():
 
 
 def ratio_of(after, before, better):
-    """after against before, > 1 = after better."""
+    """after against before (or ours against a peer), > 1 = after better;
+    n/a when either is missing or 0."""
     if not after or not before:
         return "n/a"
     return f"{(after / before if better == 'higher' else before / after):.2f}x"

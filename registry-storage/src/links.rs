@@ -43,11 +43,7 @@ impl OpendalStore {
 
     /// Size of an object, or `None` if absent.
     pub(crate) async fn size_of(&self, key: Key<'_>) -> Result<Option<u64>> {
-        match self.operator().stat(&key.path()).await {
-            Ok(m) => Ok(Some(m.content_length())),
-            Err(e) if is_not_found(&e) => Ok(None),
-            Err(e) => Err(storage("reading size")(e)),
-        }
+        size_at(self.operator(), &key.path()).await
     }
 
     /// Delete an object; absent is fine.
@@ -118,6 +114,15 @@ pub(crate) async fn read_link_at(op: &Operator, path: &str) -> Result<Option<Dig
             .ok_or_else(|| Error::new(ErrorKind::Storage, format!("corrupt link at {path}"))),
         Err(e) if is_not_found(&e) => Ok(None),
         Err(e) => Err(storage("reading link")(e)),
+    }
+}
+
+/// Size of the object at `path`, or `None` if it is absent.
+pub(crate) async fn size_at(op: &Operator, path: &str) -> Result<Option<u64>> {
+    match op.stat(path).await {
+        Ok(m) => Ok(Some(m.content_length())),
+        Err(e) if is_not_found(&e) => Ok(None),
+        Err(e) => Err(storage("reading size")(e)),
     }
 }
 

@@ -222,11 +222,10 @@ impl Backend {
     ) -> Result<Option<Digest>> {
         let tag_link = r.as_tag().map(|t| Key::TagCurrentLink(repo, t).path());
         let fixed = r.as_digest().cloned();
-        let repo = repo.clone();
-        let revision = move |d: &Digest| Key::RevisionLink(&repo, d).path();
+        let revision = |d: &Digest| Key::RevisionLink(repo, d).path();
         match self {
             Backend::Objects(o) => o.resolve(tag_link, fixed, revision).await,
-            Backend::Local(fs) => fs.read_link_and_check(tag_link, fixed, revision).await,
+            Backend::Local(fs) => fs.read_link_and_check(tag_link, fixed, revision),
         }
     }
 

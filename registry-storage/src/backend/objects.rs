@@ -20,7 +20,7 @@ use registry_core::{ByteStream, Digest, Error, ErrorKind, Result};
 
 use super::{Commit, Serial, TMP_DIR};
 use crate::error::{is_condition_failed, is_not_found, storage};
-use crate::links::{exists_at, read_link_at};
+use crate::links::{exists_at, read_link_at, size_at};
 
 /// Read buffer size for blob streams: large reads keep syscalls and
 /// per-chunk overhead low on big layers.
@@ -244,11 +244,7 @@ impl Objects {
         if read_link_at(&self.op, link).await?.is_none() {
             return Ok(None);
         }
-        match self.op.stat(data).await {
-            Ok(m) => Ok(Some(m.content_length())),
-            Err(e) if crate::error::is_not_found(&e) => Ok(None),
-            Err(e) => Err(crate::error::storage("reading size")(e)),
-        }
+        size_at(&self.op, data).await
     }
 
     pub(super) async fn resolve(

@@ -81,22 +81,13 @@ impl LocalFs {
     /// a digest (see [`crate::backend::Backend::linked_size`]). On the
     /// calling thread, for the reason [`LocalFs::read_link_and_check`] gives.
     pub(crate) fn linked_size(&self, link: &str, data: &str) -> Result<Option<u64>> {
-        match std::fs::read(self.abs(link)) {
-            Ok(text) if parse_link(&text).is_some() => {}
-            Ok(_) => {
-                return Err(registry_core::Error::new(
-                    registry_core::ErrorKind::Storage,
-                    format!("corrupt link at {link}"),
-                ));
+        let size = || -> std::io::Result<Option<u64>> {
+            if read_link_file(&self.abs(link))?.is_none() {
+                return Ok(None);
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(super::io_error("reading link")(e)),
-        }
-        match std::fs::metadata(self.abs(data)) {
-            Ok(m) => Ok(Some(m.len())),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(super::io_error("reading size")(e)),
-        }
+            size_of_file(&self.abs(data))
+        };
+        size().map_err(super::io_error("reading a blob's size"))
     }
 
     /// Resolve a manifest reference: read the digest from `link` (a tag's
@@ -113,31 +104,43 @@ impl LocalFs {
     /// same way. The price: on a directory whose metadata is not cached (a
     /// cold disk, a network file system) one such read holds a runtime
     /// thread for the disk's latency.
-    pub(crate) async fn read_link_and_check(
+    pub(crate) fn read_link_and_check(
         &self,
         link: Option<String>,
         fixed: Option<Digest>,
-        revision: impl FnOnce(&Digest) -> String + Send + 'static,
+        revision: impl FnOnce(&Digest) -> String,
     ) -> Result<Option<Digest>> {
-        let root = &self.root;
-        let found = (move || {
+        let resolve = || -> std::io::Result<Option<Digest>> {
             let digest = match (fixed, link) {
                 (Some(d), _) => d,
-                (None, Some(link)) => match std::fs::read(root.join(link)) {
-                    Ok(text) => parse_link(&text).ok_or_else(corrupt_link)?,
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-                    Err(e) => return Err(e),
+                (None, Some(link)) => match read_link_file(&self.abs(&link))? {
+                    Some(d) => d,
+                    None => return Ok(None),
                 },
                 (None, None) => return Ok(None),
             };
-            match std::fs::metadata(root.join(revision(&digest))) {
-                Ok(_) => Ok(Some(digest)),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-                Err(e) => Err(e),
-            }
-        })()
-        .map_err(super::io_error("filesystem"))?;
-        Ok(found)
+            Ok(size_of_file(&self.abs(&revision(&digest)))?.map(|_| digest))
+        };
+        resolve().map_err(super::io_error("filesystem"))
+    }
+}
+
+/// The digest in the link file at `path`, `None` if there is none; a file
+/// that holds no digest is an `InvalidData` error.
+fn read_link_file(path: &std::path::Path) -> std::io::Result<Option<Digest>> {
+    match std::fs::read(path) {
+        Ok(text) => parse_link(&text).map(Some).ok_or_else(corrupt_link),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// The size of the file at `path`, `None` if there is none.
+fn size_of_file(path: &std::path::Path) -> std::io::Result<Option<u64>> {
+    match std::fs::metadata(path) {
+        Ok(m) => Ok(Some(m.len())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
     }
 }
 
