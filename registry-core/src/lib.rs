@@ -26,7 +26,7 @@ pub use name::{Reference, RepositoryName, Tag};
 pub use pattern::RepositoryPattern;
 pub use range::ByteRange;
 pub use store::{
-    BlobInfo, BlobRead, BlobStore, ByteStream, Listing, ManifestPut, ManifestStore, Page,
-    Referrers, RegistryStore, StoredManifest, UploadStatus, UploadStore,
+    BlobInfo, BlobRead, BlobStore, BodyVerified, ByteStream, Listing, ManifestPut, ManifestStore,
+    Page, Referrers, RegistryStore, StoredManifest, UploadStatus, UploadStore, Verdict,
 };
 pub use upload::{Upload, UploadId, UploadState};

@@ -24,8 +24,10 @@ use crate::range::ByteRange;
 use crate::upload::UploadId;
 
 mod decorator;
+mod notice;
 
 pub use decorator::Decorator;
+pub use notice::{BodyVerified, Verdict};
 
 /// A stream of byte chunks: request bodies going in, blob content coming out.
 /// An `Err` item ends the stream; whatever was being written is discarded.
@@ -170,6 +172,25 @@ pub trait BlobStore: Send + Sync {
         body: ByteStream,
         expected_len: Option<u64>,
     ) -> Result<BlobInfo>;
+
+    /// [`put_blob`](BlobStore::put_blob), and `verified` told as soon as
+    /// the whole body is received and hashes to `digest`, which may be
+    /// before the blob is durable and visible (see [`BodyVerified`]).
+    ///
+    /// The default drops the notice and puts: a store that cannot tell
+    /// early is still correct, its caller only waits for the result. A
+    /// store in front of another forwards the notice to it.
+    async fn put_blob_with_notice(
+        &self,
+        repo: &RepositoryName,
+        digest: &Digest,
+        body: ByteStream,
+        expected_len: Option<u64>,
+        verified: BodyVerified,
+    ) -> Result<BlobInfo> {
+        drop(verified);
+        self.put_blob(repo, digest, body, expected_len).await
+    }
 
     /// Unlink a blob from `repo`. The bytes stay for other repositories.
     async fn delete_blob(&self, repo: &RepositoryName, digest: &Digest) -> Result<()>;

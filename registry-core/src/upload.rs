@@ -144,6 +144,14 @@ impl Chunk {
     pub fn save_hash_state(&self) -> Vec<u8> {
         self.hasher.save()
     }
+
+    /// The digest of the upload's bytes through this chunk: the running
+    /// hash (which began with the upload, not with the chunk), finished on
+    /// a copy. Only the upload's [`finish`](Upload::finish) decides a
+    /// completion; this lets a store tell early what it will decide.
+    pub fn digest(&self) -> Digest {
+        self.hasher.clone().finish()
+    }
 }
 
 /// Outcome of a verified upload.

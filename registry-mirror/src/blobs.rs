@@ -7,11 +7,13 @@
 //!    link them (`adopt_blob`) and serve them;
 //! 2. win the blob's fetch lease: fetch it from the first upstream that has
 //!    it, streaming each chunk to the client and into the store's verified
-//!    put at once. The client's last chunk is held back until the put has
-//!    verified the digest and made the blob visible, so a client never
-//!    receives all of a blob that did not verify: on a mismatch its
-//!    response ends with an error instead, and nothing is stored. A client
-//!    that goes away does not stop the fetch;
+//!    put at once. The client's last chunk is held back until the store
+//!    has hashed the whole body to the digest (its
+//!    [`BodyVerified`](registry_core::BodyVerified) notice, before the
+//!    commit's flush; or the put's success, from a store that cannot tell
+//!    early), so a client never receives all of a blob that did not
+//!    verify: on a mismatch its response ends with an error instead, and
+//!    nothing is stored. A client that goes away does not stop the fetch;
 //! 3. another process holds the lease: wait for its blob (back to 1), take
 //!    the lease over if it is given up or expires (2), and past
 //!    [`FetchOptions::wait`](crate::FetchOptions::wait) stream from
@@ -23,7 +25,9 @@ use std::time::Instant;
 use bytes::Bytes;
 use futures::StreamExt;
 use registry_core::digest::Hasher;
-use registry_core::{BlobInfo, BlobRead, ByteRange, ByteStream, Digest, Error, ErrorKind, Result};
+use registry_core::{
+    BlobInfo, BlobRead, BodyVerified, ByteRange, ByteStream, Digest, Error, ErrorKind, Result,
+};
 use registry_storage::FetchLease;
 use tokio::sync::mpsc;
 
@@ -203,7 +207,9 @@ async fn release(s: &Shared, lease: FetchLease) {
 }
 
 /// Copy an upstream body into the store's verified put and, if there is
-/// one, to the client, the last chunk held back until the put succeeds.
+/// one, to the client, the last chunk held back until the store has hashed
+/// the body to `digest` (or, from a store that cannot tell, until the put
+/// succeeds).
 /// `size` is the upstream's `Content-Length` (`u64::MAX`: not given, and
 /// then not checked).
 async fn tee(
@@ -216,12 +222,13 @@ async fn tee(
     mut client: Option<mpsc::Sender<Result<Bytes>>>,
 ) -> Result<()> {
     let (store_tx, store_rx) = mpsc::channel::<Result<Bytes>>(8);
-    let put = {
+    let (notice, verdict) = BodyVerified::channel();
+    let mut put = {
         let (inner, local, digest) = (s.inner.clone(), t.local.clone(), digest.clone());
         let expected = (size != u64::MAX).then_some(size);
         tokio::spawn(async move {
             inner
-                .put_blob(&local, &digest, receiver(store_rx), expected)
+                .put_blob_with_notice(&local, &digest, receiver(store_rx), expected, notice)
                 .await
         })
     };
@@ -256,13 +263,28 @@ async fn tee(
         }
     }
     drop(store_tx);
-    let stored = match put.await {
-        Ok(result) => result,
-        Err(e) => Err(Error::new(
+    // The client's response ends as soon as the bytes are known good: the
+    // store's notice comes before its flush and commit, which the client
+    // need not wait for.
+    let joined = tokio::select! {
+        told = verdict.verified() => {
+            if told && let (Some(tx), Some(last)) = (client.take(), held.take()) {
+                let _ = tx.send(Ok(last)).await;
+            }
+            None
+        }
+        joined = &mut put => Some(joined),
+    };
+    let stored = match joined {
+        Some(joined) => joined,
+        None => put.await,
+    }
+    .unwrap_or_else(|e| {
+        Err(Error::new(
             ErrorKind::Internal,
             format!("storing a fetched blob: {e}"),
-        )),
-    };
+        ))
+    });
     release(&s, lease).await;
     match stored {
         Ok(_) => {
@@ -282,6 +304,8 @@ async fn tee(
                     let _ = tx.send(Err(Error::new(e.kind(), e.message()))).await;
                     Err(e)
                 }
+                // Gone, or sent the whole verified blob already: the next
+                // pull fetches again.
                 None => Err(e),
             }
         }

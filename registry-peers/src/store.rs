@@ -4,7 +4,10 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use registry_core::store::Decorator;
-use registry_core::{BlobInfo, BlobRead, ByteRange, Digest, RegistryStore, RepositoryName, Result};
+use registry_core::{
+    BlobInfo, BlobRead, BodyVerified, ByteRange, ByteStream, Digest, RegistryStore, RepositoryName,
+    Result,
+};
 
 use crate::fetch::{self, Origin};
 use crate::members::Peers;
@@ -111,6 +114,20 @@ impl PeerStore {
 impl Decorator for PeerStore {
     fn inner(&self) -> &dyn RegistryStore {
         &*self.inner
+    }
+
+    /// Forwarded with its notice (this store does not change puts).
+    async fn put_blob_with_notice(
+        this: &Self,
+        repo: &RepositoryName,
+        digest: &Digest,
+        body: ByteStream,
+        expected_len: Option<u64>,
+        verified: BodyVerified,
+    ) -> Result<BlobInfo> {
+        this.inner
+            .put_blob_with_notice(repo, digest, body, expected_len, verified)
+            .await
     }
 
     async fn read_blob(

@@ -4,8 +4,8 @@
 use async_trait::async_trait;
 use futures::{StreamExt, TryStreamExt};
 use registry_core::{
-    BlobInfo, BlobRead, BlobStore, ByteRange, ByteStream, Digest, Error, ErrorKind, RepositoryName,
-    Result, UploadStore,
+    BlobInfo, BlobRead, BlobStore, BodyVerified, ByteRange, ByteStream, Digest, Error, ErrorKind,
+    RepositoryName, Result, UploadStore,
 };
 
 use crate::OpendalStore;
@@ -14,6 +14,26 @@ use crate::layout::Key;
 use crate::uploads::PartRecord;
 
 impl OpendalStore {
+    /// A whole blob in one request (an upload started and completed with
+    /// `body`), `notice` told as soon as the body hashes to `digest`.
+    async fn put(
+        &self,
+        repo: &RepositoryName,
+        digest: &Digest,
+        body: ByteStream,
+        expected_len: Option<u64>,
+        notice: Option<BodyVerified>,
+    ) -> Result<BlobInfo> {
+        let status = self.start_upload(repo).await?;
+        let result = self
+            .complete(repo, &status.id, digest, Some((body, expected_len)), notice)
+            .await;
+        if result.is_err() {
+            let _ = self.delete_dir(Key::UploadDir(repo, &status.id)).await;
+        }
+        result
+    }
+
     /// Stream an object, whole or a range of it.
     pub(crate) async fn read_object_stream(
         &self,
@@ -151,14 +171,21 @@ impl BlobStore for OpendalStore {
         body: ByteStream,
         expected_len: Option<u64>,
     ) -> Result<BlobInfo> {
-        let status = self.start_upload(repo).await?;
-        let result = self
-            .complete_upload(repo, &status.id, digest, Some((body, expected_len)))
-            .await;
-        if result.is_err() {
-            let _ = self.delete_dir(Key::UploadDir(repo, &status.id)).await;
-        }
-        result
+        self.put(repo, digest, body, expected_len, None).await
+    }
+
+    /// Told when the body's last byte is hashed, before the data is flushed
+    /// and committed.
+    async fn put_blob_with_notice(
+        &self,
+        repo: &RepositoryName,
+        digest: &Digest,
+        body: ByteStream,
+        expected_len: Option<u64>,
+        verified: BodyVerified,
+    ) -> Result<BlobInfo> {
+        self.put(repo, digest, body, expected_len, Some(verified))
+            .await
     }
 
     async fn delete_blob(&self, repo: &RepositoryName, digest: &Digest) -> Result<()> {

@@ -1,6 +1,7 @@
 //! The one hashing-and-length check on bytes coming in: a stream adapter
 //! that every backend's verified put consumes, so that no backend hashes or
-//! counts on its own.
+//! counts on its own. It also tells a put's [`BodyVerified`] notice, at the
+//! end of the body, before the backend flushes or commits.
 
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
@@ -8,7 +9,7 @@ use std::task::{Context, Poll, ready};
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
 use registry_core::upload::Chunk;
-use registry_core::{ByteStream, Error, ErrorKind, Result};
+use registry_core::{BodyVerified, ByteStream, Digest, Error, ErrorKind, Result};
 
 /// `body`, fed into `chunk` (hash and length) piece by piece as it is
 /// read. A piece that would take the chunk past `expected` bytes is
@@ -19,6 +20,7 @@ pub(crate) struct Verified<'a> {
     body: ByteStream,
     chunk: &'a mut Chunk,
     expected: Option<u64>,
+    notice: Option<(Digest, BodyVerified)>,
     done: bool,
 }
 
@@ -29,8 +31,19 @@ impl<'a> Verified<'a> {
             body,
             chunk,
             expected,
+            notice: None,
             done: false,
         }
+    }
+
+    /// Tell `notice` at the end of the body if it was as long as expected
+    /// and the chunk's running digest is `digest`. The running hash covers
+    /// the whole upload, so this is the upload's digest only when no
+    /// earlier part must be hashed again (give it for a single-request put,
+    /// whose body is all there is).
+    pub(crate) fn tell_when_it_hashes_to(mut self, digest: &Digest, notice: BodyVerified) -> Self {
+        self.notice = Some((digest.clone(), notice));
+        self
     }
 
     fn fail(&mut self, want: u64) -> Poll<Option<Result<Bytes>>> {
@@ -65,6 +78,11 @@ impl Stream for Verified<'_> {
                 Some(want) if this.chunk.len() != want => this.fail(want),
                 _ => {
                     this.done = true;
+                    if let Some((digest, notice)) = this.notice.take()
+                        && this.chunk.digest() == digest
+                    {
+                        notice.tell();
+                    }
                     Poll::Ready(None)
                 }
             },
@@ -122,6 +140,28 @@ mod tests {
         let (out, _) = run(&[b"abc"], Some(4)).await;
         assert_eq!(out.len(), 2);
         assert_eq!(out[1].as_ref().unwrap_err().kind(), ErrorKind::SizeInvalid);
+    }
+
+    async fn told(pieces: &[&'static [u8]], expected: Option<u64>, of: &[u8]) -> bool {
+        let mut chunk = Upload::start(Algorithm::Sha256).begin_chunk(None).unwrap();
+        let (notice, verdict) = BodyVerified::channel();
+        let _ = Verified::new(body(pieces), &mut chunk, expected)
+            .tell_when_it_hashes_to(&Digest::sha256_of(of), notice)
+            .collect::<Vec<_>>()
+            .await;
+        verdict.verified().await
+    }
+
+    #[tokio::test]
+    async fn the_notice_is_told_only_for_a_body_of_its_digest_and_length() {
+        assert!(told(&[b"abc", b"de"], Some(5), b"abcde").await);
+        assert!(told(&[b"abc", b"de"], None, b"abcde").await);
+        assert!(
+            !told(&[b"abc", b"de"], Some(5), b"abcdf").await,
+            "another digest"
+        );
+        assert!(!told(&[b"abc"], Some(5), b"abc").await, "short");
+        assert!(!told(&[b"abc", b"def"], Some(5), b"abcdef").await, "long");
     }
 
     #[tokio::test]

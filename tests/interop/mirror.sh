@@ -292,7 +292,11 @@ if [ -f "$C_DATA" ]; then
   check_eq "... with the right bytes" "$C_DIGEST" "$(sha256_of "$RUN_DIR/corrupt.again")"
   check_eq "... fetched from the upstream again (a second GET answered 200)" $((c_before + 2)) \
     "$(gets_with_status "$UP_LOG" "$C_DIGEST" 200)"
-  check_eq "... and stored now" present "$([ -f "$(blob_data "$M_STORE" "$C_DIGEST")" ] && echo present || echo absent)"
+  # Stored (and counted) just after the client has its last byte: the
+  # store tells the mirror the bytes verified before it commits them.
+  n=0
+  while [ ! -f "$(blob_data "$M_STORE" "$C_DIGEST")" ] && [ "$n" -lt 100 ]; do sleep 0.1; n=$((n + 1)); done
+  check_eq "... and stored now (within 10 s)" present "$([ -f "$(blob_data "$M_STORE" "$C_DIGEST")" ] && echo present || echo absent)"
   check "a third GET is served from the store, same bytes" \
     cmp "$BLOB" <(curl -s -f --max-time 60 "$C_URL")
   check_eq "... without asking the upstream" $((c_before + 2)) "$(gets_with_status "$UP_LOG" "$C_DIGEST" 200)"
@@ -342,12 +346,19 @@ concurrent_round() {
   log "$label: the upstream's access log: the blob sent (GET 200) $sent time(s), GETs of any status $((total_after - total_before)); goal (once) $([ "$sent" -eq 1 ] && echo met || echo NOT met)"
   check_eq "$label: the upstream sent the blob at least once and at most twice (goal once; it was $sent)" 1 \
     "$([ "$sent" -ge 1 ] && [ "$sent" -le 2 ] && echo 1 || echo "$sent times")"
-  local fetches=0 waits=0 adopted=0 pass=0 v
-  for i in 0 1 2; do
-    v="$(metric "${addrs[$i]}" registry_mirror_blob_fetches)"; fetches=$((fetches + ${v/absent/0}))
-    v="$(metric "${addrs[$i]}" registry_mirror_lease_waits)"; waits=$((waits + ${v/absent/0}))
-    v="$(metric "${addrs[$i]}" registry_mirror_adopted)"; adopted=$((adopted + ${v/absent/0}))
-    v="$(metric "${addrs[$i]}" registry_mirror_passthrough)"; pass=$((pass + ${v/absent/0}))
+  local fetches=0 waits=0 adopted=0 pass=0 v n=0
+  # A fetch is counted once the store committed it, which may be just
+  # after its client has the last byte: wait (at most 30 s) for all three.
+  while :; do
+    fetches=0 waits=0 adopted=0 pass=0
+    for i in 0 1 2; do
+      v="$(metric "${addrs[$i]}" registry_mirror_blob_fetches)"; fetches=$((fetches + ${v/absent/0}))
+      v="$(metric "${addrs[$i]}" registry_mirror_lease_waits)"; waits=$((waits + ${v/absent/0}))
+      v="$(metric "${addrs[$i]}" registry_mirror_adopted)"; adopted=$((adopted + ${v/absent/0}))
+      v="$(metric "${addrs[$i]}" registry_mirror_passthrough)"; pass=$((pass + ${v/absent/0}))
+    done
+    if [ $((fetches + waits + adopted + pass)) -ge 3 ] || [ "$n" -ge 300 ]; then break; fi
+    sleep 0.1; n=$((n + 1))
   done
   log "$label: metrics summed over the three: blob_fetches $fetches, lease_waits $waits, adopted $adopted, passthrough $pass"
   check_eq "$label: the three processes' metrics agree with the upstream's log (blob_fetches + passthrough = times sent)" \
@@ -422,10 +433,15 @@ killed_holder_round() {
   rm -f "$RUN_DIR"/holder.[012]
   check_eq "$label: the upstream sent the blob at most twice (the killed fetch and one other; it was $sent)" 1 \
     "$([ "$sent" -ge 1 ] && [ "$sent" -le 2 ] && echo 1 || echo "$sent times")"
-  local fetches=0 waits=0 v
-  for i in 1 2; do
-    v="$(metric "${addrs[$i]}" registry_mirror_blob_fetches)"; fetches=$((fetches + ${v/absent/0}))
-    v="$(metric "${addrs[$i]}" registry_mirror_lease_waits)"; waits=$((waits + ${v/absent/0}))
+  local fetches=0 waits=0 v n=0
+  while :; do # counted once committed (see concurrent_round)
+    fetches=0 waits=0
+    for i in 1 2; do
+      v="$(metric "${addrs[$i]}" registry_mirror_blob_fetches)"; fetches=$((fetches + ${v/absent/0}))
+      v="$(metric "${addrs[$i]}" registry_mirror_lease_waits)"; waits=$((waits + ${v/absent/0}))
+    done
+    if [ $((fetches + waits)) -ge 2 ] || [ "$n" -ge 300 ]; then break; fi
+    sleep 0.1; n=$((n + 1))
   done
   check_eq "$label: of the two survivors one took the expired lease over and fetched, the other waited for it (blob_fetches lease_waits)" \
     "1 1" "$fetches $waits"

@@ -5,8 +5,8 @@ use async_trait::async_trait;
 use bytes::Bytes;
 
 use super::{
-    BlobInfo, BlobRead, BlobStore, ByteStream, Listing, ManifestPut, ManifestStore, Page,
-    Referrers, RegistryStore, StoredManifest, UploadStatus, UploadStore,
+    BlobInfo, BlobRead, BlobStore, BodyVerified, ByteStream, Listing, ManifestPut, ManifestStore,
+    Page, Referrers, RegistryStore, StoredManifest, UploadStatus, UploadStore,
 };
 use crate::digest::Digest;
 use crate::error::Result;
@@ -95,6 +95,23 @@ pub trait Decorator: Send + Sync {
         this.inner()
             .put_blob(repo, digest, body, expected_len)
             .await
+    }
+
+    /// [`BlobStore::put_blob_with_notice`]; by default the notice is
+    /// dropped and this decorator's own [`put_blob`](Decorator::put_blob)
+    /// runs, so a decorator that changes `put_blob` is never bypassed.
+    /// Forward the notice to the inner store (with the same changes as in
+    /// `put_blob`) to pass an early verdict through.
+    async fn put_blob_with_notice(
+        this: &Self,
+        repo: &RepositoryName,
+        digest: &Digest,
+        body: ByteStream,
+        expected_len: Option<u64>,
+        verified: BodyVerified,
+    ) -> Result<BlobInfo> {
+        drop(verified);
+        <Self as Decorator>::put_blob(this, repo, digest, body, expected_len).await
     }
 
     /// [`BlobStore::delete_blob`]; by default the inner store's.
@@ -250,6 +267,18 @@ impl<T: Decorator> BlobStore for T {
         expected_len: Option<u64>,
     ) -> Result<BlobInfo> {
         <T as Decorator>::put_blob(self, repo, digest, body, expected_len).await
+    }
+
+    async fn put_blob_with_notice(
+        &self,
+        repo: &RepositoryName,
+        digest: &Digest,
+        body: ByteStream,
+        expected_len: Option<u64>,
+        verified: BodyVerified,
+    ) -> Result<BlobInfo> {
+        <T as Decorator>::put_blob_with_notice(self, repo, digest, body, expected_len, verified)
+            .await
     }
 
     async fn delete_blob(&self, repo: &RepositoryName, digest: &Digest) -> Result<()> {

@@ -8,9 +8,9 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use registry_core::manifest::ManifestLimits;
 use registry_core::{
-    BlobInfo, BlobRead, BlobStore, ByteRange, ByteStream, Digest, Listing, ManifestPut,
-    ManifestStore, Page, Reference, Referrers, RepositoryName, Result, StoredManifest, Tag,
-    UploadId, UploadStatus, UploadStore,
+    BlobInfo, BlobRead, BlobStore, BodyVerified, ByteRange, ByteStream, Digest, Listing,
+    ManifestPut, ManifestStore, Page, Reference, Referrers, RepositoryName, Result, StoredManifest,
+    Tag, UploadId, UploadStatus, UploadStore,
 };
 
 use super::{StoreHealth, is_store_failure, unavailable};
@@ -116,6 +116,22 @@ impl BlobStore for GuardedStore {
         self.guard(
             Bound::Streaming,
             self.store.put_blob(repo, digest, body, expected_len),
+        )
+        .await
+    }
+
+    async fn put_blob_with_notice(
+        &self,
+        repo: &RepositoryName,
+        digest: &Digest,
+        body: ByteStream,
+        expected_len: Option<u64>,
+        verified: BodyVerified,
+    ) -> Result<BlobInfo> {
+        self.guard(
+            Bound::Streaming,
+            self.store
+                .put_blob_with_notice(repo, digest, body, expected_len, verified),
         )
         .await
     }

@@ -36,7 +36,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use registry_core::store::Decorator;
-use registry_core::{BlobInfo, BlobRead, ByteRange, Digest, RegistryStore, RepositoryName, Result};
+use registry_core::{
+    BlobInfo, BlobRead, BodyVerified, ByteRange, ByteStream, Digest, RegistryStore, RepositoryName,
+    Result,
+};
 
 use files::Files;
 use memo::LinkMemo;
@@ -220,6 +223,20 @@ fn unavailable(e: &registry_core::Error) -> bool {
 impl Decorator for CachedStore {
     fn inner(&self) -> &dyn RegistryStore {
         &*self.inner
+    }
+
+    /// Forwarded with its notice (this store does not change puts).
+    async fn put_blob_with_notice(
+        this: &Self,
+        repo: &RepositoryName,
+        digest: &Digest,
+        body: ByteStream,
+        expected_len: Option<u64>,
+        verified: BodyVerified,
+    ) -> Result<BlobInfo> {
+        this.inner
+            .put_blob_with_notice(repo, digest, body, expected_len, verified)
+            .await
     }
 
     /// Always asked of the shared store: a `HEAD` is a push's existence

@@ -3,7 +3,8 @@
 
 use registry_core::upload::Chunk;
 use registry_core::{
-    Algorithm, ByteStream, Error, ErrorKind, RepositoryName, Result, Upload, UploadId,
+    Algorithm, BodyVerified, ByteStream, Digest, Error, ErrorKind, RepositoryName, Result, Upload,
+    UploadId,
 };
 
 use super::{Chain, PartRecord, Tail, completing, unknown};
@@ -37,7 +38,7 @@ impl OpendalStore {
             })
             .await?;
         let Some(record) = self
-            .receive(&file, &tail.upload, &mut chunk, body, expected_len)
+            .receive(&file, &tail.upload, &mut chunk, body, expected_len, None)
             .await?
         else {
             return Ok(());
@@ -79,7 +80,8 @@ impl OpendalStore {
     /// Receive the body of a completing `PUT` onto the end of `chain`. It
     /// gets no record (the digest is checked before anything becomes
     /// visible), so no one else can append to its file. `Ok(true)` if it
-    /// held bytes and joined the chain.
+    /// held bytes and joined the chain. `notice` is told once the body
+    /// hashes to its digest (see [`Verified::tell_when_it_hashes_to`]).
     pub(super) async fn receive_last_chunk(
         &self,
         repo: &RepositoryName,
@@ -87,6 +89,7 @@ impl OpendalStore {
         chain: &mut Chain,
         body: ByteStream,
         expected_len: Option<u64>,
+        notice: Option<(&Digest, BodyVerified)>,
     ) -> Result<bool> {
         let mut chunk = chain.upload.begin_chunk(None)?;
         let file = self
@@ -96,7 +99,7 @@ impl OpendalStore {
             })
             .await?;
         let Some(record) = self
-            .receive(&file, &chain.upload, &mut chunk, body, expected_len)
+            .receive(&file, &chain.upload, &mut chunk, body, expected_len, notice)
             .await?
         else {
             return Ok(false);
@@ -117,10 +120,14 @@ impl OpendalStore {
         chunk: &mut Chunk,
         body: ByteStream,
         expected_len: Option<u64>,
+        notice: Option<(&Digest, BodyVerified)>,
     ) -> Result<Option<PartRecord>> {
         // Flushed now, or by the commit (see `LocalFs::deferred_flush`).
         let unflushed_boot = self.backend().deferred_flush().map(str::to_owned);
-        let verified = Verified::new(body, chunk, expected_len);
+        let mut verified = Verified::new(body, chunk, expected_len);
+        if let Some((digest, notice)) = notice {
+            verified = verified.tell_when_it_hashes_to(digest, notice);
+        }
         self.backend()
             .write_chunk(file, unflushed_boot.is_none(), verified)
             .await?;

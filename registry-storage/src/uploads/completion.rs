@@ -4,7 +4,8 @@
 use futures::StreamExt;
 use registry_core::upload::Completed;
 use registry_core::{
-    Algorithm, ByteStream, Digest, Error, ErrorKind, Hasher, RepositoryName, Result, UploadId,
+    Algorithm, BodyVerified, ByteStream, Digest, Error, ErrorKind, Hasher, RepositoryName, Result,
+    UploadId,
 };
 
 use super::{Chain, PartRecord, unknown};
@@ -19,12 +20,15 @@ impl OpendalStore {
     /// Load a whole upload, receive the completing request's body, and
     /// check the digest: the completed upload, its parts, and whether the
     /// last part is sealed (has no record). A mismatch ends the upload.
+    /// `notice` is told as soon as a single-request body hashes to `digest`
+    /// (with earlier parts the completion alone decides; it is dropped).
     pub(super) async fn verify_upload(
         &self,
         repo: &RepositoryName,
         id: &UploadId,
         digest: &Digest,
         last_chunk: Option<(ByteStream, Option<u64>)>,
+        notice: Option<BodyVerified>,
     ) -> Result<(Completed, Vec<PartRecord>, bool)> {
         // One load of the whole chain; a last chunk extends it in place.
         let mut sealed_at = None;
@@ -49,8 +53,9 @@ impl OpendalStore {
             }
             let mut sealed = false;
             if let Some((body, len)) = last_chunk {
+                let notice = notice.filter(|_| single_request).map(|n| (digest, n));
                 sealed = self
-                    .receive_last_chunk(repo, id, &mut chain, body, len)
+                    .receive_last_chunk(repo, id, &mut chain, body, len, notice)
                     .await?;
             }
             Ok((chain, sealed))

@@ -46,8 +46,8 @@ mod records;
 
 use async_trait::async_trait;
 use registry_core::{
-    BlobInfo, ByteStream, Digest, Error, ErrorKind, RepositoryName, Result, Upload, UploadId,
-    UploadStatus, UploadStore,
+    BlobInfo, BodyVerified, ByteStream, Digest, Error, ErrorKind, RepositoryName, Result, Upload,
+    UploadId, UploadStatus, UploadStore,
 };
 use serde::{Deserialize, Serialize};
 
@@ -174,7 +174,31 @@ impl UploadStore for OpendalStore {
         digest: &Digest,
         last_chunk: Option<(ByteStream, Option<u64>)>,
     ) -> Result<BlobInfo> {
-        let (completed, parts, sealed) = self.verify_upload(repo, id, digest, last_chunk).await?;
+        self.complete(repo, id, digest, last_chunk, None).await
+    }
+
+    async fn cancel_upload(&self, repo: &RepositoryName, id: &UploadId) -> Result<()> {
+        if !self.exists(Key::UploadStartedAt(repo, id)).await? {
+            return Err(unknown());
+        }
+        self.end_upload(repo, id).await
+    }
+}
+
+impl OpendalStore {
+    /// [`UploadStore::complete_upload`], and `notice` told as soon as a
+    /// single-request body hashes to `digest` (before the commit).
+    pub(crate) async fn complete(
+        &self,
+        repo: &RepositoryName,
+        id: &UploadId,
+        digest: &Digest,
+        last_chunk: Option<(ByteStream, Option<u64>)>,
+        notice: Option<BodyVerified>,
+    ) -> Result<BlobInfo> {
+        let (completed, parts, sealed) = self
+            .verify_upload(repo, id, digest, last_chunk, notice)
+            .await?;
         let info = BlobInfo {
             digest: completed.digest,
             size: completed.size,
@@ -195,12 +219,5 @@ impl UploadStore for OpendalStore {
             .await?;
         self.end_upload(repo, id).await?;
         Ok(info)
-    }
-
-    async fn cancel_upload(&self, repo: &RepositoryName, id: &UploadId) -> Result<()> {
-        if !self.exists(Key::UploadStartedAt(repo, id)).await? {
-            return Err(unknown());
-        }
-        self.end_upload(repo, id).await
     }
 }

@@ -2,7 +2,7 @@
 
 use bytes::Bytes;
 use futures::StreamExt;
-use registry_core::{Algorithm, BlobStore, ByteRange, Digest, ErrorKind};
+use registry_core::{Algorithm, BlobStore, BodyVerified, ByteRange, Digest, ErrorKind};
 
 use crate::support::*;
 
@@ -105,6 +105,53 @@ pub async fn blob_wrong_length_is_size_invalid(b: &dyn Backend) {
         assert_eq!(e.kind(), ErrorKind::SizeInvalid, "declared {declared}");
         assert!(!blob_data_exists(&s, &d).await);
     }
+}
+
+/// A put's notice is told (by the store itself: the default drops it) for a
+/// body of its digest and length, and never for one that does not verify.
+pub async fn blob_put_notice_only_for_verified_bodies(b: &dyn Backend) {
+    let s = b.store();
+    let r = repo("notice");
+    let data = content(300_000, 5);
+    let d = Digest::sha256_of(&data);
+    let other = Digest::sha256_of(b"something else");
+    let len = data.len() as u64;
+    let cases = [
+        ("verified", d.clone(), Some(len), None),
+        ("verified, length not declared", d.clone(), None, None),
+        (
+            "another digest",
+            other,
+            Some(len),
+            Some(ErrorKind::DigestInvalid),
+        ),
+        (
+            "declared longer",
+            d.clone(),
+            Some(len + 1),
+            Some(ErrorKind::SizeInvalid),
+        ),
+        (
+            "declared shorter",
+            d.clone(),
+            Some(len - 1),
+            Some(ErrorKind::SizeInvalid),
+        ),
+    ];
+    for (case, digest, declared, refused) in cases {
+        let (notice, verdict) = BodyVerified::channel();
+        let put = s
+            .put_blob_with_notice(&r, &digest, body(&data, 8192), declared, notice)
+            .await;
+        assert_eq!(
+            put.as_ref().err().map(|e| e.kind()),
+            refused,
+            "{case}: {put:?}"
+        );
+        assert_eq!(verdict.verified().await, refused.is_none(), "{case}: told");
+    }
+    // The verified puts stored it.
+    assert_eq!(s.stat_blob(&r, &d).await.unwrap().size, len);
 }
 
 pub async fn blob_put_is_idempotent(b: &dyn Backend) {

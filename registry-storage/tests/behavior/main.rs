@@ -61,6 +61,7 @@ suite!(
     blob_range_reads,
     blob_wrong_digest_leaves_nothing,
     blob_wrong_length_is_size_invalid,
+    blob_put_notice_only_for_verified_bodies,
     blob_put_is_idempotent,
     blob_delete_unlinks_only,
     blob_mount,

@@ -15,9 +15,9 @@ use prometheus_client::encoding::{DescriptorEncoder, NoLabelSet};
 use prometheus_client::metrics::MetricType;
 use registry_core::store::Decorator;
 use registry_core::{
-    BlobInfo, BlobRead, ByteRange, ByteStream, Digest, ErrorKind, Listing, ManifestPut, Page,
-    Reference, Referrers, RegistryStore, RepositoryName, Result, StoredManifest, Tag, UploadId,
-    UploadStatus,
+    BlobInfo, BlobRead, BodyVerified, ByteRange, ByteStream, Digest, ErrorKind, Listing,
+    ManifestPut, Page, Reference, Referrers, RegistryStore, RepositoryName, Result, StoredManifest,
+    Tag, UploadId, UploadStatus,
 };
 
 use super::histogram::Histogram;
@@ -188,6 +188,23 @@ impl Decorator for MeteredStore {
             this,
             2,
             this.inner.put_blob(repo, digest, body, expected_len)
+        )
+    }
+
+    async fn put_blob_with_notice(
+        this: &Self,
+        repo: &RepositoryName,
+        digest: &Digest,
+        body: ByteStream,
+        expected_len: Option<u64>,
+        verified: BodyVerified,
+    ) -> Result<BlobInfo> {
+        let body = this.metrics.counting(body);
+        timed!(
+            this,
+            2,
+            this.inner
+                .put_blob_with_notice(repo, digest, body, expected_len, verified)
         )
     }
 

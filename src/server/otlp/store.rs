@@ -10,8 +10,9 @@ use std::sync::Arc;
 use bytes::Bytes;
 use registry_core::store::Decorator;
 use registry_core::{
-    BlobInfo, BlobRead, ByteRange, ByteStream, Digest, Listing, ManifestPut, Page, Reference,
-    Referrers, RegistryStore, RepositoryName, Result, StoredManifest, Tag, UploadId, UploadStatus,
+    BlobInfo, BlobRead, BodyVerified, ByteRange, ByteStream, Digest, Listing, ManifestPut, Page,
+    Reference, Referrers, RegistryStore, RepositoryName, Result, StoredManifest, Tag, UploadId,
+    UploadStatus,
 };
 use tracing::Instrument;
 use tracing::field::Empty;
@@ -100,6 +101,22 @@ impl Decorator for TracedStore {
             "storage.put_blob",
             { repository = %repo, digest = %digest },
             this.inner.put_blob(repo, digest, body, expected_len)
+        )
+    }
+
+    async fn put_blob_with_notice(
+        this: &Self,
+        repo: &RepositoryName,
+        digest: &Digest,
+        body: ByteStream,
+        expected_len: Option<u64>,
+        verified: BodyVerified,
+    ) -> Result<BlobInfo> {
+        traced!(
+            "storage.put_blob",
+            { repository = %repo, digest = %digest },
+            this.inner
+                .put_blob_with_notice(repo, digest, body, expected_len, verified)
         )
     }
 
