@@ -40,6 +40,14 @@ impl OpendalStore {
     }
 }
 
+/// How many entries to ask an object store's list for at a time when a
+/// page of `page` names is wanted: the page, one more (whether more follow),
+/// the folder itself and the name a page starts after, within S3's 1,000.
+/// Only a hint: the listing goes on in further requests if it must.
+pub(crate) fn list_limit(page: usize) -> usize {
+    page.saturating_add(3).min(1000)
+}
+
 async fn listed_folders(op: &Operator, dir: &str) -> Result<Vec<String>> {
     match op.list(dir).await {
         Ok(entries) => Ok(entries

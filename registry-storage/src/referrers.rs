@@ -130,7 +130,8 @@ impl OpendalStore {
     /// The names of the child folders of `dir` after `after`, sorted, at
     /// most `limit`, and whether more follow. For names whose keys sort as
     /// the names do (digests' hex: one length, one alphabet): a backend
-    /// that lists from a start key (S3) is asked for the page only.
+    /// that lists from a start key (S3, which lists in key order) is asked
+    /// for the page only, the first page too.
     async fn sorted_children(
         &self,
         dir: &str,
@@ -139,34 +140,33 @@ impl OpendalStore {
     ) -> Result<(Vec<String>, bool)> {
         let mut names = Vec::new();
         let from_key = self.operator().info().capability().list_with_start_after;
-        match after {
-            Some(after) if from_key => {
-                let mut lister = self
-                    .operator()
-                    .lister_with(dir)
-                    .start_after(&format!("{dir}{after}"))
-                    .await
-                    .map_err(storage("listing"))?;
-                while let Some(entry) = lister.try_next().await.map_err(storage("listing"))? {
-                    if let Some(name) = entry.name().strip_suffix('/')
-                        && entry.path() != dir
-                        && name > after
-                    {
-                        names.push(name.to_owned());
-                        if names.len() > limit {
-                            break;
-                        }
+        if from_key {
+            let mut list = self
+                .operator()
+                .lister_with(dir)
+                .limit(crate::folders::list_limit(limit));
+            if let Some(after) = after {
+                list = list.start_after(&format!("{dir}{after}"));
+            }
+            let mut lister = list.await.map_err(storage("listing"))?;
+            while let Some(entry) = lister.try_next().await.map_err(storage("listing"))? {
+                if let Some(name) = entry.name().strip_suffix('/')
+                    && entry.path() != dir
+                    && after.is_none_or(|a| name > a)
+                {
+                    names.push(name.to_owned());
+                    if names.len() > limit {
+                        break;
                     }
                 }
             }
-            _ => {
-                names = self
-                    .child_folders(dir)
-                    .await?
-                    .into_iter()
-                    .filter(|n| after.is_none_or(|a| n.as_str() > a))
-                    .collect();
-            }
+        } else {
+            names = self
+                .child_folders(dir)
+                .await?
+                .into_iter()
+                .filter(|n| after.is_none_or(|a| n.as_str() > a))
+                .collect();
         }
         names.sort_unstable();
         let more = names.len() > limit;

@@ -55,7 +55,10 @@ impl OpendalStore {
         n: usize,
     ) -> Result<Listing<Tag>> {
         let dir = Key::TagsDir(repo).path();
-        let mut list = self.operator().lister_with(&dir);
+        let mut list = self
+            .operator()
+            .lister_with(&dir)
+            .limit(crate::folders::list_limit(n));
         if let Some(last) = last {
             // Every tag after `last` has a key after `tags/<last>` (see
             // `KeyOrderPage`).
