@@ -10,7 +10,9 @@
 #   SIZE_MIB=64 BIN_DIR=target/debug benches/mirror.sh
 #
 # Environment: SIZE_MIB (1024), BIN_DIR (take `registry` from there, build
-# nothing; default: cargo build --release, then target/release).
+# nothing; default: cargo build --release, then target/release), COLD_RUNS
+# (3: cold pulls, each through a new mirror on a new store), BEFORE (another
+# build's `registry`: its cold pulls too, alternating, same rounds).
 # Everything lives in one mktemp -d, removed at exit; every server is started
 # here and stopped by its PID.
 #
@@ -100,7 +102,7 @@ push_blob "$OURS" local/big
 check_bytes "$OURS/v2/local/big/blobs/$DIGEST"
 ORDINARY="$(best_secs "$OURS/v2/local/big/blobs/$DIGEST")"
 
-printf '\n| %-40s | %8s | %7s |\n' "pull of one $SIZE_MIB MiB blob (best of 3; cold: 1)" seconds "MiB/s"
+printf '\n| %-40s | %8s | %7s |\n' "pull of one $SIZE_MIB MiB blob (best of 3; cold: of ${COLD_RUNS:-3})" seconds "MiB/s"
 printf '| %-40s | %8s | %7s |\n' "direct from upstream (distribution)" "$DIRECT" "$(mibps "$DIRECT")"
 printf '| %-40s | %8s | %7s |\n' "ordinary from this registry" "$ORDINARY" "$(mibps "$ORDINARY")"
 
@@ -116,16 +118,60 @@ cat >"$RUN_DIR/mirror.toml" <<EOF
 prefix = "up.test"
 upstreams = [{ url = "$UP", username = "$USER_NAME", password_file = "$RUN_DIR/upstream.password" }]
 EOF
-MIRROR_PORT="$(free_port)"
-start_bg "$RUN_DIR/servers/mirror.log" "$REGISTRY" serve --listen "127.0.0.1:$MIRROR_PORT" \
-  --storage "fs://$RUN_DIR/mirror-store" --config "$RUN_DIR/mirror.toml"
-wait_http "http://127.0.0.1:$MIRROR_PORT/v2/" "$INTEROP_TIMEOUT" "$BG_PID" || die "mirror did not come up"
-MIRROR_URL="http://127.0.0.1:$MIRROR_PORT/v2/up.test/bench/big/blobs/$DIGEST"
-MIRROR_PID="$BG_PID"
-CPU0="$(cpu_secs "$MIRROR_PID")"
-COLD="$(pull_secs "$MIRROR_URL")"
-CPU1="$(cpu_secs "$MIRROR_PID")"
-# The cold pull is the one pull that fills the mirror: its bytes are
+# The page cache: a cold pull writes the blob into it. On a machine that
+# booted lately, the first write into memory never touched since costs far
+# more than later ones (a VM's guest pages are backed on first touch);
+# the cold pulls below come after two scratch writes of the same size
+# (printed), as on a host that has been running.
+scratch_secs() {
+  local t0 t1
+  t0="$(date +%s.%N)"
+  dd if=/dev/zero of="$RUN_DIR/scratch" bs=1M count="$SIZE_MIB" status=none
+  t1="$(date +%s.%N)"
+  rm -f "$RUN_DIR/scratch"
+  python3 -c "import sys; print(f'{float(sys.argv[2]) - float(sys.argv[1]):.2f}')" "$t0" "$t1"
+}
+PAGE1="$(scratch_secs)" PAGE2="$(scratch_secs)"
+
+# cold_pull BIN KEEP: one pull through a new mirror process of BIN on a new
+# store; sets COLD_T (seconds) and COLD_C (the mirror's CPU seconds). KEEP=1 leaves the
+# process running (MIRROR_PID, MIRROR_URL) for the warm pulls, else it is
+# stopped and its store removed.
+cold_pull() {
+  local port pid url cpu0 cpu1 t
+  port="$(free_port)"
+  COLD_N=$((COLD_N + 1))
+  start_bg "$RUN_DIR/servers/mirror-$COLD_N.log" "$1" serve --listen "127.0.0.1:$port" \
+    --storage "fs://$RUN_DIR/mirror-store-$COLD_N" --config "$RUN_DIR/mirror.toml"
+  pid="$BG_PID"
+  wait_http "http://127.0.0.1:$port/v2/" "$INTEROP_TIMEOUT" "$pid" || die "mirror did not come up"
+  url="http://127.0.0.1:$port/v2/up.test/bench/big/blobs/$DIGEST"
+  cpu0="$(cpu_secs "$pid")"
+  t="$(pull_secs "$url")"
+  cpu1="$(cpu_secs "$pid")"
+  if [ "$2" = 1 ]; then
+    MIRROR_PID="$pid" MIRROR_URL="$url"
+  else
+    stop_pid "$pid"
+    rm -rf "$RUN_DIR/mirror-store-$COLD_N"
+  fi
+  COLD_T="$t"
+  COLD_C="$(python3 -c "import sys; print(f'{float(sys.argv[2]) - float(sys.argv[1]):.2f}')" "$cpu0" "$cpu1")"
+}
+
+# COLD_RUNS rounds, each a cold pull of this build (and of BEFORE's, if
+# set, in the same round): the best of them is the row, all are printed.
+COLD=() COLD_CPU=() BEFORE_COLD=() BEFORE_CPU=() COLD_N=0
+for round in $(seq 1 "${COLD_RUNS:-3}"); do
+  if [ -n "${BEFORE:-}" ]; then
+    cold_pull "$BEFORE" 0
+    BEFORE_COLD+=("$COLD_T") BEFORE_CPU+=("$COLD_C")
+  fi
+  cold_pull "$REGISTRY" "$([ "$round" = 1 ] && echo 1 || echo 0)"
+  COLD+=("$COLD_T") COLD_CPU+=("$COLD_C")
+done
+best() { python3 -c "import sys; print(min(float(a) for a in sys.argv[1:]))" "$@"; }
+# The first cold pull of this build filled the kept mirror: its bytes are
 # checked by the pull after it (the mirror verifies before it stores, and a
 # cut-short cold body would have failed curl -f).
 check_bytes "$MIRROR_URL"
@@ -133,10 +179,19 @@ CPU2="$(cpu_secs "$MIRROR_PID")"
 WARM="$(pull_secs "$MIRROR_URL")"
 CPU3="$(cpu_secs "$MIRROR_PID")"
 WARM="$(best_secs "$MIRROR_URL" | python3 -c "import sys; print(min(float(sys.stdin.read()), float(sys.argv[1])))" "$WARM")"
-printf '| %-40s | %8s | %7s |\n' "cold through the mirror" "$COLD" "$(mibps "$COLD")"
+COLD_BEST="$(best "${COLD[@]}")"
+printf '| %-40s | %8s | %7s |\n' "cold through the mirror" "$COLD_BEST" "$(mibps "$COLD_BEST")"
+if [ -n "${BEFORE:-}" ]; then
+  B="$(best "${BEFORE_COLD[@]}")"
+  printf '| %-40s | %8s | %7s |\n' "cold through the mirror, BEFORE build" "$B" "$(mibps "$B")"
+fi
 printf '| %-40s | %8s | %7s |\n' "warm through the mirror" "$WARM" "$(mibps "$WARM")"
-printf '\ncold/direct throughput ratio: %s (goal >= 0.8)\n' "$(ratio "$DIRECT" "$COLD")"
+printf '\ncold/direct throughput ratio: %s (goal >= 0.8)\n' "$(ratio "$DIRECT" "$COLD_BEST")"
 printf 'warm/ordinary throughput ratio: %s (goal ~1.0)\n' "$(ratio "$ORDINARY" "$WARM")"
-printf "the mirror process's CPU: cold pull %s s, one warm pull %s s\n" \
-  "$(python3 -c "import sys; print(f'{float(sys.argv[2]) - float(sys.argv[1]):.2f}')" "$CPU0" "$CPU1")" \
+printf 'cold pulls (s): %s; the mirror process'"'"'s CPU (s): %s\n' "${COLD[*]}" "${COLD_CPU[*]}"
+if [ -n "${BEFORE:-}" ]; then
+  printf 'BEFORE build cold pulls (s): %s; CPU (s): %s\n' "${BEFORE_COLD[*]}" "${BEFORE_CPU[*]}"
+fi
+printf "one warm pull's CPU: %s s\n" \
   "$(python3 -c "import sys; print(f'{float(sys.argv[2]) - float(sys.argv[1]):.2f}')" "$CPU2" "$CPU3")"
+printf 'writing %s MiB into the page cache here (dd, twice, before the cold pulls): %s s, %s s\n' "$SIZE_MIB" "$PAGE1" "$PAGE2"

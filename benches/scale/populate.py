@@ -9,6 +9,9 @@ Writes one image (config, one layer, manifest) into `scale/app`, tagged
 bytes each under `blobs/`, linked from `scale/filler`, so that the store's
 blob tree is that large. Referrers are pushed over HTTP by drive.py (their
 links carry what a push records). Prints the manifest's digest.
+
+`objects` is the store as (key, bytes) pairs (`image`, then `bulk`);
+moto_store.py writes the same pairs into moto's in-memory S3 backend.
 """
 
 import hashlib
@@ -17,50 +20,72 @@ import os
 import sys
 
 PREFIX = "docker/registry/v2/"
+REPO = "scale/app"
+CONFIG = b'{"architecture":"amd64","os":"linux"}'
+LAYER = b"the one layer"
 
 
 def sha(data):
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
-def put(root, key, data):
-    path = os.path.join(root, PREFIX, key)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "wb") as f:
-        f.write(data)
+def manifest():
+    """The image's manifest, as stored."""
+    return json.dumps({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                   "digest": sha(CONFIG), "size": len(CONFIG)},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar",
+                    "digest": sha(LAYER), "size": len(LAYER)}],
+    }, separators=(",", ":")).encode()
 
 
-def blob(root, repo, data):
+def blob(repo, data):
+    """A blob's data and its layer link in `repo`."""
     d = sha(data)
     hexd = d.split(":")[1]
-    put(root, f"blobs/sha256/{hexd[:2]}/{hexd}/data", data)
-    put(root, f"repositories/{repo}/_layers/sha256/{hexd}/link", d.encode())
-    return d
+    yield f"{PREFIX}blobs/sha256/{hexd[:2]}/{hexd}/data", data
+    yield f"{PREFIX}repositories/{repo}/_layers/sha256/{hexd}/link", d.encode()
+
+
+def image():
+    """The image of `scale/app`: its config, layer and manifest."""
+    yield from blob(REPO, CONFIG)
+    yield from blob(REPO, LAYER)
+    m = manifest()
+    md = sha(m)
+    hexd = md.split(":")[1]
+    yield f"{PREFIX}blobs/sha256/{hexd[:2]}/{hexd}/data", m
+    yield f"{PREFIX}repositories/{REPO}/_manifests/revisions/sha256/{hexd}/link", md.encode()
+
+
+def bulk(tags, blobs):
+    """The tags of the image, then the other blobs."""
+    md = sha(manifest())
+    hexd = md.split(":")[1]
+    for i in range(tags):
+        base = f"{PREFIX}repositories/{REPO}/_manifests/tags/t{i:06d}/"
+        yield base + "current/link", md.encode()
+        yield base + f"index/sha256/{hexd}/link", md.encode()
+    for i in range(blobs):
+        yield from blob("scale/filler", f"filler blob {i:09d} ".encode().ljust(64, b"."))
+
+
+def objects(tags, blobs):
+    """Every object of the store: (key below the store's root, bytes)."""
+    yield from image()
+    yield from bulk(tags, blobs)
 
 
 def main():
     root, tags, blobs = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-    repo = "scale/app"
-    config, layer = b'{"architecture":"amd64","os":"linux"}', b"the one layer"
-    manifest = json.dumps({
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
-                   "digest": blob(root, repo, config), "size": len(config)},
-        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar",
-                    "digest": blob(root, repo, layer), "size": len(layer)}],
-    }, separators=(",", ":")).encode()
-    md = sha(manifest)
-    hexd = md.split(":")[1]
-    put(root, f"blobs/sha256/{hexd[:2]}/{hexd}/data", manifest)
-    put(root, f"repositories/{repo}/_manifests/revisions/sha256/{hexd}/link", md.encode())
-    for i in range(tags):
-        base = f"repositories/{repo}/_manifests/tags/t{i:06d}/"
-        put(root, base + "current/link", md.encode())
-        put(root, base + f"index/sha256/{hexd}/link", md.encode())
-    for i in range(blobs):
-        blob(root, "scale/filler", f"filler blob {i:09d} ".encode().ljust(64, b"."))
-    print(md)
+    for key, data in objects(tags, blobs):
+        path = os.path.join(root, key)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "wb") as f:
+            f.write(data)
+    print(sha(manifest()))
 
 
 if __name__ == "__main__":
