@@ -61,12 +61,9 @@ pull_secs() {
 
 # best_secs URL [CURL_AUTH...]: the fastest of three pulls.
 best_secs() {
-  local best="" t i
-  for i in 1 2 3; do
-    t="$(pull_secs "$@")"
-    best="$(python3 -c "import sys; print(min(float(a) for a in sys.argv[1:] if a))" "$t" "$best")"
-  done
-  printf '%s\n' "$best"
+  local times=() i
+  for i in 1 2 3; do times+=("$(pull_secs "$@")"); done
+  min_of "${times[@]}"
 }
 
 # check_bytes URL [CURL_AUTH...]: one more pull, hashed (Python's hashlib:
@@ -87,6 +84,9 @@ cpu_secs() {
   python3 -c "import os, sys; f = open(f'/proc/{sys.argv[1]}/stat').read().rsplit(')', 1)[1].split(); print((int(f[11]) + int(f[12])) / os.sysconf('SC_CLK_TCK'))" "$1"
 }
 
+# min_of X...: the smallest; since A B: B - A, two decimals.
+min_of() { python3 -c "import sys; print(min(float(a) for a in sys.argv[1:]))" "$@"; }
+since() { python3 -c "import sys; print(f'{float(sys.argv[2]) - float(sys.argv[1]):.2f}')" "$1" "$2"; }
 ratio() { python3 -c "import sys; print(f'{float(sys.argv[1]) / float(sys.argv[2]):.2f}')" "$1" "$2"; }
 mibps() { python3 -c "import sys; print(f'{float(sys.argv[1]) / float(sys.argv[2]):.0f}')" "$SIZE_MIB" "$1"; }
 
@@ -129,7 +129,7 @@ scratch_secs() {
   dd if=/dev/zero of="$RUN_DIR/scratch" bs=1M count="$SIZE_MIB" status=none
   t1="$(date +%s.%N)"
   rm -f "$RUN_DIR/scratch"
-  python3 -c "import sys; print(f'{float(sys.argv[2]) - float(sys.argv[1]):.2f}')" "$t0" "$t1"
+  since "$t0" "$t1"
 }
 PAGE1="$(scratch_secs)" PAGE2="$(scratch_secs)"
 
@@ -156,7 +156,7 @@ cold_pull() {
     rm -rf "$RUN_DIR/mirror-store-$COLD_N"
   fi
   COLD_T="$t"
-  COLD_C="$(python3 -c "import sys; print(f'{float(sys.argv[2]) - float(sys.argv[1]):.2f}')" "$cpu0" "$cpu1")"
+  COLD_C="$(since "$cpu0" "$cpu1")"
 }
 
 # COLD_RUNS rounds, each a cold pull of this build (and of BEFORE's, if
@@ -170,7 +170,6 @@ for round in $(seq 1 "${COLD_RUNS:-3}"); do
   cold_pull "$REGISTRY" "$([ "$round" = 1 ] && echo 1 || echo 0)"
   COLD+=("$COLD_T") COLD_CPU+=("$COLD_C")
 done
-best() { python3 -c "import sys; print(min(float(a) for a in sys.argv[1:]))" "$@"; }
 # The first cold pull of this build filled the kept mirror: its bytes are
 # checked by the pull after it (the mirror verifies before it stores, and a
 # cut-short cold body would have failed curl -f).
@@ -178,11 +177,11 @@ check_bytes "$MIRROR_URL"
 CPU2="$(cpu_secs "$MIRROR_PID")"
 WARM="$(pull_secs "$MIRROR_URL")"
 CPU3="$(cpu_secs "$MIRROR_PID")"
-WARM="$(best_secs "$MIRROR_URL" | python3 -c "import sys; print(min(float(sys.stdin.read()), float(sys.argv[1])))" "$WARM")"
-COLD_BEST="$(best "${COLD[@]}")"
+WARM="$(min_of "$(best_secs "$MIRROR_URL")" "$WARM")"
+COLD_BEST="$(min_of "${COLD[@]}")"
 printf '| %-40s | %8s | %7s |\n' "cold through the mirror" "$COLD_BEST" "$(mibps "$COLD_BEST")"
 if [ -n "${BEFORE:-}" ]; then
-  B="$(best "${BEFORE_COLD[@]}")"
+  B="$(min_of "${BEFORE_COLD[@]}")"
   printf '| %-40s | %8s | %7s |\n' "cold through the mirror, BEFORE build" "$B" "$(mibps "$B")"
 fi
 printf '| %-40s | %8s | %7s |\n' "warm through the mirror" "$WARM" "$(mibps "$WARM")"
@@ -193,5 +192,5 @@ if [ -n "${BEFORE:-}" ]; then
   printf 'BEFORE build cold pulls (s): %s; CPU (s): %s\n' "${BEFORE_COLD[*]}" "${BEFORE_CPU[*]}"
 fi
 printf "one warm pull's CPU: %s s\n" \
-  "$(python3 -c "import sys; print(f'{float(sys.argv[2]) - float(sys.argv[1]):.2f}')" "$CPU2" "$CPU3")"
+  "$(since "$CPU2" "$CPU3")"
 printf 'writing %s MiB into the page cache here (dd, twice, before the cold pulls): %s s, %s s\n' "$SIZE_MIB" "$PAGE1" "$PAGE2"

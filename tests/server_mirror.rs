@@ -12,6 +12,7 @@ mod common;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use common::eventually;
 use common::http::Client;
 use common::process::TestServer;
 use common::raw;
@@ -88,20 +89,6 @@ fn mirror(dir: TempDir, config: &str) -> TestServer {
         .start()
 }
 
-/// Wait (at most 10 s) until `check` holds. A fetched blob is stored, and
-/// counted, just after its client has the last byte: the store tells the
-/// mirror that the bytes verified before it flushes and commits them.
-fn eventually(what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while !check() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "not within 10 s: {what}"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-}
-
 /// The value of an unlabelled metric on `/metrics`.
 fn metric(c: &Client, name: &str) -> u64 {
     let text = c.get("/metrics", &[]).text();
@@ -174,11 +161,13 @@ password_file = "{password}"
         assert_eq!(r.status, 200, "{r:?}");
         assert!(r.body == *blob, "blob bytes differ");
         let stored = blob_data_path(&m.storage(), &digest(blob));
-        eventually("stored verified", || {
+        // Stored (and counted) just after the client has the last byte:
+        // the store tells the mirror the bytes verified before its commit.
+        eventually(10, "stored verified", || {
             std::fs::read(&stored).is_ok_and(|b| b == *blob)
         });
     }
-    eventually("two blob fetches", || {
+    eventually(10, "two blob fetches", || {
         metric(&c, "registry_mirror_blob_fetches") == 2
     });
     assert_eq!(metric(&c, "registry_mirror_manifest_fetches"), 1);
@@ -309,7 +298,7 @@ fn a_blob_that_does_not_match_its_digest_is_refused_and_not_stored() {
     let r = c.get(&format!("/v2/up/app/blobs/{layer}"), &[]);
     assert_eq!(r.status, 200);
     assert!(r.body == image.layer);
-    eventually("one blob fetch", || {
+    eventually(10, "one blob fetch", || {
         metric(&c, "registry_mirror_blob_fetches") == 1
     });
 }
@@ -426,7 +415,7 @@ untagged_older_than = "1s"
     // Pulled again, it is fetched again.
     let before = metric(&c, "registry_mirror_blob_fetches");
     pull("old", &old);
-    eventually("two more blob fetches, stored", || {
+    eventually(10, "two more blob fetches, stored", || {
         metric(&c, "registry_mirror_blob_fetches") == before + 2 && stored(&old.layer)
     });
 }

@@ -9,3 +9,16 @@ pub mod http;
 pub mod process;
 pub mod raw;
 pub mod receiver;
+
+/// Wait (at most `secs`) until `check` holds, polling every 20 ms; panic
+/// naming `what` if it never does.
+pub fn eventually(secs: u64, what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while !check() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not within {secs} s: {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}

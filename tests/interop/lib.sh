@@ -209,6 +209,16 @@ print(s.getsockname()[1])
 s.close()'
 }
 
+# wait_until TIMEOUT_S CMD...: run CMD every 0.1 s until it succeeds (0)
+# or TIMEOUT_S seconds have passed (1).
+wait_until() {
+  local deadline=$((SECONDS + $1)); shift
+  until "$@"; do
+    [ "$SECONDS" -lt "$deadline" ] || return 1
+    sleep 0.1
+  done
+}
+
 # wait_http URL [TIMEOUT_S] [PID]: wait until URL answers 200 or 401
 # (a registry that wants auth is still "up"). If PID is given and the process
 # dies meanwhile, give up at once.

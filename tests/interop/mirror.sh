@@ -60,6 +60,28 @@ metric() {
     awk -v n="$2" '$1 == n || $1 == n "_total" { v = $2 } END { print (v == "" ? "absent" : v) }'
 }
 
+# mirror_counts ADDR...: the mirror counters blob_fetches, lease_waits,
+# adopted and passthrough, each summed over the processes at ADDR...
+mirror_counts() {
+  local name a v sum sums=()
+  for name in blob_fetches lease_waits adopted passthrough; do
+    sum=0
+    for a in "$@"; do v="$(metric "$a" "registry_mirror_$name")"; sum=$((sum + ${v/absent/0})); done
+    sums+=("$sum")
+  done
+  echo "${sums[*]}"
+}
+
+# served_at_least N ADDR...: whether the processes at ADDR... count N
+# clients served in all (a fetch, a wait for one, stored bytes, a
+# passthrough). A fetch is counted once the store committed it, which may
+# be just after its client has the last byte.
+served_at_least() {
+  local n="$1" f w a p; shift
+  read -r f w a p < <(mirror_counts "$@")
+  [ $((f + w + a + p)) -ge "$n" ]
+}
+
 # gets_with_status LOG DIGEST STATUS: GETs of blob DIGEST the upstream answered with STATUS.
 gets_with_status() {
   grep -cE "\"GET /v2/[^ ]*/blobs/$2 HTTP/[0-9.]+\" $3 " "$1" || true
@@ -294,8 +316,7 @@ if [ -f "$C_DATA" ]; then
     "$(gets_with_status "$UP_LOG" "$C_DIGEST" 200)"
   # Stored (and counted) just after the client has its last byte: the
   # store tells the mirror the bytes verified before it commits them.
-  n=0
-  while [ ! -f "$(blob_data "$M_STORE" "$C_DIGEST")" ] && [ "$n" -lt 100 ]; do sleep 0.1; n=$((n + 1)); done
+  wait_until 10 test -f "$(blob_data "$M_STORE" "$C_DIGEST")" || true
   check_eq "... and stored now (within 10 s)" present "$([ -f "$(blob_data "$M_STORE" "$C_DIGEST")" ] && echo present || echo absent)"
   check "a third GET is served from the store, same bytes" \
     cmp "$BLOB" <(curl -s -f --max-time 60 "$C_URL")
@@ -346,20 +367,9 @@ concurrent_round() {
   log "$label: the upstream's access log: the blob sent (GET 200) $sent time(s), GETs of any status $((total_after - total_before)); goal (once) $([ "$sent" -eq 1 ] && echo met || echo NOT met)"
   check_eq "$label: the upstream sent the blob at least once and at most twice (goal once; it was $sent)" 1 \
     "$([ "$sent" -ge 1 ] && [ "$sent" -le 2 ] && echo 1 || echo "$sent times")"
-  local fetches=0 waits=0 adopted=0 pass=0 v n=0
-  # A fetch is counted once the store committed it, which may be just
-  # after its client has the last byte: wait (at most 30 s) for all three.
-  while :; do
-    fetches=0 waits=0 adopted=0 pass=0
-    for i in 0 1 2; do
-      v="$(metric "${addrs[$i]}" registry_mirror_blob_fetches)"; fetches=$((fetches + ${v/absent/0}))
-      v="$(metric "${addrs[$i]}" registry_mirror_lease_waits)"; waits=$((waits + ${v/absent/0}))
-      v="$(metric "${addrs[$i]}" registry_mirror_adopted)"; adopted=$((adopted + ${v/absent/0}))
-      v="$(metric "${addrs[$i]}" registry_mirror_passthrough)"; pass=$((pass + ${v/absent/0}))
-    done
-    if [ $((fetches + waits + adopted + pass)) -ge 3 ] || [ "$n" -ge 300 ]; then break; fi
-    sleep 0.1; n=$((n + 1))
-  done
+  local fetches waits adopted pass
+  wait_until 30 served_at_least 3 "${addrs[@]}" || true
+  read -r fetches waits adopted pass < <(mirror_counts "${addrs[@]}")
   log "$label: metrics summed over the three: blob_fetches $fetches, lease_waits $waits, adopted $adopted, passthrough $pass"
   check_eq "$label: the three processes' metrics agree with the upstream's log (blob_fetches + passthrough = times sent)" \
     "$sent" "$((fetches + pass))"
@@ -433,16 +443,9 @@ killed_holder_round() {
   rm -f "$RUN_DIR"/holder.[012]
   check_eq "$label: the upstream sent the blob at most twice (the killed fetch and one other; it was $sent)" 1 \
     "$([ "$sent" -ge 1 ] && [ "$sent" -le 2 ] && echo 1 || echo "$sent times")"
-  local fetches=0 waits=0 v n=0
-  while :; do # counted once committed (see concurrent_round)
-    fetches=0 waits=0
-    for i in 1 2; do
-      v="$(metric "${addrs[$i]}" registry_mirror_blob_fetches)"; fetches=$((fetches + ${v/absent/0}))
-      v="$(metric "${addrs[$i]}" registry_mirror_lease_waits)"; waits=$((waits + ${v/absent/0}))
-    done
-    if [ $((fetches + waits)) -ge 2 ] || [ "$n" -ge 300 ]; then break; fi
-    sleep 0.1; n=$((n + 1))
-  done
+  local fetches waits _
+  wait_until 30 served_at_least 2 "${addrs[1]}" "${addrs[2]}" || true
+  read -r fetches waits _ _ < <(mirror_counts "${addrs[1]}" "${addrs[2]}")
   check_eq "$label: of the two survivors one took the expired lease over and fetched, the other waited for it (blob_fetches lease_waits)" \
     "1 1" "$fetches $waits"
   stop_pid "${mpids[2]}"
