@@ -165,10 +165,17 @@ impl OpendalStore {
     }
 
     /// Whether generation `n` is there and has not expired (content no
-    /// version of this registry wrote counts as expired).
+    /// version of this registry wrote counts as expired). Read under the
+    /// record lock, so that a generation another task of this process is
+    /// creating on a backend that writes files in place (a plain OpenDAL
+    /// filesystem) is not read empty, and taken for expired.
     async fn live_generation(&self, digest: &Digest, n: u64) -> Result<bool> {
         let path = Key::MirrorFetch(digest, n).path();
-        match self.operator().read(&path).await {
+        let read = {
+            let _serial = self.backend().record_lock().await;
+            self.operator().read(&path).await
+        };
+        match read {
             Ok(buf) => Ok(parse(&buf.to_vec()).is_some_and(|(until, _)| until > SystemTime::now())),
             Err(e) if is_not_found(&e) => Ok(false),
             Err(e) => Err(storage("reading a fetch lease")(e)),
