@@ -35,6 +35,7 @@
 mod dirs;
 mod read;
 mod removal;
+mod root;
 
 use std::io::{Seek, Write};
 use std::path::{Path, PathBuf};
@@ -55,7 +56,8 @@ const QUEUE_BYTES: u32 = 8 * 1024 * 1024;
 /// A filesystem root written directly.
 #[derive(Debug, Clone)]
 pub(crate) struct LocalFs {
-    root: PathBuf,
+    /// The root, held open for the lookups of the request path.
+    root: std::sync::Arc<root::Root>,
     tmp: PathBuf,
     fsync: bool,
     /// This boot of the machine (Linux's `boot_id`), if known: upload
@@ -76,7 +78,7 @@ impl LocalFs {
             .filter(|b| !b.is_empty())
             .map(Into::into);
         LocalFs {
-            root,
+            root: std::sync::Arc::new(root::Root::open(root)),
             tmp,
             fsync,
             boot,
@@ -103,7 +105,7 @@ impl LocalFs {
     }
 
     pub(crate) fn abs(&self, rel: &str) -> PathBuf {
-        self.root.join(rel)
+        self.root.path().join(rel)
     }
 
     /// The directory for temporary files (on the same filesystem).

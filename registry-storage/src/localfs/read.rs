@@ -8,7 +8,6 @@ use futures::StreamExt;
 use registry_core::{ByteStream, Digest, Result};
 
 use super::{LocalFs, blocking};
-use crate::links::parse_link;
 
 /// Size of the pieces a mapped blob is served in.
 const READ_PIECE: u64 = 8 * 1024 * 1024;
@@ -82,10 +81,10 @@ impl LocalFs {
     /// calling thread, for the reason [`LocalFs::read_link_and_check`] gives.
     pub(crate) fn linked_size(&self, link: &str, data: &str) -> Result<Option<u64>> {
         let size = || -> std::io::Result<Option<u64>> {
-            if read_link_file(&self.abs(link))?.is_none() {
+            if self.root.read_link(link)?.is_none() {
                 return Ok(None);
             }
-            size_of_file(&self.abs(data))
+            self.root.size_of(data)
         };
         size().map_err(super::io_error("reading a blob's size"))
     }
@@ -103,7 +102,8 @@ impl LocalFs {
     /// nginx opens and `stat`s the files it serves on its event loop in the
     /// same way. The price: on a directory whose metadata is not cached (a
     /// cold disk, a network file system) one such read holds a runtime
-    /// thread for the disk's latency.
+    /// thread for the disk's latency. Both lookups are relative to the
+    /// root held open (see [`root`](super::root)).
     pub(crate) fn read_link_and_check(
         &self,
         link: Option<String>,
@@ -113,34 +113,15 @@ impl LocalFs {
         let resolve = || -> std::io::Result<Option<Digest>> {
             let digest = match (fixed, link) {
                 (Some(d), _) => d,
-                (None, Some(link)) => match read_link_file(&self.abs(&link))? {
+                (None, Some(link)) => match self.root.read_link(&link)? {
                     Some(d) => d,
                     None => return Ok(None),
                 },
                 (None, None) => return Ok(None),
             };
-            Ok(size_of_file(&self.abs(&revision(&digest)))?.map(|_| digest))
+            Ok(self.root.size_of(&revision(&digest))?.map(|_| digest))
         };
         resolve().map_err(super::io_error("filesystem"))
-    }
-}
-
-/// The digest in the link file at `path`, `None` if there is none; a file
-/// that holds no digest is an `InvalidData` error.
-fn read_link_file(path: &std::path::Path) -> std::io::Result<Option<Digest>> {
-    match std::fs::read(path) {
-        Ok(text) => parse_link(&text).map(Some).ok_or_else(corrupt_link),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e),
-    }
-}
-
-/// The size of the file at `path`, `None` if there is none.
-fn size_of_file(path: &std::path::Path) -> std::io::Result<Option<u64>> {
-    match std::fs::metadata(path) {
-        Ok(m) => Ok(Some(m.len())),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e),
     }
 }
 
@@ -162,8 +143,4 @@ fn map_piece(file: &std::fs::File, start: u64, len: u64) -> std::io::Result<Byte
             .map(file)?
     };
     Ok(Bytes::from_owner(map).slice(skip..))
-}
-
-fn corrupt_link() -> std::io::Error {
-    std::io::Error::new(std::io::ErrorKind::InvalidData, "corrupt link file")
 }
