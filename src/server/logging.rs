@@ -1,5 +1,6 @@
-//! The log subscriber: `tracing-subscriber`'s fmt layer on stderr, one line
-//! per event, filtered by the configured `EnvFilter` directive, as text or
+//! The log subscriber: `tracing-subscriber`'s fmt layer on stderr (batched
+//! on the runtime's workers, see [`log_writer`](super::log_writer)), one
+//! line per event, filtered by the configured `EnvFilter` directive, as text or
 //! as one JSON object per line (`--log-format json`: the event's fields at
 //! the top level beside `timestamp`, `level`, `target` and `message`, and
 //! the request's span, with its `request_id`, under `span`). With trace
@@ -16,6 +17,7 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{Layer, Registry};
 
+use super::access_log::{self, AccessLayer, Shape};
 use super::config::{LogFormat, LogLevel};
 
 /// A layer of the subscriber.
@@ -26,7 +28,13 @@ pub type BoxedLayer = Box<dyn Layer<Registry> + Send + Sync>;
 pub fn init(level: &LogLevel, format: LogFormat, traces: Option<BoxedLayer>) -> Result<(), String> {
     let ansi = format == LogFormat::Text && std::io::stderr().is_terminal();
     tracing_subscriber::registry()
-        .with(layers(level, format, ansi, std::io::stderr, traces)?)
+        .with(layers(
+            level,
+            format,
+            ansi,
+            super::log_writer::Stderr,
+            traces,
+        )?)
         .try_init()
         .map_err(|e| format!("cannot set up logging: {e}"))
 }
@@ -40,10 +48,19 @@ fn layers<W>(
     traces: Option<BoxedLayer>,
 ) -> Result<Vec<BoxedLayer>, String>
 where
-    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+    W: for<'w> MakeWriter<'w> + Clone + Send + Sync + 'static,
 {
-    let filter = EnvFilter::try_new(level.as_str())
-        .map_err(|e| format!("invalid log level {:?}: {e}", level.as_str()))?;
+    let filter = || {
+        EnvFilter::try_new(level.as_str())
+            .map_err(|e| format!("invalid log level {:?}: {e}", level.as_str()))
+    };
+    let access = AccessLayer::new(
+        match format {
+            LogFormat::Text => Shape::Text,
+            LogFormat::Json => Shape::Json,
+        },
+        writer.clone(),
+    );
     let lines = tracing_subscriber::fmt::layer().with_writer(writer);
     let lines: BoxedLayer = match format {
         LogFormat::Text => lines.with_ansi(ansi).boxed(),
@@ -54,8 +71,14 @@ where
             .with_span_list(false)
             .boxed(),
     };
-    let not_storage = filter_fn(|meta| meta.target() != super::otlp::STORAGE_TARGET);
-    let mut layers = vec![lines.with_filter(filter.and(not_storage)).boxed()];
+    let others = filter_fn(|meta| {
+        meta.target() != super::otlp::STORAGE_TARGET && meta.target() != access_log::TARGET
+    });
+    let is_access = filter_fn(|meta| meta.target() == access_log::TARGET);
+    let mut layers = vec![
+        lines.with_filter(filter()?.and(others)).boxed(),
+        access.with_filter(filter()?.and(is_access)).boxed(),
+    ];
     layers.extend(traces);
     Ok(layers)
 }

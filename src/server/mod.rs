@@ -14,6 +14,7 @@ mod fsck;
 mod gc;
 mod http;
 mod limits;
+mod log_writer;
 mod logging;
 mod metrics;
 mod mirror;
@@ -68,6 +69,7 @@ fn serve(args: &ServeArgs) -> Result<(), String> {
     let config = Config::resolve(args.settings.clone().or(file));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .on_thread_park(log_writer::on_park)
         .build()
         .map_err(|e| format!("cannot start the async runtime: {e}"))?;
     let traces = otlp::start(&config.otlp, runtime.handle())?;
@@ -84,5 +86,6 @@ fn serve(args: &ServeArgs) -> Result<(), String> {
     // Requests still running after the shutdown timeout are cancelled here;
     // blocking storage calls get a last moment to return.
     runtime.shutdown_timeout(run::RUNTIME_SHUTDOWN_TIMEOUT);
+    log_writer::flush_all();
     result
 }

@@ -4,9 +4,14 @@
 //! The line is written when the response body has been sent, so that it can
 //! count the bytes and time the whole exchange. [`LoggedBody`] wraps the
 //! body, counts its data frames, and logs when it ends, fails or is dropped
-//! (client gone, shutdown), whichever comes first.
+//! (client gone, shutdown), whichever comes first. The lines are written
+//! by the access log's own layer ([`line`]).
+
+mod line;
 
 use std::time::Instant;
+
+pub use line::{AccessLayer, Shape};
 
 use http::{Method, StatusCode};
 use http_body::Body;
@@ -62,19 +67,23 @@ impl EndOfBody for Pending {
         let Pending { request, status } = self;
         // Milliseconds to the microsecond: a number in JSON too.
         let latency_ms = (request.start.elapsed().as_secs_f64() * 1e6).round() / 1e3;
-        let (method, path, status) = (&request.method, &request.path, status.as_u16());
+        let (method, path, status) = (
+            request.method.as_str(),
+            request.path.as_str(),
+            status.as_u16(),
+        );
         let request_id = request.id.as_str();
         match outcome {
             Outcome::Complete => tracing::info!(
-                target: TARGET, %method, %path, status, bytes, latency_ms, %request_id,
+                target: TARGET, method, path, status, bytes, latency_ms, request_id,
                 "request"
             ),
             Outcome::Failed => tracing::warn!(
-                target: TARGET, %method, %path, status, bytes, latency_ms, %request_id,
+                target: TARGET, method, path, status, bytes, latency_ms, request_id,
                 "request: response body failed while sending"
             ),
             Outcome::Aborted => tracing::warn!(
-                target: TARGET, %method, %path, status, bytes, latency_ms, %request_id,
+                target: TARGET, method, path, status, bytes, latency_ms, request_id,
                 "request: response not sent in full (client gone or shutdown)"
             ),
         }
@@ -110,15 +119,13 @@ mod tests {
         }
     }
 
-    /// Run `f` with a subscriber that records every event, and return the
-    /// lines it wrote.
+    /// Run `f` with the access log's layer, and return the lines it wrote.
     fn logs_of(f: impl FnOnce()) -> Vec<String> {
+        use tracing_subscriber::layer::SubscriberExt;
         let captured = Captured::default();
         let writer = captured.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_writer(move || writer.clone())
-            .with_ansi(false)
-            .finish();
+        let layer = AccessLayer::new(Shape::Text, move || writer.clone());
+        let subscriber = tracing_subscriber::registry().with(layer);
         tracing::subscriber::with_default(subscriber, f);
         let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
         text.lines().map(str::to_owned).collect()
