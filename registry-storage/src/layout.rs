@@ -157,64 +157,118 @@ pub enum Key<'a> {
 }
 
 impl Key<'_> {
-    /// The key's path relative to the store's root.
+    /// The key's path relative to the store's root, built in one buffer
+    /// (it is on every request's path).
     pub fn path(&self) -> String {
-        let repo = |n: &RepositoryName| format!("{PREFIX}repositories/{n}/");
-        let dig = |d: &Digest| format!("{}/{}", d.algorithm(), d.hex());
+        let p = PathText(String::with_capacity(192));
         match *self {
-            Key::BlobData(d) => {
-                format!(
-                    "{PREFIX}blobs/{}/{}/{}/data",
-                    d.algorithm(),
-                    &d.hex()[..2],
-                    d.hex()
-                )
-            }
-            Key::RepositoriesDir => format!("{PREFIX}repositories/"),
-            Key::RepositoryDir(n) => repo(n),
-            Key::LayerLink(n, d) => format!("{}_layers/{}/link", repo(n), dig(d)),
-            Key::RevisionLink(n, d) => {
-                format!("{}_manifests/revisions/{}/link", repo(n), dig(d))
-            }
-            Key::TagsDir(n) => format!("{}_manifests/tags/", repo(n)),
-            Key::TagDir(n, t) => format!("{}_manifests/tags/{t}/", repo(n)),
-            Key::TagCurrentLink(n, t) => format!("{}_manifests/tags/{t}/current/link", repo(n)),
-            Key::TagIndexLink(n, t, d) => {
-                format!("{}_manifests/tags/{t}/index/{}/link", repo(n), dig(d))
-            }
-            Key::ReferrersDir(n, s) => format!("{}_referrers/{}/", repo(n), dig(s)),
+            Key::BlobData(d) => p
+                .s(PREFIX)
+                .s("blobs/")
+                .s(d.algorithm().as_str())
+                .s("/")
+                .s(&d.hex()[..2])
+                .s("/")
+                .s(d.hex())
+                .s("/data"),
+            Key::RepositoriesDir => p.s(PREFIX).s("repositories/"),
+            Key::RepositoryDir(n) => p.repo(n),
+            Key::LayerLink(n, d) => p.repo(n).s("_layers/").dig(d).s("/link"),
+            Key::RevisionLink(n, d) => p.repo(n).s("_manifests/revisions/").dig(d).s("/link"),
+            Key::TagsDir(n) => p.repo(n).s("_manifests/tags/"),
+            Key::TagDir(n, t) => p.repo(n).s("_manifests/tags/").s(t.as_str()).s("/"),
+            Key::TagCurrentLink(n, t) => p
+                .repo(n)
+                .s("_manifests/tags/")
+                .s(t.as_str())
+                .s("/current/link"),
+            Key::TagIndexLink(n, t, d) => p
+                .repo(n)
+                .s("_manifests/tags/")
+                .s(t.as_str())
+                .s("/index/")
+                .dig(d)
+                .s("/link"),
+            Key::ReferrersDir(n, s) => p.repo(n).s("_referrers/").dig(s).s("/"),
             Key::ReferrerLink(n, s, d) => {
-                format!("{}_referrers/{}/{}/link", repo(n), dig(s), dig(d))
+                p.repo(n).s("_referrers/").dig(s).s("/").dig(d).s("/link")
             }
-            Key::UploadDir(n, id) => format!("{}_uploads/{id}/", repo(n)),
-            Key::UploadStartedAt(n, id) => format!("{}_uploads/{id}/startedat", repo(n)),
-            Key::UploadPartsDir(n, id) => format!("{}_uploads/{id}/parts/", repo(n)),
-            Key::UploadPart(n, id, off) => format!("{}_uploads/{id}/parts/{off:020}", repo(n)),
+            Key::UploadDir(n, id) => p.upload(n, id).s("/"),
+            Key::UploadStartedAt(n, id) => p.upload(n, id).s("/startedat"),
+            Key::UploadPartsDir(n, id) => p.upload(n, id).s("/parts/"),
+            Key::UploadPart(n, id, off) => p.upload(n, id).f(format_args!("/parts/{off:020}")),
             Key::UploadChunk(n, id, off, nonce) => {
-                format!("{}_uploads/{id}/chunks/{off:020}-{nonce}", repo(n))
+                p.upload(n, id).f(format_args!("/chunks/{off:020}-{nonce}"))
             }
-            Key::UploadLast(n, id, nonce) => format!("{}_uploads/{id}/last-{nonce}", repo(n)),
-            Key::Probe(nonce) => format!("_registry/probe-{nonce}"),
-            Key::DeletingMarker(n, d) => format!("_registry/deleting/{n}/_revisions/{}", dig(d)),
-            Key::GcRunsDir => "_registry/gc/runs/".to_owned(),
-            Key::GcRun(run) => format!("_registry/gc/runs/{run}"),
-            Key::GcDoomedRoot => "_registry/gc/doomed/".to_owned(),
-            Key::GcDoomedDir(d) => format!("_registry/gc/doomed/{}/", dig(d)),
-            Key::GcDoomed(d, run) => format!("_registry/gc/doomed/{}/{run}", dig(d)),
-            Key::GcPushesDir => "_registry/gc/pushes/".to_owned(),
-            Key::GcPush(nonce) => format!("_registry/gc/pushes/{nonce}"),
-            Key::GcClock(nonce) => format!("_registry/gc/clock-{nonce}"),
-            Key::MirrorFetchDir(d) => format!("_registry/mirror/fetch/{}/", dig(d)),
-            Key::MirrorFetch(d, n) => format!("_registry/mirror/fetch/{}/{n:010}", dig(d)),
-            Key::PullsDir(n) => format!("_registry/pulls/{n}/"),
-            Key::Pull(n, d) => format!("_registry/pulls/{n}/{}", dig(d)),
-            Key::EventsPendingDir(e) => format!("_registry/events/{e}/pending/"),
-            Key::EventPending(e, id) => format!("_registry/events/{e}/pending/{id}"),
-            Key::EventClaimsDir(e, id) => format!("_registry/events/{e}/claims/{id}/"),
-            Key::EventClaim(e, id, n) => format!("_registry/events/{e}/claims/{id}/{n:06}"),
-            Key::EventsDeadDir(e) => format!("_registry/events/{e}/dead/"),
-            Key::EventDead(e, id) => format!("_registry/events/{e}/dead/{id}"),
+            Key::UploadLast(n, id, nonce) => p.upload(n, id).s("/last-").s(nonce),
+            Key::Probe(nonce) => p.s("_registry/probe-").s(nonce),
+            Key::DeletingMarker(n, d) => p
+                .s("_registry/deleting/")
+                .s(n.as_str())
+                .s("/_revisions/")
+                .dig(d),
+            Key::GcRunsDir => p.s("_registry/gc/runs/"),
+            Key::GcRun(run) => p.s("_registry/gc/runs/").s(run),
+            Key::GcDoomedRoot => p.s("_registry/gc/doomed/"),
+            Key::GcDoomedDir(d) => p.s("_registry/gc/doomed/").dig(d).s("/"),
+            Key::GcDoomed(d, run) => p.s("_registry/gc/doomed/").dig(d).s("/").s(run),
+            Key::GcPushesDir => p.s("_registry/gc/pushes/"),
+            Key::GcPush(nonce) => p.s("_registry/gc/pushes/").s(nonce),
+            Key::GcClock(nonce) => p.s("_registry/gc/clock-").s(nonce),
+            Key::MirrorFetchDir(d) => p.s("_registry/mirror/fetch/").dig(d).s("/"),
+            Key::MirrorFetch(d, n) => p
+                .s("_registry/mirror/fetch/")
+                .dig(d)
+                .f(format_args!("/{n:010}")),
+            Key::PullsDir(n) => p.s("_registry/pulls/").s(n.as_str()).s("/"),
+            Key::Pull(n, d) => p.s("_registry/pulls/").s(n.as_str()).s("/").dig(d),
+            Key::EventsPendingDir(e) => p.s("_registry/events/").s(e).s("/pending/"),
+            Key::EventPending(e, id) => p.s("_registry/events/").s(e).s("/pending/").s(id),
+            Key::EventClaimsDir(e, id) => p.s("_registry/events/").s(e).s("/claims/").s(id).s("/"),
+            Key::EventClaim(e, id, n) => p
+                .s("_registry/events/")
+                .s(e)
+                .s("/claims/")
+                .s(id)
+                .f(format_args!("/{n:06}")),
+            Key::EventsDeadDir(e) => p.s("_registry/events/").s(e).s("/dead/"),
+            Key::EventDead(e, id) => p.s("_registry/events/").s(e).s("/dead/").s(id),
         }
+        .0
+    }
+}
+
+/// A path being built.
+struct PathText(String);
+
+impl PathText {
+    /// Append `part`.
+    fn s(mut self, part: &str) -> Self {
+        self.0.push_str(part);
+        self
+    }
+
+    /// Append formatted text (numbers with their padding).
+    fn f(mut self, args: std::fmt::Arguments<'_>) -> Self {
+        use std::fmt::Write;
+        // Writing into a String cannot fail.
+        let _ = self.0.write_fmt(args);
+        self
+    }
+
+    /// `<PREFIX>repositories/<name>/`
+    fn repo(self, n: &RepositoryName) -> Self {
+        self.s(PREFIX).s("repositories/").s(n.as_str()).s("/")
+    }
+
+    /// `<alg>/<hex>`
+    fn dig(self, d: &Digest) -> Self {
+        self.s(d.algorithm().as_str()).s("/").s(d.hex())
+    }
+
+    /// `<PREFIX>repositories/<name>/_uploads/<id>`
+    fn upload(self, n: &RepositoryName, id: &UploadId) -> Self {
+        self.repo(n).s("_uploads/").s(id.as_str())
     }
 }
 
@@ -316,6 +370,7 @@ mod tests {
                 format!("_registry/gc/doomed/sha256/{HEX}/r1"),
             ),
             (Key::GcPushesDir, "_registry/gc/pushes/".into()),
+            (Key::PullsDir(&n), "_registry/pulls/library/alpine/".into()),
             (
                 Key::Pull(&n, &d),
                 format!("_registry/pulls/library/alpine/sha256/{HEX}"),

@@ -33,8 +33,8 @@ impl RequestId {
     /// Not a secret: these ids are not cryptographically strong and must
     /// never be used as tokens.
     pub fn generate() -> RequestId {
-        let hex = format!("{:032x}", next_bits());
-        RequestId(HeaderValue::from_str(&hex).expect("hex is a valid header value"))
+        let hex = hex_of(next_bits());
+        RequestId(HeaderValue::from_bytes(&hex).expect("hex is a valid header value"))
     }
 
     /// The id as text.
@@ -47,6 +47,13 @@ impl RequestId {
     pub fn header_value(&self) -> HeaderValue {
         self.0.clone()
     }
+}
+
+/// `bits` as 32 lowercase hex digits, most significant first (what
+/// `format!("{bits:032x}")` gives, without the formatter).
+fn hex_of(bits: u128) -> [u8; 32] {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    std::array::from_fn(|i| DIGITS[((bits >> (124 - 4 * i)) & 0xf) as usize])
 }
 
 /// The next id's bits: no system call after the first (which reads the key).
@@ -117,6 +124,13 @@ mod tests {
         assert_eq!(two.as_str().len(), 32, "two ids: neither is trusted");
         assert_eq!(RequestId::of(&HeaderMap::new()).as_str().len(), 32);
         assert_ne!(RequestId::generate(), RequestId::generate());
+    }
+
+    #[test]
+    fn hex_of_is_the_formatters_hex() {
+        for bits in [0, 1, 0xabc, u128::MAX, u128::MAX / 3, 1 << 127] {
+            assert_eq!(hex_of(bits), format!("{bits:032x}").as_bytes(), "{bits}");
+        }
     }
 
     #[test]
