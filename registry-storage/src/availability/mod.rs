@@ -174,13 +174,14 @@ impl StoreHealth {
         self.changed.send_replace(failing);
     }
 
-    /// Resolves when the store is (or becomes) failing.
-    pub(crate) fn found_failing(&self) -> impl Future<Output = ()> + Send + 'static {
+    /// Resolves when the store is (or becomes) failing. Subscribes when
+    /// first polled, not when made: the guard polls it only once its
+    /// operation did not finish at once, and a subscription is two atomic
+    /// operations on a counter every request thread shares.
+    pub(crate) async fn found_failing(&self) {
         let mut rx = self.changed.subscribe();
-        async move {
-            // An error means the sender is gone: never, it lives in `self`.
-            let _ = rx.wait_for(|failing| *failing).await;
-        }
+        // An error means the sender is gone: never, it lives in `self`.
+        let _ = rx.wait_for(|failing| *failing).await;
     }
 }
 
@@ -321,7 +322,8 @@ mod tests {
     #[tokio::test]
     async fn waiters_learn_when_the_store_fails() {
         let h = std::sync::Arc::new(health(1, 1));
-        let waiting = tokio::spawn(h.found_failing());
+        let watched = h.clone();
+        let waiting = tokio::spawn(async move { watched.found_failing().await });
         tokio::task::yield_now().await;
         assert!(!waiting.is_finished());
         h.record_failure(&down());
