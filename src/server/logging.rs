@@ -85,31 +85,50 @@ where
 
 #[cfg(test)]
 mod tests {
-    use std::sync::{Arc, Mutex};
-
     use super::*;
+    use crate::server::captured_log::Captured;
 
-    /// Log output captured in memory.
-    #[derive(Clone, Default)]
-    struct Captured(Arc<Mutex<Vec<u8>>>);
+    /// The lines `f` logs through the server's layers at `level`, as
+    /// `format`.
+    fn logged(level: &str, format: LogFormat, f: impl FnOnce()) -> Vec<String> {
+        let captured = Captured::default();
+        let level: LogLevel = level.parse().unwrap();
+        let layers = layers(&level, format, false, captured.writer(), None).unwrap();
+        let subscriber = tracing_subscriber::registry().with(layers);
+        tracing::subscriber::with_default(subscriber, f);
+        captured.lines()
+    }
 
-    impl std::io::Write for Captured {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
+    fn access_and_other() {
+        tracing::info!(target: access_log::TARGET, status = 200u16, "request");
+        tracing::info!(target: "registry::other", "other");
+    }
 
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
+    #[test]
+    fn access_lines_are_written_once_and_follow_the_filter() {
+        let lines = logged("info", LogFormat::Text, access_and_other);
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        assert!(lines[0].ends_with("  INFO registry::access: request status=200"));
+        assert!(lines[1].ends_with("  INFO registry::other: other"));
+        let lines = logged(
+            "info,registry::access=off",
+            LogFormat::Json,
+            access_and_other,
+        );
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        assert!(
+            lines[0].contains("\"target\":\"registry::other\""),
+            "{lines:?}"
+        );
+        let lines = logged("warn", LogFormat::Text, access_and_other);
+        assert!(lines.is_empty(), "{lines:?}");
     }
 
     #[test]
     fn a_line_logged_in_a_storage_span_shows_its_requests_span() {
         let captured = Captured::default();
-        let writer = captured.clone();
         let level: LogLevel = "debug".parse().unwrap();
-        let layers = layers(&level, LogFormat::Json, false, move || writer.clone(), None).unwrap();
+        let layers = layers(&level, LogFormat::Json, false, captured.writer(), None).unwrap();
         let subscriber = tracing_subscriber::registry().with(layers);
         tracing::subscriber::with_default(subscriber, || {
             let request = tracing::info_span!("request", request_id = "r-1");
@@ -119,7 +138,7 @@ mod tests {
             let _in_storage = storage.enter();
             tracing::warn!("inside");
         });
-        let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        let text = captured.lines().join("\n");
         let line: serde_json::Value = serde_json::from_str(text.trim()).expect(&text);
         assert_eq!(line["message"], "inside");
         assert_eq!(line["span"]["name"], "request", "{line}");

@@ -8,6 +8,8 @@
 mod access_log;
 mod auth;
 mod body_end;
+#[cfg(test)]
+mod captured_log;
 mod cli;
 mod config;
 mod fsck;

@@ -207,35 +207,17 @@ fn push_json_str(out: &mut String, value: &str) {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::{Arc, Mutex};
-
     use tracing_subscriber::layer::SubscriberExt;
 
     use super::*;
-
-    /// Lines captured in memory.
-    #[derive(Clone, Default)]
-    struct Captured(Arc<Mutex<Vec<u8>>>);
-
-    impl std::io::Write for Captured {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
+    use crate::server::captured_log::Captured;
 
     fn lines_of(shape: Shape, f: impl FnOnce()) -> Vec<String> {
         let captured = Captured::default();
-        let writer = captured.clone();
-        let layer = AccessLayer::new(shape, move || writer.clone());
+        let layer = AccessLayer::new(shape, captured.writer());
         let subscriber = tracing_subscriber::registry().with(layer);
         tracing::subscriber::with_default(subscriber, f);
-        let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
-        text.lines().map(str::to_owned).collect()
+        captured.lines()
     }
 
     fn log_one() {

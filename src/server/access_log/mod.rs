@@ -95,40 +95,22 @@ pub type LoggedBody<B> = WatchedBody<B, Pending>;
 
 #[cfg(test)]
 mod tests {
-    use std::io::Write;
     use std::pin::Pin;
-    use std::sync::{Arc, Mutex};
     use std::task::{Context, Poll, Waker};
 
     use registry_http::Body as RegistryBody;
 
     use super::*;
-
-    /// Log output captured in memory.
-    #[derive(Clone, Default)]
-    struct Captured(Arc<Mutex<Vec<u8>>>);
-
-    impl Write for Captured {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
+    use crate::server::captured_log::Captured;
 
     /// Run `f` with the access log's layer, and return the lines it wrote.
     fn logs_of(f: impl FnOnce()) -> Vec<String> {
         use tracing_subscriber::layer::SubscriberExt;
         let captured = Captured::default();
-        let writer = captured.clone();
-        let layer = AccessLayer::new(Shape::Text, move || writer.clone());
+        let layer = AccessLayer::new(Shape::Text, captured.writer());
         let subscriber = tracing_subscriber::registry().with(layer);
         tracing::subscriber::with_default(subscriber, f);
-        let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
-        text.lines().map(str::to_owned).collect()
+        captured.lines()
     }
 
     fn respond(method: Method, status: StatusCode, body: RegistryBody) -> LoggedBody<RegistryBody> {
