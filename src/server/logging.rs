@@ -17,7 +17,7 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{Layer, Registry};
 
-use super::access_log::{self, AccessLayer, Shape};
+use super::access_log::{AccessFirst, Shape};
 use super::config::{LogFormat, LogLevel};
 
 /// A layer of the subscriber.
@@ -48,37 +48,26 @@ fn layers<W>(
     traces: Option<BoxedLayer>,
 ) -> Result<Vec<BoxedLayer>, String>
 where
-    W: for<'w> MakeWriter<'w> + Clone + Send + Sync + 'static,
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
 {
-    let filter = || {
-        EnvFilter::try_new(level.as_str())
-            .map_err(|e| format!("invalid log level {:?}: {e}", level.as_str()))
-    };
-    let access = AccessLayer::new(
-        match format {
-            LogFormat::Text => Shape::Text,
-            LogFormat::Json => Shape::Json,
-        },
-        writer.clone(),
-    );
+    let filter = EnvFilter::try_new(level.as_str())
+        .map_err(|e| format!("invalid log level {:?}: {e}", level.as_str()))?;
     let lines = tracing_subscriber::fmt::layer().with_writer(writer);
     let lines: BoxedLayer = match format {
-        LogFormat::Text => lines.with_ansi(ansi).boxed(),
+        LogFormat::Text => lines
+            .with_ansi(ansi)
+            .map_event_format(|f| AccessFirst::new(Shape::Text, f))
+            .boxed(),
         LogFormat::Json => lines
             .json()
             .flatten_event(true)
             .with_current_span(true)
             .with_span_list(false)
+            .map_event_format(|f| AccessFirst::new(Shape::Json, f))
             .boxed(),
     };
-    let others = filter_fn(|meta| {
-        meta.target() != super::otlp::STORAGE_TARGET && meta.target() != access_log::TARGET
-    });
-    let is_access = filter_fn(|meta| meta.target() == access_log::TARGET);
-    let mut layers = vec![
-        lines.with_filter(filter()?.and(others)).boxed(),
-        access.with_filter(filter()?.and(is_access)).boxed(),
-    ];
+    let not_storage = filter_fn(|meta| meta.target() != super::otlp::STORAGE_TARGET);
+    let mut layers = vec![lines.with_filter(filter.and(not_storage)).boxed()];
     layers.extend(traces);
     Ok(layers)
 }
@@ -100,7 +89,7 @@ mod tests {
     }
 
     fn access_and_other() {
-        tracing::info!(target: access_log::TARGET, status = 200u16, "request");
+        tracing::info!(target: super::super::access_log::TARGET, status = 200u16, "request");
         tracing::info!(target: "registry::other", "other");
     }
 

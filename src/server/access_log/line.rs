@@ -1,14 +1,17 @@
-//! The access log's own layer: writes the lines of [`TARGET`] events
-//! itself, in the shape `tracing-subscriber`'s formatter gives every other
-//! line (text or JSON), without that formatter's general machinery.
+//! The access log's lines: written by the log's one formatting layer,
+//! through [`AccessFirst`], which formats [`TARGET`] events itself, in the
+//! shape `tracing-subscriber`'s formatter gives every other line (text or
+//! JSON), without that formatter's general machinery, and hands every
+//! other event to that formatter.
 //!
 //! An access line is written for every request, and on a manifest GET the
 //! general formatter cost about a sixth of the server's user time: each
 //! field goes through `fmt::Debug` and a dynamic writer, the level and the
 //! target through terminal styling, the timestamp through its own
 //! formatter. Here the event's fields are recorded by type (strings as
-//! they are, integers with `itoa`), into one buffer per thread, handed to
-//! the log's writer in one piece.
+//! they are, integers with `itoa`) straight into the layer's line buffer.
+//! Being a formatter, not a layer of its own, it adds no filter and no
+//! per-span bookkeeping to the subscriber.
 //!
 //! Text lines look like the formatter's, without colours:
 //!
@@ -21,14 +24,13 @@
 //! event carries no span (it is logged when the response body ends,
 //! outside the request's span), so neither form shows one.
 
-use std::cell::RefCell;
-use std::fmt::Write as _;
-use std::io::Write as _;
+use std::fmt;
 
 use tracing::field::{Field, Visit};
 use tracing::{Event, Level, Subscriber};
-use tracing_subscriber::fmt::MakeWriter;
-use tracing_subscriber::layer::{Context, Layer};
+use tracing_subscriber::fmt::format::Writer;
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
+use tracing_subscriber::registry::LookupSpan;
 
 use super::TARGET;
 
@@ -41,67 +43,70 @@ pub enum Shape {
     Json,
 }
 
-/// The layer: formats [`TARGET`] events (and only those: filter the
-/// others out, and these out of the general formatter) and writes each to
-/// `writer`.
+/// An event formatter: [`TARGET`] events as lines of `shape`, every other
+/// event by `inner` (the general formatter of the same shape).
 #[derive(Debug)]
-pub struct AccessLayer<W> {
+pub struct AccessFirst<F> {
     shape: Shape,
-    writer: W,
+    inner: F,
 }
 
-impl<W> AccessLayer<W> {
-    /// Lines of `shape` written to `writer`.
-    pub fn new(shape: Shape, writer: W) -> Self {
-        AccessLayer { shape, writer }
+impl<F> AccessFirst<F> {
+    /// Access lines of `shape`, the others by `inner`.
+    pub fn new(shape: Shape, inner: F) -> Self {
+        AccessFirst { shape, inner }
     }
 }
 
-thread_local! {
-    /// The line being written, reused.
-    static LINE: RefCell<String> = const { RefCell::new(String::new()) };
-}
-
-impl<S, W> Layer<S> for AccessLayer<W>
+impl<S, N, F> FormatEvent<S, N> for AccessFirst<F>
 where
-    S: Subscriber,
-    W: for<'w> MakeWriter<'w> + 'static,
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+    F: FormatEvent<S, N>,
 {
-    fn on_event(&self, event: &Event<'_>, _: Context<'_, S>) {
-        let meta = event.metadata();
-        debug_assert_eq!(meta.target(), TARGET);
-        LINE.with(|line| {
-            // Re-entered only if writing the line logs something itself.
-            let Ok(mut line) = line.try_borrow_mut() else {
-                return;
-            };
-            line.clear();
-            let now = std::time::SystemTime::now();
-            match self.shape {
-                Shape::Text => {
-                    let _ = write!(line, "{}", humantime::format_rfc3339_micros(now));
-                    line.push_str(level_text(meta.level()));
-                    line.push_str(meta.target());
-                    line.push(':');
-                    event.record(&mut TextFields(&mut line));
-                }
-                Shape::Json => {
-                    let _ = write!(
-                        line,
-                        "{{\"timestamp\":\"{}\",\"level\":\"{}\"",
-                        humantime::format_rfc3339_micros(now),
-                        meta.level()
-                    );
-                    event.record(&mut JsonFields(&mut line));
-                    line.push_str(",\"target\":");
-                    push_json_str(&mut line, meta.target());
-                    line.push('}');
-                }
-            }
-            line.push('\n');
-            let _ = self.writer.make_writer_for(meta).write_all(line.as_bytes());
-        });
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        writer: Writer<'_>,
+        event: &Event<'_>,
+    ) -> fmt::Result {
+        if event.metadata().target() == TARGET {
+            access_line(self.shape, writer, event)
+        } else {
+            self.inner.format_event(ctx, writer, event)
+        }
     }
+}
+
+/// The access line of `event`, as `shape`, with its newline.
+fn access_line(shape: Shape, mut line: Writer<'_>, event: &Event<'_>) -> fmt::Result {
+    let meta = event.metadata();
+    let now = humantime::format_rfc3339_micros(std::time::SystemTime::now());
+    match shape {
+        Shape::Text => {
+            write!(line, "{now}")?;
+            line.write_str(level_text(meta.level()))?;
+            line.write_str(meta.target())?;
+            line.write_char(':')?;
+            let mut fields = TextFields(&mut line, Ok(()));
+            event.record(&mut fields);
+            fields.1?;
+        }
+        Shape::Json => {
+            write!(
+                line,
+                "{{\"timestamp\":\"{now}\",\"level\":\"{}\"",
+                meta.level()
+            )?;
+            let mut fields = JsonFields(&mut line, Ok(()));
+            event.record(&mut fields);
+            fields.1?;
+            line.write_str(",\"target\":")?;
+            write_json_str(&mut line, meta.target())?;
+            line.write_char('}')?;
+        }
+    }
+    line.write_char('\n')
 }
 
 /// The level as the text formatter pads it, between the spaces around it.
@@ -115,110 +120,123 @@ fn level_text(level: &Level) -> &'static str {
     }
 }
 
-/// Fields as ` name=value`, the message as ` value`.
-struct TextFields<'a>(&'a mut String);
+/// Fields as ` name=value`, the message as ` value`, into a line; the
+/// first write error is kept.
+struct TextFields<'a, W>(&'a mut W, fmt::Result);
 
-impl TextFields<'_> {
-    fn name(&mut self, field: &Field) {
-        self.0.push(' ');
-        if field.name() != "message" {
-            self.0.push_str(field.name());
-            self.0.push('=');
+impl<W: fmt::Write> TextFields<'_, W> {
+    /// Write ` name=` (` ` for the message), then `value`.
+    fn field(&mut self, field: &Field, value: impl FnOnce(&mut W) -> fmt::Result) {
+        let w = &mut *self.0;
+        let name = match field.name() {
+            "message" => w.write_char(' '),
+            name => write!(w, " {name}="),
+        };
+        if self.1.is_ok() {
+            self.1 = name.and_then(|()| value(w));
         }
     }
 }
 
-impl Visit for TextFields<'_> {
+impl<W: fmt::Write> Visit for TextFields<'_, W> {
     fn record_str(&mut self, field: &Field, value: &str) {
-        self.name(field);
-        self.0.push_str(value);
+        self.field(field, |w| w.write_str(value));
     }
 
     fn record_u64(&mut self, field: &Field, value: u64) {
-        self.name(field);
-        self.0.push_str(itoa::Buffer::new().format(value));
+        self.field(field, |w| w.write_str(itoa::Buffer::new().format(value)));
     }
 
     fn record_i64(&mut self, field: &Field, value: i64) {
-        self.name(field);
-        self.0.push_str(itoa::Buffer::new().format(value));
+        self.field(field, |w| w.write_str(itoa::Buffer::new().format(value)));
     }
 
-    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        self.name(field);
-        let _ = write!(self.0, "{value:?}");
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        self.field(field, |w| write!(w, "{value:?}"));
     }
 }
 
-/// Fields as `,"name":value`.
-struct JsonFields<'a>(&'a mut String);
+/// Fields as `,"name":value`, into a line; the first write error is kept.
+struct JsonFields<'a, W>(&'a mut W, fmt::Result);
 
-impl JsonFields<'_> {
-    fn name(&mut self, field: &Field) {
-        self.0.push(',');
-        push_json_str(self.0, field.name());
-        self.0.push(':');
+impl<W: fmt::Write> JsonFields<'_, W> {
+    /// Write `,"name":`, then `value`.
+    fn field(&mut self, field: &Field, value: impl FnOnce(&mut W) -> fmt::Result) {
+        let w = &mut *self.0;
+        let name = w
+            .write_char(',')
+            .and_then(|()| write_json_str(w, field.name()))
+            .and_then(|()| w.write_char(':'));
+        if self.1.is_ok() {
+            self.1 = name.and_then(|()| value(w));
+        }
     }
 }
 
-impl Visit for JsonFields<'_> {
+impl<W: fmt::Write> Visit for JsonFields<'_, W> {
     fn record_str(&mut self, field: &Field, value: &str) {
-        self.name(field);
-        push_json_str(self.0, value);
+        self.field(field, |w| write_json_str(w, value));
     }
 
     fn record_u64(&mut self, field: &Field, value: u64) {
-        self.name(field);
-        self.0.push_str(itoa::Buffer::new().format(value));
+        self.field(field, |w| w.write_str(itoa::Buffer::new().format(value)));
     }
 
     fn record_i64(&mut self, field: &Field, value: i64) {
-        self.name(field);
-        self.0.push_str(itoa::Buffer::new().format(value));
+        self.field(field, |w| w.write_str(itoa::Buffer::new().format(value)));
     }
 
     fn record_f64(&mut self, field: &Field, value: f64) {
-        self.name(field);
-        if value.is_finite() {
-            let _ = write!(self.0, "{value}");
-        } else {
-            self.0.push_str("null");
-        }
+        self.field(field, |w| match value.is_finite() {
+            true => write!(w, "{value}"),
+            false => w.write_str("null"),
+        });
     }
 
     fn record_bool(&mut self, field: &Field, value: bool) {
-        self.name(field);
-        self.0.push_str(if value { "true" } else { "false" });
+        self.field(field, |w| w.write_str(if value { "true" } else { "false" }));
     }
 
-    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        self.name(field);
-        push_json_str(self.0, &format!("{value:?}"));
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        self.field(field, |w| write_json_str(w, &format!("{value:?}")));
     }
 }
 
 /// `value` as a JSON string.
-fn push_json_str(out: &mut String, value: &str) {
+fn write_json_str(w: &mut impl fmt::Write, value: &str) -> fmt::Result {
     // Serializing a string into a String cannot fail.
-    if let Ok(quoted) = serde_json::to_string(value) {
-        out.push_str(&quoted);
-    }
+    let quoted = serde_json::to_string(value).map_err(|_| fmt::Error)?;
+    w.write_str(&quoted)
+}
+
+/// The lines `f` logs through a formatting layer with [`AccessFirst`], for
+/// tests.
+#[cfg(test)]
+pub(super) fn lines_of(shape: Shape, f: impl FnOnce()) -> Vec<String> {
+    use tracing_subscriber::Layer;
+    use tracing_subscriber::fmt::format::Format;
+    use tracing_subscriber::layer::SubscriberExt;
+    let captured = crate::server::captured_log::Captured::default();
+    let layer = tracing_subscriber::fmt::layer()
+        .with_writer(captured.writer())
+        .with_ansi(false);
+    let layer = match shape {
+        Shape::Text => layer
+            .event_format(AccessFirst::new(shape, Format::default()))
+            .boxed(),
+        Shape::Json => layer
+            .json()
+            .event_format(AccessFirst::new(shape, Format::default().json()))
+            .boxed(),
+    };
+    let subscriber = tracing_subscriber::registry().with(layer);
+    tracing::subscriber::with_default(subscriber, f);
+    captured.lines()
 }
 
 #[cfg(test)]
 mod tests {
-    use tracing_subscriber::layer::SubscriberExt;
-
     use super::*;
-    use crate::server::captured_log::Captured;
-
-    fn lines_of(shape: Shape, f: impl FnOnce()) -> Vec<String> {
-        let captured = Captured::default();
-        let layer = AccessLayer::new(shape, captured.writer());
-        let subscriber = tracing_subscriber::registry().with(layer);
-        tracing::subscriber::with_default(subscriber, f);
-        captured.lines()
-    }
 
     fn log_one() {
         tracing::info!(
@@ -226,12 +244,13 @@ mod tests {
             bytes = 90u64, latency_ms = 0.497, request_id = "r-1", "request"
         );
         tracing::warn!(target: TARGET, status = 200u64, "request: cut short");
+        tracing::info!(target: "registry::other", n = 1u64, "not an access line");
     }
 
     #[test]
     fn text_lines_have_the_formatters_shape() {
         let lines = lines_of(Shape::Text, log_one);
-        assert_eq!(lines.len(), 2, "{lines:?}");
+        assert_eq!(lines.len(), 3, "{lines:?}");
         let (stamp, rest) = lines[0].split_once(' ').unwrap();
         assert!(
             humantime::parse_rfc3339(stamp).is_ok() && stamp.len() == 27,
@@ -246,6 +265,11 @@ mod tests {
             lines[1].ends_with("  WARN registry::access: request: cut short status=200"),
             "{}",
             lines[1]
+        );
+        assert!(
+            lines[2].ends_with("  INFO registry::other: not an access line n=1"),
+            "the general formatter's: {}",
+            lines[2]
         );
     }
 
@@ -280,5 +304,7 @@ mod tests {
         assert!(keys.windows(2).all(|w| at(w[0]) < at(w[1])), "{}", lines[0]);
         let warn: serde_json::Value = serde_json::from_str(&lines[1]).unwrap();
         assert_eq!(warn["level"], "WARN");
+        let other: serde_json::Value = serde_json::from_str(&lines[2]).unwrap();
+        assert_eq!(other["fields"]["message"], "not an access line", "{other}");
     }
 }

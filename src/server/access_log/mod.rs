@@ -11,7 +11,7 @@ mod line;
 
 use std::time::Instant;
 
-pub use line::{AccessLayer, Shape};
+pub use line::{AccessFirst, Shape};
 
 use http::{Method, StatusCode};
 use http_body::Body;
@@ -101,16 +101,11 @@ mod tests {
     use registry_http::Body as RegistryBody;
 
     use super::*;
-    use crate::server::captured_log::Captured;
 
-    /// Run `f` with the access log's layer, and return the lines it wrote.
+    /// Run `f` with the access log's formatter, and return the lines it
+    /// wrote.
     fn logs_of(f: impl FnOnce()) -> Vec<String> {
-        use tracing_subscriber::layer::SubscriberExt;
-        let captured = Captured::default();
-        let layer = AccessLayer::new(Shape::Text, captured.writer());
-        let subscriber = tracing_subscriber::registry().with(layer);
-        tracing::subscriber::with_default(subscriber, f);
-        captured.lines()
+        line::lines_of(Shape::Text, f)
     }
 
     fn respond(method: Method, status: StatusCode, body: RegistryBody) -> LoggedBody<RegistryBody> {
