@@ -5,7 +5,7 @@
 //! count the bytes and time the whole exchange. [`LoggedBody`] wraps the
 //! body, counts its data frames, and logs when it ends, fails or is dropped
 //! (client gone, shutdown), whichever comes first. The lines are written
-//! by the access log's own layer ([`line`]).
+//! by the access log's own formatter ([`line`]).
 
 mod line;
 
