@@ -97,14 +97,7 @@ pub struct Tag(String);
 impl Tag {
     /// Parse and validate a tag.
     pub fn parse(s: &str) -> Result<Self> {
-        let b = s.as_bytes();
-        let ok = !b.is_empty()
-            && b.len() <= MAX_TAG_LEN
-            && (b[0].is_ascii_alphanumeric() || b[0] == b'_')
-            && b[1..]
-                .iter()
-                .all(|&c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-'));
-        if ok {
+        if Tag::is_valid(s) {
             Ok(Tag(s.to_owned()))
         } else {
             Err(Error::new(
@@ -112,6 +105,18 @@ impl Tag {
                 format!("invalid tag {s:?}"),
             ))
         }
+    }
+
+    /// Whether `s` is a valid tag (what [`Tag::parse`] accepts), without
+    /// making one.
+    pub fn is_valid(s: &str) -> bool {
+        let b = s.as_bytes();
+        !b.is_empty()
+            && b.len() <= MAX_TAG_LEN
+            && (b[0].is_ascii_alphanumeric() || b[0] == b'_')
+            && b[1..]
+                .iter()
+                .all(|&c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-'))
     }
 
     /// The tag as a string.

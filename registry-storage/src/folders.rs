@@ -31,6 +31,39 @@ impl OpendalStore {
         }
     }
 
+    /// The at most `keep` smallest names of the folders directly under
+    /// `dir` that come after `after` and pass `wanted`, in ascending order:
+    /// a page of a listing in name order where the backend cannot list
+    /// from a start key. On the filesystem only that many names are kept
+    /// while the directory is read (see `localfs::listing`).
+    pub(crate) async fn smallest_child_folders(
+        &self,
+        dir: &str,
+        after: Option<&str>,
+        keep: usize,
+        wanted: fn(&str) -> bool,
+    ) -> Result<Vec<String>> {
+        match &self.inner.backend {
+            Backend::Objects(o) => {
+                let mut names: Vec<String> = listed_folders(o.operator(), dir)
+                    .await?
+                    .into_iter()
+                    .filter(|n| after.is_none_or(|a| n.as_str() > a) && wanted(n))
+                    .collect();
+                names.sort_unstable();
+                names.truncate(keep);
+                Ok(names)
+            }
+            Backend::Local(fs) => {
+                let (path, after) = (fs.abs(dir), after.map(str::to_owned));
+                blocking(move || {
+                    crate::localfs::smallest_child_folders(&path, after.as_deref(), keep, wanted)
+                })
+                .await
+            }
+        }
+    }
+
     /// The object at `path` if it and the object at `also` both exist.
     pub(crate) async fn read_if_both(&self, path: &str, also: &str) -> Result<Option<Bytes>> {
         match &self.inner.backend {
@@ -83,22 +116,8 @@ impl LocalFs {
     async fn child_folders(&self, dir: &str) -> Result<Vec<String>> {
         let path = self.abs(dir);
         blocking(move || {
-            let entries = match std::fs::read_dir(&path) {
-                Ok(entries) => entries,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-                Err(e) => return Err(e),
-            };
             let mut out = Vec::new();
-            for entry in entries {
-                let entry = entry?;
-                // The type comes with the entry on Linux (no `stat`); an
-                // entry removed meanwhile is skipped.
-                if entry.file_type().is_ok_and(|t| t.is_dir())
-                    && let Ok(name) = entry.file_name().into_string()
-                {
-                    out.push(name);
-                }
-            }
+            crate::localfs::each_child_folder(&path, |name| out.push(name.to_owned()))?;
             Ok(out)
         })
         .await

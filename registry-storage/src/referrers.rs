@@ -162,11 +162,8 @@ impl OpendalStore {
             }
         } else {
             names = self
-                .child_folders(dir)
-                .await?
-                .into_iter()
-                .filter(|n| after.is_none_or(|a| n.as_str() > a))
-                .collect();
+                .smallest_child_folders(dir, after, limit.saturating_add(1), |_| true)
+                .await?;
         }
         names.sort_unstable();
         let more = names.len() > limit;

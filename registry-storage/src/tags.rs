@@ -31,9 +31,24 @@ impl OpendalStore {
         page: Page<'_>,
     ) -> Result<Listing<Tag>> {
         let from_key = self.operator().info().capability().list_with_start_after;
+        let dir = Key::TagsDir(repo).path();
         let listing = match page.n {
             Some(n) if from_key => self.tags_from_key(repo, page.last, n).await?,
-            _ => page_of_names(self.child_folders(&Key::TagsDir(repo).path()).await?, page),
+            // The page and one more (whether more follow), smallest first.
+            Some(n) => {
+                let names = self
+                    .smallest_child_folders(&dir, page.last, n.saturating_add(1), Tag::is_valid)
+                    .await?;
+                let tags = names.iter().filter_map(|t| Tag::parse(t).ok()).collect();
+                Listing::paginate(
+                    tags,
+                    Page {
+                        n: page.n,
+                        last: None,
+                    },
+                )
+            }
+            None => page_of_names(self.child_folders(&dir).await?, page),
         };
         if listing.items.is_empty()
             && !listing.more
@@ -75,21 +90,15 @@ impl OpendalStore {
     }
 }
 
-/// The page of tags among folder names in any order (a directory's): only
-/// the page is sorted, the rest is only compared with it.
+/// Every tag after `page.last` among folder names in any order (a
+/// directory's), sorted.
 fn page_of_names(names: Vec<String>, page: Page<'_>) -> Listing<Tag> {
-    let by_name = |a: &Tag, b: &Tag| a.as_str().cmp(b.as_str());
     let mut tags: Vec<Tag> = names
         .iter()
         .filter(|n| page.last.is_none_or(|l| n.as_str() > l))
         .filter_map(|n| Tag::parse(n).ok())
         .collect();
-    if let Some(n) = page.n.filter(|n| *n < tags.len()) {
-        // The n + 1 smallest first: the page, and whether more follow.
-        tags.select_nth_unstable_by(n, by_name);
-        tags.truncate(n + 1);
-    }
-    tags.sort_unstable_by(by_name);
+    tags.sort_unstable_by(|a, b| a.as_str().cmp(b.as_str()));
     tags.dedup();
     Listing::paginate(
         tags,

@@ -33,6 +33,7 @@
 //! `removal.rs` the deletes that tolerate concurrent writers.
 
 mod dirs;
+mod listing;
 mod read;
 mod removal;
 mod root;
@@ -46,6 +47,7 @@ use registry_core::{Error, ErrorKind, Result};
 
 pub(crate) use dirs::with_dirs;
 use dirs::{open_new, sync_changed_dirs};
+pub(crate) use listing::{each_child_folder, smallest_child_folders};
 
 /// Pieces queued between the hashing task and the writing thread, and the
 /// most bytes that queue may hold (whichever bound is reached first), so
