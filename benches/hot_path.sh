@@ -31,6 +31,9 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # shellcheck source-path=SCRIPTDIR source=../tests/interop/lib.sh
 source "$ROOT/tests/interop/lib.sh"
+# write_nginx_config FILE ROOT ADDR ACCEPT.
+# shellcheck source-path=SCRIPTDIR source=nginx.sh
+source "$ROOT/benches/nginx.sh"
 # shellcheck disable=SC2034 # read by lib.sh
 SCRIPT_NAME=hot_path
 ROUNDS="${ROUNDS:-10}"
@@ -89,26 +92,7 @@ done
 mkdir -p "$TMP/nginx/v2/bench/manifest/manifests"
 curl -fsS -H "Accept: $ACCEPT" -o "$TMP/nginx$MANIFEST" "http://127.0.0.1:${PORTS[0]}$MANIFEST"
 port="$(free_port)"
-cat >"$TMP/nginx.conf" <<EOF
-daemon off;
-user root;
-worker_processes auto;
-pid $TMP/nginx.pid;
-events { worker_connections 4096; }
-http {
-  access_log $TMP/nginx.access.log;
-  sendfile on;
-  tcp_nopush on;
-  keepalive_requests 1000000;
-  default_type application/octet-stream;
-  server {
-    listen 127.0.0.1:$port;
-    root $TMP/nginx;
-    location = /v2/ { return 200 '{}'; }
-    location /v2/bench/manifest/manifests/ { default_type $ACCEPT; }
-  }
-}
-EOF
+write_nginx_config "$TMP/nginx.conf" "$TMP/nginx" "127.0.0.1:$port" "$ACCEPT"
 start_bg "$TMP/nginx.log" nginx -e "$TMP/nginx.err" -p "$TMP/nginx" -c "$TMP/nginx.conf"
 wait_http "http://127.0.0.1:$port/v2/" 30 "$BG_PID" || die "nginx did not start"
 NAMES+=(nginx) PORTS+=("$port") CPU_PIDS+=("$(pgrep -P "$BG_PID" | tr '\n' ' ')")

@@ -135,30 +135,9 @@ servers_of() {
   echo "${SERVERS[@]}" "${extra[@]}"
 }
 
-# nginx serving ROOT's files on ADDR, in the foreground (stopped by PID),
-# manifests with their media type, `/v2/` answering 200.
-write_nginx_config() { # FILE ROOT ADDR
-  cat >"$1" <<EOF
-daemon off;
-user root;
-worker_processes auto;
-pid $1.pid;
-events { worker_connections 4096; }
-http {
-  access_log $2.access.log;
-  sendfile on;
-  tcp_nopush on;
-  keepalive_requests 1000000;
-  default_type application/octet-stream;
-  server {
-    listen $3;
-    root $2;
-    location = /v2/ { return 200 '{}'; }
-    location /v2/bench/manifest/manifests/ { default_type $ACCEPT; }
-  }
-}
-EOF
-}
+# write_nginx_config FILE ROOT ADDR ACCEPT.
+# shellcheck source-path=SCRIPTDIR source=../nginx.sh
+source "$E2E_DIR/../nginx.sh"
 
 # ---------------------------------------------------------- servers --
 # Distribution: Debian's packaged config (/etc/docker/registry/config.yml)
@@ -204,7 +183,7 @@ start_srv() {
       start_bg "$SRV_LOG" docker-registry serve "$E2E_TMP/srv/$name.yml"
       ;;
     nginx)
-      write_nginx_config "$E2E_TMP/srv/$name.conf" "$root" "$SRV_ADDR"
+      write_nginx_config "$E2E_TMP/srv/$name.conf" "$root" "$SRV_ADDR" "$ACCEPT"
       start_bg "$SRV_LOG" nginx -e "$SRV_LOG" -p "$root" -c "$E2E_TMP/srv/$name.conf"
       ;;
   esac

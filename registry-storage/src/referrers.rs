@@ -160,12 +160,13 @@ impl OpendalStore {
                     }
                 }
             }
+            names.sort_unstable();
         } else {
+            // Sorted already.
             names = self
                 .smallest_child_folders(dir, after, limit.saturating_add(1), |_| true)
                 .await?;
         }
-        names.sort_unstable();
         let more = names.len() > limit;
         names.truncate(limit);
         Ok((names, more))

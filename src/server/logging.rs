@@ -17,7 +17,7 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{Layer, Registry};
 
-use super::access_log::{AccessFirst, Shape};
+use super::access_log::AccessFirst;
 use super::config::{LogFormat, LogLevel};
 
 /// A layer of the subscriber.
@@ -56,14 +56,14 @@ where
     let lines: BoxedLayer = match format {
         LogFormat::Text => lines
             .with_ansi(ansi)
-            .map_event_format(|f| AccessFirst::new(Shape::Text, f))
+            .map_event_format(|f| AccessFirst::new(LogFormat::Text, f))
             .boxed(),
         LogFormat::Json => lines
             .json()
             .flatten_event(true)
             .with_current_span(true)
             .with_span_list(false)
-            .map_event_format(|f| AccessFirst::new(Shape::Json, f))
+            .map_event_format(|f| AccessFirst::new(LogFormat::Json, f))
             .boxed(),
     };
     let not_storage = filter_fn(|meta| meta.target() != super::otlp::STORAGE_TARGET);

@@ -50,10 +50,11 @@ impl RequestId {
 }
 
 /// `bits` as 32 lowercase hex digits, most significant first (what
-/// `format!("{bits:032x}")` gives, without the formatter).
+/// `format!("{bits:032x}")` gives, without the formatter or an allocation).
 fn hex_of(bits: u128) -> [u8; 32] {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    std::array::from_fn(|i| DIGITS[((bits >> (124 - 4 * i)) & 0xf) as usize])
+    let mut hex = [0; 32];
+    hex::encode_to_slice(bits.to_be_bytes(), &mut hex).expect("16 bytes are 32 hex digits");
+    hex
 }
 
 /// The next id's bits: no system call after the first (which reads the key).

@@ -33,28 +33,21 @@ use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::registry::LookupSpan;
 
 use super::TARGET;
+use crate::server::config::LogFormat;
 
-/// Lines as text or as JSON objects.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Shape {
-    /// `tracing-subscriber`'s text line, without colours.
-    Text,
-    /// `tracing-subscriber`'s JSON object, its event's fields flattened.
-    Json,
-}
-
-/// An event formatter: [`TARGET`] events as lines of `shape`, every other
-/// event by `inner` (the general formatter of the same shape).
+/// An event formatter: [`TARGET`] events as lines of `format` (text
+/// without colours, or JSON with the event's fields flattened), every
+/// other event by `inner` (the general formatter of the same format).
 #[derive(Debug)]
 pub struct AccessFirst<F> {
-    shape: Shape,
+    format: LogFormat,
     inner: F,
 }
 
 impl<F> AccessFirst<F> {
-    /// Access lines of `shape`, the others by `inner`.
-    pub fn new(shape: Shape, inner: F) -> Self {
-        AccessFirst { shape, inner }
+    /// Access lines as `format`, the others by `inner`.
+    pub fn new(format: LogFormat, inner: F) -> Self {
+        AccessFirst { format, inner }
     }
 }
 
@@ -71,19 +64,19 @@ where
         event: &Event<'_>,
     ) -> fmt::Result {
         if event.metadata().target() == TARGET {
-            access_line(self.shape, writer, event)
+            access_line(self.format, writer, event)
         } else {
             self.inner.format_event(ctx, writer, event)
         }
     }
 }
 
-/// The access line of `event`, as `shape`, with its newline.
-fn access_line(shape: Shape, mut line: Writer<'_>, event: &Event<'_>) -> fmt::Result {
+/// The access line of `event`, as `format`, with its newline.
+fn access_line(format: LogFormat, mut line: Writer<'_>, event: &Event<'_>) -> fmt::Result {
     let meta = event.metadata();
     let now = humantime::format_rfc3339_micros(std::time::SystemTime::now());
-    match shape {
-        Shape::Text => {
+    match format {
+        LogFormat::Text => {
             write!(line, "{now}")?;
             line.write_str(level_text(meta.level()))?;
             line.write_str(meta.target())?;
@@ -92,7 +85,7 @@ fn access_line(shape: Shape, mut line: Writer<'_>, event: &Event<'_>) -> fmt::Re
             event.record(&mut fields);
             fields.1?;
         }
-        Shape::Json => {
+        LogFormat::Json => {
             write!(
                 line,
                 "{{\"timestamp\":\"{now}\",\"level\":\"{}\"",
@@ -212,7 +205,7 @@ fn write_json_str(w: &mut impl fmt::Write, value: &str) -> fmt::Result {
 /// The lines `f` logs through a formatting layer with [`AccessFirst`], for
 /// tests.
 #[cfg(test)]
-pub(super) fn lines_of(shape: Shape, f: impl FnOnce()) -> Vec<String> {
+pub(super) fn lines_of(format: LogFormat, f: impl FnOnce()) -> Vec<String> {
     use tracing_subscriber::Layer;
     use tracing_subscriber::fmt::format::Format;
     use tracing_subscriber::layer::SubscriberExt;
@@ -220,13 +213,13 @@ pub(super) fn lines_of(shape: Shape, f: impl FnOnce()) -> Vec<String> {
     let layer = tracing_subscriber::fmt::layer()
         .with_writer(captured.writer())
         .with_ansi(false);
-    let layer = match shape {
-        Shape::Text => layer
-            .event_format(AccessFirst::new(shape, Format::default()))
+    let layer = match format {
+        LogFormat::Text => layer
+            .event_format(AccessFirst::new(format, Format::default()))
             .boxed(),
-        Shape::Json => layer
+        LogFormat::Json => layer
             .json()
-            .event_format(AccessFirst::new(shape, Format::default().json()))
+            .event_format(AccessFirst::new(format, Format::default().json()))
             .boxed(),
     };
     let subscriber = tracing_subscriber::registry().with(layer);
@@ -249,7 +242,7 @@ mod tests {
 
     #[test]
     fn text_lines_have_the_formatters_shape() {
-        let lines = lines_of(Shape::Text, log_one);
+        let lines = lines_of(LogFormat::Text, log_one);
         assert_eq!(lines.len(), 3, "{lines:?}");
         let (stamp, rest) = lines[0].split_once(' ').unwrap();
         assert!(
@@ -275,7 +268,7 @@ mod tests {
 
     #[test]
     fn json_lines_have_the_formatters_keys_in_its_order() {
-        let lines = lines_of(Shape::Json, log_one);
+        let lines = lines_of(LogFormat::Json, log_one);
         let v: serde_json::Value = serde_json::from_str(&lines[0]).expect(&lines[0]);
         assert!(humantime::parse_rfc3339(v["timestamp"].as_str().unwrap()).is_ok());
         assert_eq!(v["level"], "INFO");

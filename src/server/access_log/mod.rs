@@ -11,7 +11,7 @@ mod line;
 
 use std::time::Instant;
 
-pub use line::{AccessFirst, Shape};
+pub use line::AccessFirst;
 
 use http::{Method, StatusCode};
 use http_body::Body;
@@ -105,7 +105,7 @@ mod tests {
     /// Run `f` with the access log's formatter, and return the lines it
     /// wrote.
     fn logs_of(f: impl FnOnce()) -> Vec<String> {
-        line::lines_of(Shape::Text, f)
+        line::lines_of(crate::server::config::LogFormat::Text, f)
     }
 
     fn respond(method: Method, status: StatusCode, body: RegistryBody) -> LoggedBody<RegistryBody> {
